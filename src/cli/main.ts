@@ -1,0 +1,41 @@
+import { Command, CommanderError } from "commander";
+import { StemscopeError } from "../errors.js";
+
+/**
+ * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
+ * own file under src/cli/, so this file only wires them together.
+ */
+export function buildProgram(): Command {
+  const program = new Command("stemscope")
+    .description("Separate overlapping instrument recordings into stems and name each instrument.")
+    .version("0.1.0")
+    .showHelpAfterError()
+    .exitOverride();
+  return program;
+}
+
+/** Runs the CLI on `argv` (as process.argv) and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its message (or the help / version text).
+      return error.exitCode;
+    }
+    if (error instanceof StemscopeError) {
+      process.stderr.write(`stemscope: ${error.message}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (invokedDirectly) {
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,2 @@
+// The public library API of stemscope. Each stage exports its public functions and types here.
+export { StemscopeError, UsageError } from "./errors.js";
