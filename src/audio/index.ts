@@ -1,0 +1,22 @@
+// Audio in and out: decoding (WAV by hand, other formats via audio-decode), mono mix-down,
+// anti-aliased resampling, fix_length, and deterministic atomic WAV writing.
+export { AudioError } from "./errors.js";
+export {
+  type DecodedAudio,
+  type WavEncoding,
+  type ClipMode,
+  type EncodeReport,
+  decodeWav,
+  encodeWav,
+  looksLikeWav,
+} from "./wav.js";
+export { type ResampleOptions, resample } from "./resample.js";
+export {
+  type LoadedAudio,
+  decodeAudioFile,
+  downmixToMono,
+  fixLength,
+  loadAudio,
+  prepareDecoded,
+  writeWav,
+} from "./load.js";
