@@ -1,0 +1,35 @@
+// Spectrogram features: the seed paper's librosa + skimage pipeline (`seed` mode), a resize-free
+// invertible `native` mode, and the DSP pieces they are built from (STFT/iSTFT, mel filterbank and
+// its pseudo-inverse, dB conversions).
+export { FeatureError } from "./errors.js";
+export { FeatureConfigSchema, type FeatureConfig } from "./config.js";
+export { RealFft } from "./fft.js";
+export { type ComplexSpectrogram, type StftOptions, frameCount, hannWindow, istft, stft } from "./stft.js";
+export {
+  type MelOptions,
+  type SparseMel,
+  hzToMel,
+  melFilterbank,
+  melFrequencies,
+  melPseudoInverse,
+  melToHz,
+  sparseMelFilterbank,
+} from "./mel.js";
+export { type PowerToDbOptions, dbToPower, powerToDb } from "./db.js";
+export { type LinearTaps, linearTaps, resizeBilinear } from "./resize.js";
+export {
+  AMIN,
+  FeatureExtractor,
+  type NativeFeatures,
+  type NativeScale,
+  clipLength,
+  computeFeatures,
+  computeFeaturesBatch,
+  effectiveHop,
+  getExtractor,
+  nativeFeatures,
+  nativeToMelPower,
+  reconstructSources,
+  resolveFeatureConfig,
+  seedFeatures,
+} from "./pipeline.js";
