@@ -1,0 +1,66 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { DataError } from "./errors.js";
+
+/**
+ * One line of `raw_data/manifest.jsonl`, written by `stemscope synth` for every clip, so a user can
+ * split by timbre source (`stemscope mix --split-by soundfont`).
+ */
+export const ManifestEntrySchema = z.object({
+  /** Clip path relative to the raw_data folder, with "/" separators: `<class>/<id>.wav`. */
+  file: z.string().min(1),
+  /** Class (folder) name. */
+  class: z.string().min(1),
+  /** Soundfont id, e.g. "fluidr3". */
+  soundfont: z.string().min(1),
+  /** General MIDI program number 0–127. */
+  program: z.number().int().min(0).max(127),
+  /** The notes played: MIDI note number, start and length in seconds. */
+  notes: z.array(z.object({ note: z.number().int(), start: z.number(), duration: z.number() })),
+  /** Note-on velocity 1–127 (notes of one clip share it). */
+  velocity: z.number().int().min(1).max(127),
+  /** Pattern and expression settings of the clip (pattern, reverb, chorus, vibrato, bend, gainDb …). */
+  effects: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+  /** Seed label of the clip's random stream (reproduces it with the run's seed). */
+  seed: z.string(),
+});
+
+export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;
+
+/** The manifest's file name inside a raw_data folder. */
+export const MANIFEST_NAME = "manifest.jsonl";
+
+/**
+ * Reads `<dir>/manifest.jsonl`. Returns undefined when the file does not exist.
+ * @throws DataError naming the line when a line is not valid JSON or misses fields
+ */
+export function readManifest(dir: string): ManifestEntry[] | undefined {
+  const path = join(dir, MANIFEST_NAME);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw new DataError(`${path}: cannot read (${(error as Error).message})`, { cause: error });
+  }
+  const entries: ManifestEntry[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      throw new DataError(`${path}:${i + 1}: not valid JSON: ${line.slice(0, 120)}`);
+    }
+    const parsed = ManifestEntrySchema.safeParse(value);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new DataError(`${path}:${i + 1}: ${issue?.path.join(".") ?? ""} ${issue?.message ?? "invalid entry"}`);
+    }
+    entries.push(parsed.data);
+  }
+  return entries;
+}

@@ -1,0 +1,625 @@
+/**
+ * `buildMixtures`: the seed's 01.py (every unordered combination of class folders, N samples each,
+ * `sample_<index>/{mixed,source1,source2}.wav` + labels.txt), made exact, deterministic, split-aware,
+ * parallel and resumable. The file layout and labels.txt format are documented in labels.ts.
+ */
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { StemscopeError } from "../errors.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { Random, hashUnit } from "../util/random.js";
+import { DataError } from "./errors.js";
+import { formatLabelLine, sampleDirLabel, sampleFileNames } from "./labels.js";
+import { MANIFEST_NAME, readManifest } from "./manifest.js";
+import { loadClipShared } from "./mix-clips.js";
+import { type MixConfig, type MixConfigInput, MixConfigSchema } from "./mix-config.js";
+import type { MixRenderSettings, MixTask } from "./mix-render.js";
+import { writeMixSample } from "./mix-sample.js";
+import type { MixWorkerReply, MixWorkerRequest } from "./mix-worker.js";
+import { type RawClass, listRawData } from "./raw-data.js";
+import { siblingModule, startWorker } from "./workers.js";
+
+/** Format tag and version of mix.json. */
+export const MIX_JSON_FORMAT = "stemscope-mix";
+export const MIX_JSON_VERSION = 1;
+/** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
+const JOURNAL_NAME = ".mix-progress";
+
+/** What `mix.json` records: enough to refuse mixing a different configuration into a folder. */
+export interface MixManifest {
+  format: typeof MIX_JSON_FORMAT;
+  version: number;
+  config: MixConfig;
+  classes: string[];
+  combinations: number;
+  samples: number;
+  /** sha256 over the sorted `<class>/<file> <bytes>` list of the raw_data clips. */
+  sourceFingerprint: string;
+}
+
+/** The train/test assignment written to split.json. */
+export interface SplitFile {
+  version: 1;
+  splitBy: MixConfig["splitBy"];
+  testFraction: number;
+  seed: number;
+  /** Soundfonts held out for test (`splitBy: "soundfont"` only). */
+  testSoundfonts?: string[];
+  /** Sample folders as written in labels.txt (e.g. `./train_data/sample_0`). */
+  train: string[];
+  test: string[];
+}
+
+/** Progress events of {@link buildMixtures}. */
+export interface MixProgress {
+  /** `load`: decoding source clips; `mix`: writing samples. */
+  phase: "load" | "mix";
+  /** Units done in this phase (clips or samples), including samples skipped by a resume. */
+  done: number;
+  total: number;
+}
+
+export interface BuildMixturesOptions {
+  /** Worker threads (default: CPU cores). 1 = no workers. The output never depends on it. */
+  jobs?: number;
+  /** Replace a train_data folder made with another configuration (default false: refuse). */
+  overwrite?: boolean;
+  onProgress?: (event: MixProgress) => void;
+  /** Non-fatal notices (e.g. the leaky `random` split). Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+export interface MixResult {
+  config: MixConfig;
+  classes: string[];
+  /** The class combinations in output order (each sorted). */
+  combinations: string[][];
+  /** Total samples in labels.txt = combinations × samplesPerCombination. */
+  samples: number;
+  /** Samples rendered by this call. */
+  written: number;
+  /** Samples found complete from an earlier run and skipped. */
+  skipped: number;
+  train: number;
+  test: number;
+  labelsPath: string;
+  splitPath: string;
+}
+
+/** One source clip of the raw_data library. */
+interface ClipRef {
+  id: number;
+  classIndex: number;
+  /** `<class>/<file>`, the manifest's key. */
+  key: string;
+  path: string;
+}
+
+/** All combinations of `k` items of `items`, in itertools.combinations order. */
+export function combinations<T>(items: readonly T[], k: number): T[][] {
+  const out: T[][] = [];
+  const pick: number[] = [];
+  const rec = (start: number): void => {
+    if (pick.length === k) {
+      out.push(pick.map((i) => items[i]!));
+      return;
+    }
+    for (let i = start; i <= items.length - (k - pick.length); i++) {
+      pick.push(i);
+      rec(i + 1);
+      pick.pop();
+    }
+  };
+  rec(0);
+  return out;
+}
+
+function parseConfig(input: MixConfigInput): MixConfig {
+  const parsed = MixConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DataError(`mix config: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+/** The split side (false = train, true = test) of every source clip, and held-out soundfonts. */
+function assignClipSides(
+  config: MixConfig,
+  classes: RawClass[],
+  clips: ClipRef[],
+  onWarning: (message: string) => void,
+): { clipIsTest: boolean[] | undefined; testSoundfonts?: string[] } {
+  if (config.splitBy === "random") {
+    onWarning(
+      `--split-by random assigns samples, not clips, to train and test (as the seed did): the same source clips appear on both sides, so test scores will be optimistic. Use --split-by clip or soundfont for an honest test set.`,
+    );
+    return { clipIsTest: undefined };
+  }
+  const clipIsTest = new Array<boolean>(clips.length).fill(false);
+  if (config.testFraction === 0) return { clipIsTest };
+  if (config.splitBy === "clip") {
+    for (let c = 0; c < classes.length; c++) {
+      const own = clips.filter((clip) => clip.classIndex === c);
+      // Order by a seeded hash of the clip's name; the first round(n·f) go to test (at least one
+      // and at most n − 1, so both sides can be mixed).
+      const ranked = own
+        .map((clip) => ({ clip, h: hashUnit(clip.key, config.seed >>> 0 ^ 0x51) }))
+        .sort((a, b) => a.h - b.h || (a.clip.key < b.clip.key ? -1 : 1));
+      if (own.length < 2) {
+        throw new DataError(
+          `${join(config.dataDir, classes[c]!.name)}: only ${own.length} clip; --split-by clip needs at least 2 clips per class (or use --test-fraction 0)`,
+        );
+      }
+      const nTest = Math.min(own.length - 1, Math.max(1, Math.round(own.length * config.testFraction)));
+      for (let i = 0; i < nTest; i++) clipIsTest[ranked[i]!.clip.id] = true;
+    }
+    return { clipIsTest };
+  }
+  // soundfont
+  const manifestPath = join(config.dataDir, MANIFEST_NAME);
+  const entries = readManifest(config.dataDir);
+  if (entries === undefined) {
+    throw new DataError(
+      `${manifestPath}: not found; --split-by soundfont needs the manifest that \`stemscope synth\` writes (use --split-by clip for other libraries)`,
+    );
+  }
+  const soundfontOf = new Map(entries.map((e) => [e.file, e.soundfont]));
+  const soundfonts = [...new Set(clips.map((clip) => {
+    const sf = soundfontOf.get(clip.key);
+    if (sf === undefined) throw new DataError(`${manifestPath}: has no line for ${clip.key}; expected one line per clip`);
+    return sf;
+  }))].sort();
+  if (soundfonts.length < 2) {
+    throw new DataError(
+      `${manifestPath}: all clips come from one soundfont (${soundfonts[0] ?? "none"}); --split-by soundfont needs at least 2 (use --split-by clip)`,
+    );
+  }
+  const shuffled = new Random(config.seed).fork("split:soundfonts").shuffle(soundfonts.slice());
+  const nTest = Math.min(soundfonts.length - 1, Math.max(1, Math.round(soundfonts.length * config.testFraction)));
+  const testSoundfonts = shuffled.slice(0, nTest).sort();
+  const held = new Set(testSoundfonts);
+  for (const clip of clips) clipIsTest[clip.id] = held.has(soundfontOf.get(clip.key)!);
+  return { clipIsTest, testSoundfonts };
+}
+
+/**
+ * Draws every sample's clips, offsets and gains, and its split side. Pure: depends on the config and
+ * the clip list only. Sample `ci · N + i` is the i-th of combination ci; its draws come from
+ * `Random(seed).fork("mix:<classes>").fork(i)`.
+ */
+function planSamples(
+  config: MixConfig,
+  classes: RawClass[],
+  combos: number[][],
+  clips: ClipRef[],
+  clipIsTest: boolean[] | undefined,
+): { tasks: MixTask[]; isTest: boolean[] } {
+  const n = config.samplesPerCombination;
+  const root = new Random(config.seed);
+  const byClass: number[][] = classes.map(() => []);
+  for (const clip of clips) byClass[clip.classIndex]!.push(clip.id);
+  const pools = (test: boolean): number[][] =>
+    byClass.map((ids) => (clipIsTest === undefined ? ids : ids.filter((id) => clipIsTest[id] === test)));
+  const trainPools = pools(false);
+  const testPools = pools(true);
+  const [gLo, gHi] = config.gainDb;
+  const tasks: MixTask[] = [];
+  const isTest: boolean[] = [];
+  const nTest = Math.round(n * config.testFraction);
+  for (let ci = 0; ci < combos.length; ci++) {
+    const combo = combos[ci]!;
+    const comboRng = root.fork(`mix:${combo.map((c) => classes[c]!.name).join(",")}`);
+    const order = comboRng.fork("split").shuffle(Array.from({ length: n }, (_, i) => i));
+    const testSet = new Set(order.slice(0, nTest));
+    for (let i = 0; i < n; i++) {
+      const test = testSet.has(i);
+      const rng = comboRng.fork(i);
+      const clipIds: number[] = [];
+      const offsets: number[] = [];
+      const gainsDb: number[] = [];
+      for (let j = 0; j < combo.length; j++) {
+        const c = combo[j]!;
+        const pool = (test ? testPools : trainPools)[c]!;
+        if (pool.length === 0) {
+          throw new DataError(`${join(config.dataDir, classes[c]!.name)}: no ${test ? "test" : "train"} clips after the split; add clips or change --test-fraction / --split-by`);
+        }
+        clipIds.push(pool[rng.int(pool.length)]!);
+        offsets.push(rng.float());
+        gainsDb.push(j === 0 ? 0 : rng.uniform(gLo, gHi));
+      }
+      tasks.push({ index: ci * n + i, clipIds, offsets, gainsDb });
+      isTest.push(test);
+    }
+  }
+  return { tasks, isTest };
+}
+
+function fingerprint(config: MixConfig, classes: RawClass[]): string {
+  const hash = createHash("sha256");
+  for (const cls of classes) {
+    for (const file of cls.files) {
+      const size = statSync(join(config.dataDir, cls.name, file)).size;
+      hash.update(`${cls.name}/${file} ${size}\n`);
+    }
+  }
+  return hash.digest("hex");
+}
+
+/** Describes which top-level keys of two JSON-able objects differ. */
+function differingKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+}
+
+function isSampleDirName(name: string): boolean {
+  return /^sample_\d+$/.test(name);
+}
+
+/** Removes what a mix run writes in `dir` (only those names). */
+function clearOutput(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    if (isSampleDirName(name) || ["labels.txt", "split.json", "mix.json", JOURNAL_NAME].includes(name)) {
+      rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Indices of samples finished by an earlier run with the same configuration: listed in the journal
+ * or in labels.txt, with all their files present.
+ */
+function completedSamples(config: MixConfig, total: number): Set<number> {
+  const listed = new Set<number>();
+  const journal = join(config.outputDir, JOURNAL_NAME);
+  if (existsSync(journal)) {
+    for (const line of readFileSync(journal, "utf8").split("\n")) {
+      if (/^\d+$/.test(line)) listed.add(Number(line));
+    }
+  }
+  const labels = join(config.outputDir, "labels.txt");
+  if (existsSync(labels)) {
+    for (const line of readFileSync(labels, "utf8").split("\n")) {
+      const m = /sample_(\d+)\/mixed\.wav /.exec(line);
+      if (m !== null) listed.add(Number(m[1]));
+    }
+  }
+  const names = sampleFileNames(config.sources);
+  const done = new Set<number>();
+  for (const index of listed) {
+    if (index >= total) continue;
+    const dir = join(config.outputDir, `sample_${index}`);
+    if (names.every((n) => existsSync(join(dir, n)))) done.add(index);
+  }
+  return done;
+}
+
+/** Everything decided before any audio is read (see {@link planMixtures}). */
+interface PreparedMix {
+  classes: RawClass[];
+  clips: ClipRef[];
+  combos: number[][];
+  total: number;
+  tasks: MixTask[];
+  isTest: boolean[];
+  testSoundfonts: string[] | undefined;
+}
+
+function prepareMix(config: MixConfig, onWarning: (message: string) => void): PreparedMix {
+  if (/\s/.test(config.outputDir)) {
+    throw new DataError(`--output-dir "${config.outputDir}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`);
+  }
+  const classes = listRawData(config.dataDir);
+  for (const cls of classes) {
+    if (/\s/.test(cls.name)) throw new DataError(`${join(config.dataDir, cls.name)}: class folder names become labels in labels.txt and cannot contain whitespace`);
+    if (cls.files.length === 0) throw new DataError(`${join(config.dataDir, cls.name)}: no .wav files; every class folder needs at least one clip (remove the folder or add clips)`);
+    for (const f of cls.files) {
+      if (/\s/.test(f)) throw new DataError(`${join(config.dataDir, cls.name, f)}: file names cannot contain whitespace (labels.txt is space-separated); rename it`);
+    }
+  }
+  if (classes.length < config.sources) {
+    throw new DataError(
+      `${config.dataDir}: found ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing ${config.sources} sources needs at least ${config.sources}`,
+    );
+  }
+  const clips: ClipRef[] = [];
+  classes.forEach((cls, classIndex) => {
+    for (const file of cls.files) {
+      clips.push({ id: clips.length, classIndex, key: `${cls.name}/${file}`, path: join(config.dataDir, cls.name, file) });
+    }
+  });
+  const combos = combinations(
+    classes.map((_, i) => i),
+    config.sources,
+  );
+  const total = combos.length * config.samplesPerCombination;
+  const { clipIsTest, testSoundfonts } = assignClipSides(config, classes, clips, onWarning);
+  const { tasks, isTest } = planSamples(config, classes, combos, clips, clipIsTest);
+
+  return { classes, clips, combos, total, tasks, isTest, testSoundfonts };
+}
+
+/** One planned sample: which clips, where in them, at what gains, and its split side. */
+export interface PlannedSample {
+  index: number;
+  /** Sample folder as written in labels.txt. */
+  dir: string;
+  labels: string[];
+  /** Source clips as `<class>/<file>` (relative to the raw_data folder), one per label. */
+  clips: string[];
+  /** u ∈ [0, 1) per source choosing the crop start, see mix-render.ts. */
+  offsets: number[];
+  gainsDb: number[];
+  test: boolean;
+}
+
+/**
+ * The plan of {@link buildMixtures} without writing anything: every sample's clips, offsets, gains
+ * and split side. Reads only the folder listing (and manifest.jsonl for `splitBy: "soundfont"`).
+ */
+export function planMixtures(input: MixConfigInput = {}, options: { onWarning?: (message: string) => void } = {}): PlannedSample[] {
+  const config = parseConfig(input);
+  const { classes, clips, combos, tasks, isTest } = prepareMix(config, options.onWarning ?? (() => undefined));
+  return tasks.map((t, i) => ({
+    index: t.index,
+    dir: sampleDirLabel(config.outputDir, t.index),
+    labels: combos[Math.floor(t.index / config.samplesPerCombination)]!.map((c) => classes[c]!.name),
+    clips: t.clipIds.map((id) => clips[id]!.key),
+    offsets: t.offsets,
+    gainsDb: t.gainsDb,
+    test: isTest[i]!,
+  }));
+}
+
+/**
+ * Builds a train_data folder from a raw_data library (see labels.ts for the layout and README "Data"
+ * for what differs from the seed). Deterministic: the same config and clips give the same bytes,
+ * whatever `jobs` is. Resumable: re-running the same config into the same folder skips finished
+ * samples; a different config is refused unless `overwrite`.
+ *
+ * @throws DataError for a missing/empty raw_data folder, too few classes, names with whitespace, a
+ *   folder made by another configuration, a split that cannot be made; AudioError for unreadable clips
+ */
+export async function buildMixtures(input: MixConfigInput = {}, options: BuildMixturesOptions = {}): Promise<MixResult> {
+  const config = parseConfig(input);
+  const onWarning = options.onWarning ?? (() => undefined);
+  const onProgress = options.onProgress ?? (() => undefined);
+  const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
+
+  const { classes, clips, combos, total, tasks, isTest, testSoundfonts } = prepareMix(config, onWarning);
+
+  // The output folder: refuse another configuration's work, resume our own.
+  const manifest: MixManifest = {
+    format: MIX_JSON_FORMAT,
+    version: MIX_JSON_VERSION,
+    config,
+    classes: classes.map((c) => c.name),
+    combinations: combos.length,
+    samples: total,
+    sourceFingerprint: fingerprint(config, classes),
+  };
+  const mixJsonPath = join(config.outputDir, "mix.json");
+  if (options.overwrite === true) clearOutput(config.outputDir);
+  let done = new Set<number>();
+  if (existsSync(mixJsonPath)) {
+    let previous: Record<string, unknown>;
+    try {
+      previous = JSON.parse(readFileSync(mixJsonPath, "utf8")) as Record<string, unknown>;
+    } catch {
+      throw new DataError(`${mixJsonPath}: not valid JSON; use --overwrite to replace this folder's mixtures`);
+    }
+    const prevConfig = (previous.config ?? {}) as Record<string, unknown>;
+    const diff = [
+      ...differingKeys(prevConfig, config as unknown as Record<string, unknown>).map((k) => `config.${k}`),
+      ...differingKeys(
+        { ...previous, config: undefined },
+        { ...(manifest as unknown as Record<string, unknown>), config: undefined },
+      ),
+    ];
+    if (diff.length > 0) {
+      throw new DataError(
+        `${config.outputDir}: already holds mixtures made with a different configuration (differs in: ${diff.join(", ")}); use --overwrite to replace them, or choose another --output-dir`,
+      );
+    }
+    done = completedSamples(config, total);
+  } else if (existsSync(config.outputDir)) {
+    const foreign = readdirSync(config.outputDir).filter((n) => isSampleDirName(n) || n === "labels.txt");
+    if (foreign.length > 0) {
+      throw new DataError(
+        `${config.outputDir}: already holds mixtures (${foreign.includes("labels.txt") ? "labels.txt, " : ""}sample_* folders) without a mix.json, so they were not made by this configuration; use --overwrite to replace them, or choose another --output-dir`,
+      );
+    }
+  }
+  await writeFileAtomic(mixJsonPath, `${JSON.stringify(manifest, null, 2)}\n`);
+
+  const pending = tasks.filter((t) => !done.has(t.index));
+  const settings: MixRenderSettings = {
+    length: Math.round(config.seconds * config.sampleRate),
+    balance: config.balance,
+    offset: config.offset,
+    normalize: config.normalize,
+    peak: config.peak,
+  };
+  const journalPath = join(config.outputDir, JOURNAL_NAME);
+  let journalBuffer: number[] = [];
+  let lastFlush = Date.now();
+  const flushJournal = (): void => {
+    if (journalBuffer.length === 0) return;
+    appendFileSync(journalPath, `${journalBuffer.join("\n")}\n`);
+    journalBuffer = [];
+    lastFlush = Date.now();
+  };
+  let mixedCount = done.size;
+  const finished = (indices: number[]): void => {
+    journalBuffer.push(...indices);
+    mixedCount += indices.length;
+    if (journalBuffer.length >= 256 || Date.now() - lastFlush > 1000) flushJournal();
+    onProgress({ phase: "mix", done: mixedCount, total });
+  };
+
+  if (pending.length > 0) {
+    const usedIds = [...new Set(pending.flatMap((t) => t.clipIds))].sort((a, b) => a - b);
+    const workers = Math.min(jobs, Math.max(1, Math.ceil(pending.length / 64)));
+    try {
+      if (workers <= 1) {
+        await mixInProcess(config, clips, usedIds, pending, settings, onProgress, finished);
+      } else {
+        await mixWithWorkers(config, clips, usedIds, pending, settings, workers, onProgress, finished);
+      }
+    } finally {
+      flushJournal();
+    }
+  }
+  onProgress({ phase: "mix", done: total, total });
+
+  // labels.txt and split.json, atomically; then the journal is no longer needed.
+  const labelLines = tasks.map((t) =>
+    formatLabelLine(
+      config.outputDir,
+      t.index,
+      combos[Math.floor(t.index / config.samplesPerCombination)]!.map((c) => classes[c]!.name),
+    ),
+  );
+  const labelsPath = join(config.outputDir, "labels.txt");
+  await writeFileAtomic(labelsPath, `${labelLines.join("\n")}\n`);
+  const split: SplitFile = {
+    version: 1,
+    splitBy: config.splitBy,
+    testFraction: config.testFraction,
+    seed: config.seed,
+    ...(testSoundfonts !== undefined ? { testSoundfonts } : {}),
+    train: tasks.filter((_, i) => !isTest[i]).map((t) => sampleDirLabel(config.outputDir, t.index)),
+    test: tasks.filter((_, i) => isTest[i]).map((t) => sampleDirLabel(config.outputDir, t.index)),
+  };
+  const splitPath = join(config.outputDir, "split.json");
+  await writeFileAtomic(splitPath, `${JSON.stringify(split, null, 1)}\n`);
+  rmSync(journalPath, { force: true });
+
+  return {
+    config,
+    classes: classes.map((c) => c.name),
+    combinations: combos.map((combo) => combo.map((c) => classes[c]!.name)),
+    samples: total,
+    written: pending.length,
+    skipped: total - pending.length,
+    train: split.train.length,
+    test: split.test.length,
+    labelsPath,
+    splitPath,
+  };
+}
+
+async function mixInProcess(
+  config: MixConfig,
+  clips: ClipRef[],
+  usedIds: number[],
+  pending: MixTask[],
+  settings: MixRenderSettings,
+  onProgress: (event: MixProgress) => void,
+  finished: (indices: number[]) => void,
+): Promise<void> {
+  const table: Float32Array[] = new Array<Float32Array>(clips.length).fill(new Float32Array(0));
+  for (let i = 0; i < usedIds.length; i++) {
+    const id = usedIds[i]!;
+    table[id] = new Float32Array(await loadClipShared(clips[id]!.path, config.sampleRate));
+    if (i % 64 === 63) onProgress({ phase: "load", done: i + 1, total: usedIds.length });
+  }
+  onProgress({ phase: "load", done: usedIds.length, total: usedIds.length });
+  let batch: number[] = [];
+  for (const task of pending) {
+    writeMixSample(config.outputDir, table, task, settings, config.sampleRate);
+    batch.push(task.index);
+    if (batch.length === 16) {
+      finished(batch);
+      batch = [];
+      await new Promise<void>((resolve) => setImmediate(resolve)); // let progress output flush
+    }
+  }
+  if (batch.length > 0) finished(batch);
+}
+
+async function mixWithWorkers(
+  config: MixConfig,
+  clips: ClipRef[],
+  usedIds: number[],
+  pending: MixTask[],
+  settings: MixRenderSettings,
+  count: number,
+  onProgress: (event: MixProgress) => void,
+  finished: (indices: number[]) => void,
+): Promise<void> {
+  const url = siblingModule(import.meta.url, "mix-worker");
+  const workers = Array.from({ length: count }, () => startWorker(url, null));
+  const send = (w: number, message: MixWorkerRequest): void => workers[w]!.postMessage(message);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      };
+      const buffers: (SharedArrayBuffer | null)[] = new Array<SharedArrayBuffer | null>(clips.length).fill(null);
+      let loaded = 0;
+      let loadedWorkers = 0;
+      const chunk = 32;
+      let next = 0;
+      let outstanding = 0;
+      const dispatch = (w: number): void => {
+        if (next >= pending.length) return;
+        const tasks = pending.slice(next, next + chunk);
+        next += tasks.length;
+        outstanding++;
+        send(w, { type: "tasks", tasks, outputDir: config.outputDir, settings, sampleRate: config.sampleRate });
+      };
+      workers.forEach((worker, w) => {
+        worker.on("error", (error) => fail(new DataError(`mix worker ${w} failed: ${error.message}`, { cause: error })));
+        worker.on("exit", (code) => {
+          if (!settled && code !== 0) fail(new DataError(`mix worker ${w} exited with code ${code}`));
+        });
+        worker.on("message", (reply: MixWorkerReply) => {
+          if (settled) return;
+          if (reply.type === "error") {
+            fail(reply.userError ? new StemscopeError(reply.message) : new Error(`mix worker ${w}: ${reply.stack ?? reply.message}`));
+          } else if (reply.type === "loaded") {
+            reply.ids.forEach((id, k) => {
+              buffers[id] = reply.buffers[k]!;
+            });
+            loaded += reply.ids.length;
+            loadedWorkers++;
+            onProgress({ phase: "load", done: loaded, total: usedIds.length });
+            if (loadedWorkers === workers.length) {
+              for (let v = 0; v < workers.length; v++) {
+                send(v, { type: "clips", buffers });
+                dispatch(v);
+                dispatch(v);
+              }
+              if (outstanding === 0) {
+                settled = true;
+                resolve();
+              }
+            }
+          } else {
+            outstanding--;
+            finished(reply.indices);
+            dispatch(w);
+            if (outstanding === 0 && next >= pending.length) {
+              settled = true;
+              resolve();
+            }
+          }
+        });
+      });
+      // Loading: worker w decodes every count-th used clip.
+      for (let w = 0; w < workers.length; w++) {
+        const share = usedIds.filter((_, i) => i % workers.length === w).map((id) => ({ id, path: clips[id]!.path }));
+        send(w, { type: "load", clips: share, sampleRate: config.sampleRate });
+      }
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
