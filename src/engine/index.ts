@@ -1,0 +1,56 @@
+// The engine: typed tensors over libtorch, autograd, layers, optimizers and safetensors I/O.
+export * as F from "./functional.js";
+export type { Pair, Reduction } from "./functional.js";
+export { EngineLoadError } from "./native.js";
+export {
+  AdaptiveAvgPool2d,
+  BatchNorm2d,
+  Conv2d,
+  ConvTranspose2d,
+  Dropout,
+  Dropout2d,
+  Flatten,
+  Identity,
+  kaimingNormal,
+  Layer,
+  Linear,
+  MaxPool2d,
+  Module,
+  ModuleList,
+  normal,
+  ReLU,
+  Sequential,
+  uniform,
+} from "./nn.js";
+export { Adam, type AdamOptions, AdamW, type OptimizerState, type PlateauOptions, type PlateauState, ReduceLROnPlateau } from "./optim.js";
+export { decodeSafetensors, encodeSafetensors, loadSafetensors, SafetensorsError, saveSafetensors } from "./safetensors.js";
+export {
+  type AnyTypedArray,
+  arange,
+  cat,
+  type CreateOptions,
+  cudaAvailable,
+  type Device,
+  type DType,
+  dispose,
+  engineInfo,
+  full,
+  getNumThreads,
+  keep,
+  liveTensorCount,
+  manualSeed,
+  type MemoryFormat,
+  noGrad,
+  ones,
+  rand,
+  randint,
+  randn,
+  setNumThreads,
+  stack,
+  Tensor,
+  tensor,
+  tidy,
+  where,
+  withAutocast,
+  zeros,
+} from "./tensor.js";
