@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
+import { registerMixCommand } from "./mix.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -11,6 +12,7 @@ export function buildProgram(): Command {
     .version("0.1.0")
     .showHelpAfterError()
     .exitOverride();
+  registerMixCommand(program);
   return program;
 }
 
