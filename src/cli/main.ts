@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
+import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
 
 /**
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerMixCommand(program);
+  registerCheckCommand(program);
   return program;
 }
 

@@ -1,0 +1,425 @@
+/**
+ * `checkDataset`: validates a raw_data library or a train_data folder before hours of training.
+ * Every finding is a {@link CheckIssue}; errors make the dataset unusable (the CLI exits 1), warnings
+ * are worth reading (exit 0).
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { type DecodedAudio, decodeWav } from "../audio/index.js";
+import { DataError } from "./errors.js";
+import { parseLabelLine } from "./labels.js";
+import { listRawData } from "./raw-data.js";
+
+/** Clips below this peak |sample| (−80 dBFS) count as silent. */
+export const SILENCE_PEAK = 1e-4;
+/** A run of at least CLIP_RUN samples at |x| ≥ CLIP_LEVEL counts as clipping. */
+export const CLIP_LEVEL = 0.999;
+export const CLIP_RUN = 3;
+/** The seed's recommendations for a raw_data library. */
+export const RECOMMENDED_CLIPS_PER_CLASS = 2000;
+export const RECOMMENDED_CLASSES = 5;
+
+export type Severity = "error" | "warning";
+
+/** One finding. `code` is stable (for scripts); `message` names the file/line and what was expected. */
+export interface CheckIssue {
+  severity: Severity;
+  code: string;
+  message: string;
+  /** The file concerned, when there is one. */
+  file?: string;
+  /** 1-based line number in labels.txt, when there is one. */
+  line?: number;
+}
+
+/** Per-class statistics of a raw_data library. */
+export interface ClassStats {
+  name: string;
+  clips: number;
+  /** Count of clips per sample rate in Hz (as a string key). */
+  sampleRates: Record<string, number>;
+  /** Count of clips per channel count. */
+  channels: Record<string, number>;
+  /** Durations in seconds over the readable clips (0s when there are none). */
+  duration: { min: number; max: number; mean: number };
+  silent: number;
+  clipped: number;
+  unreadable: number;
+}
+
+export interface RawDataReport {
+  kind: "raw_data";
+  dir: string;
+  classes: ClassStats[];
+  totalClips: number;
+}
+
+export interface TrainDataReport {
+  kind: "train_data";
+  dir: string;
+  /** Non-empty lines of labels.txt. */
+  lines: number;
+  /** Sources per sample (K), from the first valid line. */
+  sources: number | null;
+  /** Samples per label (over all positions). */
+  labelCounts: Record<string, number>;
+  /** Class names the labels were checked against (raw_data of mix.json), or null. */
+  knownClasses: string[] | null;
+  /** Files decoded (all unless `maxDecode` limited it). */
+  decodedFiles: number;
+  /** Samples in split.json's train / test lists (null without split.json). */
+  split: { train: number; test: number } | null;
+}
+
+export interface CheckReport {
+  /** No errors. */
+  ok: boolean;
+  errors: number;
+  warnings: number;
+  issues: CheckIssue[];
+  dataset: RawDataReport | TrainDataReport;
+}
+
+export interface CheckOptions {
+  /** Expected sample rate in Hz (default 16000). */
+  sampleRate?: number;
+  /** Expected minimum clip length in seconds for raw_data (default 2). */
+  seconds?: number;
+  /** train_data: decode at most this many samples' files (default: all). */
+  maxDecode?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+class Issues {
+  readonly list: CheckIssue[] = [];
+  error(code: string, message: string, where: { file?: string; line?: number } = {}): void {
+    this.list.push({ severity: "error", code, message, ...where });
+  }
+  warning(code: string, message: string, where: { file?: string; line?: number } = {}): void {
+    this.list.push({ severity: "warning", code, message, ...where });
+  }
+}
+
+function readWav(path: string): DecodedAudio {
+  return decodeWav(readFileSync(path), path);
+}
+
+function describeError(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text;
+}
+
+/** Peak |x| and whether the signal has a run of CLIP_RUN samples at ≥ CLIP_LEVEL. */
+function levelStats(channels: Float32Array[]): { peak: number; clipped: boolean } {
+  let peak = 0;
+  let clipped = false;
+  for (const ch of channels) {
+    let run = 0;
+    for (let i = 0; i < ch.length; i++) {
+      const a = Math.abs(ch[i]!);
+      if (a > peak) peak = a;
+      if (a >= CLIP_LEVEL) {
+        run++;
+        if (run >= CLIP_RUN) clipped = true;
+      } else run = 0;
+    }
+  }
+  return { peak, clipped };
+}
+
+/**
+ * Validates `dir`: a train_data folder when it holds labels.txt (or mix.json), else a raw_data
+ * library (class sub-folders of .wav clips).
+ *
+ * raw_data: per-class counts, sample rates, channel counts, durations, silent / clipped / unreadable
+ * clips; warns under 2,000 clips per class or 5 classes.
+ * train_data: every labels.txt line has 1 + 2K fields (the error names the line number and shows the
+ * line), every path exists and decodes (mono, same rate and length; mixed ≈ Σ sources), labels match
+ * the class folders of the raw_data in mix.json when present, split.json is consistent.
+ *
+ * @throws DataError only when `dir` does not exist or is not a folder (everything else is an issue)
+ */
+export function checkDataset(dir: string, options: CheckOptions = {}): CheckReport {
+  if (!existsSync(dir)) throw new DataError(`${dir}: folder not found; expected a raw_data or train_data folder`);
+  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: is not a folder; expected a raw_data or train_data folder`);
+  const issues = new Issues();
+  const isTrain = existsSync(join(dir, "labels.txt")) || existsSync(join(dir, "mix.json"));
+  const dataset = isTrain ? checkTrainData(dir, options, issues) : checkRawData(dir, options, issues);
+  const errors = issues.list.filter((i) => i.severity === "error").length;
+  return { ok: errors === 0, errors, warnings: issues.list.length - errors, issues: issues.list, dataset };
+}
+
+function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDataReport {
+  const sampleRate = options.sampleRate ?? 16000;
+  const seconds = options.seconds ?? 2;
+  const classes = listRawData(dir);
+  const stats: ClassStats[] = [];
+  const total = classes.reduce((n, c) => n + c.files.length, 0);
+  let done = 0;
+  for (const cls of classes) {
+    const s: ClassStats = {
+      name: cls.name,
+      clips: cls.files.length,
+      sampleRates: {},
+      channels: {},
+      duration: { min: 0, max: 0, mean: 0 },
+      silent: 0,
+      clipped: 0,
+      unreadable: 0,
+    };
+    const durations: number[] = [];
+    if (cls.files.length === 0) {
+      issues.error("empty-class", `${join(dir, cls.name)}: no .wav files; a class folder needs clips (remove it or add clips)`, { file: join(dir, cls.name) });
+    }
+    if (/\s/.test(cls.name)) {
+      issues.error("whitespace-name", `${join(dir, cls.name)}: class names cannot contain whitespace (labels.txt is space-separated)`, { file: join(dir, cls.name) });
+    }
+    for (const file of cls.files) {
+      const path = join(dir, cls.name, file);
+      done++;
+      if (done % 200 === 0) options.onProgress?.(done, total);
+      let audio: DecodedAudio;
+      try {
+        audio = readWav(path);
+      } catch (error) {
+        s.unreadable++;
+        issues.error("unreadable", `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`, { file: path });
+        continue;
+      }
+      const frames = audio.channels[0]?.length ?? 0;
+      s.sampleRates[String(audio.sampleRate)] = (s.sampleRates[String(audio.sampleRate)] ?? 0) + 1;
+      s.channels[String(audio.channels.length)] = (s.channels[String(audio.channels.length)] ?? 0) + 1;
+      const duration = frames / audio.sampleRate;
+      durations.push(duration);
+      if (frames === 0) {
+        issues.error("empty-clip", `${path}: has no samples`, { file: path });
+        continue;
+      }
+      const { peak, clipped } = levelStats(audio.channels);
+      if (peak < SILENCE_PEAK) {
+        s.silent++;
+        issues.warning("silent", `${path}: silent (peak ${peak.toExponential(1)} < ${SILENCE_PEAK}); it would add nothing to a mixture`, { file: path });
+      }
+      if (clipped) {
+        s.clipped++;
+        issues.warning("clipped", `${path}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`, { file: path });
+      }
+      if (audio.sampleRate !== sampleRate) {
+        issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz (mix will resample it)`, { file: path });
+      }
+      if (audio.channels.length !== 1) {
+        issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono (mix will average them)`, { file: path });
+      }
+      if (duration + 1e-9 < seconds) {
+        issues.warning("short", `${path}: ${duration.toFixed(3)} s, shorter than ${seconds} s (mix will zero-pad it)`, { file: path });
+      }
+    }
+    if (durations.length > 0) {
+      s.duration = {
+        min: Math.min(...durations),
+        max: Math.max(...durations),
+        mean: durations.reduce((a, b) => a + b, 0) / durations.length,
+      };
+    }
+    if (cls.files.length > 0 && cls.files.length < RECOMMENDED_CLIPS_PER_CLASS) {
+      issues.warning("few-clips", `${join(dir, cls.name)}: ${cls.files.length} clips; at least ${RECOMMENDED_CLIPS_PER_CLASS} per class are recommended`, { file: join(dir, cls.name) });
+    }
+    stats.push(s);
+  }
+  options.onProgress?.(total, total);
+  if (classes.length < 2) {
+    issues.error("too-few-classes", `${dir}: ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing needs at least 2 class sub-folders of .wav clips`);
+  } else if (classes.length < RECOMMENDED_CLASSES) {
+    issues.warning("few-classes", `${dir}: ${classes.length} classes (${classes.map((c) => c.name).join(", ")}); at least ${RECOMMENDED_CLASSES} are recommended`);
+  }
+  return { kind: "raw_data", dir, classes: stats, totalClips: total };
+}
+
+/**
+ * Resolves a labels.txt path: as written (relative to the working directory, as training opens it),
+ * else as `<dir>/sample_<i>/<file>` (the folder was moved or check runs from elsewhere).
+ */
+function resolveSamplePath(dir: string, written: string): { path: string; asWritten: boolean } | undefined {
+  if (existsSync(written)) return { path: written, asWritten: true };
+  const inDir = join(dir, basename(dirname(written)), basename(written));
+  if (existsSync(inDir)) return { path: inDir, asWritten: false };
+  return undefined;
+}
+
+function checkTrainData(dir: string, options: CheckOptions, issues: Issues): TrainDataReport {
+  const labelsPath = join(dir, "labels.txt");
+  const report: TrainDataReport = {
+    kind: "train_data",
+    dir,
+    lines: 0,
+    sources: null,
+    labelCounts: {},
+    knownClasses: null,
+    decodedFiles: 0,
+    split: null,
+  };
+  // Known classes: the raw_data folder that mix.json names.
+  const mixJsonPath = join(dir, "mix.json");
+  if (existsSync(mixJsonPath)) {
+    try {
+      const mix = JSON.parse(readFileSync(mixJsonPath, "utf8")) as { classes?: unknown; config?: { dataDir?: unknown } };
+      const dataDir = mix.config?.dataDir;
+      if (typeof dataDir === "string" && existsSync(dataDir)) {
+        report.knownClasses = listRawData(dataDir).map((c) => c.name);
+      } else if (Array.isArray(mix.classes) && mix.classes.every((c) => typeof c === "string")) {
+        report.knownClasses = mix.classes as string[];
+      }
+    } catch (error) {
+      issues.error("bad-mix-json", `${mixJsonPath}: not valid JSON (${describeError(error)})`, { file: mixJsonPath });
+    }
+  }
+  if (!existsSync(labelsPath)) {
+    issues.error("no-labels", `${labelsPath}: not found; a train_data folder needs labels.txt (an interrupted \`stemscope mix\` writes it when re-run)`, { file: labelsPath });
+    return report;
+  }
+  const lines = readFileSync(labelsPath, "utf8").split("\n");
+  const samples: { line: number; files: string[]; labels: string[] }[] = [];
+  const seenDirs = new Map<string, number>();
+  for (let i = 0; i < lines.length; i++) {
+    const text = lines[i]!.replace(/\r$/, "");
+    if (text.trim() === "") continue;
+    report.lines++;
+    const parsed = parseLabelLine(text, i + 1);
+    const expected = report.sources === null ? "1 + 2K fields (mixed, K sources, K labels; 5 for two sources)" : `${1 + 2 * report.sources} fields (mixed, ${report.sources} sources, ${report.sources} labels)`;
+    if (parsed === undefined) {
+      const n = text.trim().split(/\s+/).length;
+      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected}, got ${n}: ${text}`, { file: labelsPath, line: i + 1 });
+      continue;
+    }
+    const k = parsed.sources.length;
+    if (report.sources === null) report.sources = k;
+    else if (k !== report.sources) {
+      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected} like line 1, got ${1 + 2 * k}: ${text}`, { file: labelsPath, line: i + 1 });
+      continue;
+    }
+    const sampleDir = dirname(parsed.mixed);
+    const previous = seenDirs.get(sampleDir);
+    if (previous !== undefined) {
+      issues.warning("duplicate-sample", `${labelsPath}:${i + 1}: ${sampleDir} is already listed on line ${previous}`, { file: labelsPath, line: i + 1 });
+    } else seenDirs.set(sampleDir, i + 1);
+    if (new Set(parsed.labels).size !== parsed.labels.length) {
+      issues.warning("repeated-label", `${labelsPath}:${i + 1}: the same label appears twice (${parsed.labels.join(" ")}); the sources cannot be told apart by name`, { file: labelsPath, line: i + 1 });
+    }
+    for (const label of parsed.labels) report.labelCounts[label] = (report.labelCounts[label] ?? 0) + 1;
+    samples.push({ line: i + 1, files: [parsed.mixed, ...parsed.sources], labels: parsed.labels });
+  }
+  if (report.lines === 0) issues.error("empty-labels", `${labelsPath}: has no lines; expected one line per sample`, { file: labelsPath });
+
+  // Labels against the known classes.
+  const labels = Object.keys(report.labelCounts).sort();
+  if (report.knownClasses !== null) {
+    const known = new Set(report.knownClasses);
+    for (const label of labels) {
+      if (!known.has(label)) {
+        issues.error("unknown-label", `${labelsPath}: label "${label}" is not a class folder of the raw_data in mix.json (${report.knownClasses.join(", ")})`, { file: labelsPath });
+      }
+    }
+    for (const cls of report.knownClasses) {
+      if (report.labelCounts[cls] === undefined) {
+        issues.warning("unused-class", `${labelsPath}: class "${cls}" of the raw_data never appears as a label`, { file: labelsPath });
+      }
+    }
+  }
+  const counts = Object.values(report.labelCounts);
+  if (counts.length > 1) {
+    const max = Math.max(...counts);
+    for (const label of labels) {
+      if (report.labelCounts[label]! * 2 < max) {
+        issues.warning("imbalanced-label", `${labelsPath}: label "${label}" is in ${report.labelCounts[label]} samples, under half of the most frequent label (${max})`, { file: labelsPath });
+      }
+    }
+  } else if (counts.length === 1) {
+    issues.warning("one-label", `${labelsPath}: only one label (${labels[0]}) appears`, { file: labelsPath });
+  }
+
+  // Files: exist, decode, consistent.
+  const sampleRate = options.sampleRate ?? 16000;
+  const limit = Math.min(samples.length, options.maxDecode ?? samples.length);
+  let relocated = 0;
+  let firstRelocated = "";
+  for (let s = 0; s < samples.length; s++) {
+    const sample = samples[s]!;
+    if (s % 200 === 0) options.onProgress?.(s, samples.length);
+    const resolved: string[] = [];
+    for (const written of sample.files) {
+      const r = resolveSamplePath(dir, written);
+      if (r === undefined) {
+        issues.error("missing-file", `${labelsPath}:${sample.line}: ${written} does not exist`, { file: written, line: sample.line });
+        continue;
+      }
+      if (!r.asWritten) {
+        relocated++;
+        if (firstRelocated === "") firstRelocated = written;
+      }
+      resolved.push(r.path);
+    }
+    if (resolved.length !== sample.files.length || s >= limit) continue;
+    const decoded: Float32Array[] = [];
+    for (const path of resolved) {
+      let audio: DecodedAudio;
+      try {
+        audio = readWav(path);
+      } catch (error) {
+        issues.error("unreadable", `${labelsPath}:${sample.line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`, { file: path, line: sample.line });
+        continue;
+      }
+      report.decodedFiles++;
+      if (audio.channels.length !== 1) issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, { file: path });
+      if (audio.sampleRate !== sampleRate) issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz`, { file: path });
+      decoded.push(audio.channels[0] ?? new Float32Array(0));
+    }
+    if (decoded.length !== resolved.length) continue;
+    const mixed = decoded[0]!;
+    const sources = decoded.slice(1);
+    if (sources.some((x) => x.length !== mixed.length)) {
+      issues.error("length-mismatch", `${labelsPath}:${sample.line}: files differ in length (${decoded.map((x) => x.length).join(", ")} samples)`, { file: resolved[0]!, line: sample.line });
+      continue;
+    }
+    // mixed should be the sum of the sources within 16-bit rounding.
+    const tolerance = (sources.length + 1) / 32768 + 1e-6;
+    let worst = 0;
+    for (let i = 0; i < mixed.length; i++) {
+      let sum = 0;
+      for (const x of sources) sum += x[i]!;
+      const d = Math.abs(mixed[i]! - sum);
+      if (d > worst) worst = d;
+    }
+    if (worst > tolerance) {
+      issues.warning("not-a-sum", `${labelsPath}:${sample.line}: mixed.wav differs from the sum of its sources by up to ${worst.toFixed(4)} (clipping or different gains); the separation targets do not add up to the input`, { file: resolved[0]!, line: sample.line });
+    }
+    if (levelStats([mixed]).clipped) {
+      issues.warning("clipped", `${resolved[0]}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`, { file: resolved[0]!, line: sample.line });
+    }
+  }
+  options.onProgress?.(samples.length, samples.length);
+  if (relocated > 0) {
+    issues.warning("relocated-paths", `${labelsPath}: ${relocated} paths (e.g. ${firstRelocated}) do not exist relative to the working directory ${process.cwd()} but do inside ${dir}; training opens them as written, so run it from the folder that mix was run from`, { file: labelsPath });
+  }
+
+  // split.json consistency.
+  const splitPath = join(dir, "split.json");
+  if (existsSync(splitPath)) {
+    try {
+      const split = JSON.parse(readFileSync(splitPath, "utf8")) as { train?: unknown; test?: unknown };
+      if (!Array.isArray(split.train) || !Array.isArray(split.test)) throw new Error("expected arrays `train` and `test`");
+      const train = new Set(split.train as string[]);
+      const test = new Set(split.test as string[]);
+      report.split = { train: train.size, test: test.size };
+      const both = [...train].filter((d) => test.has(d));
+      if (both.length > 0) issues.error("split-overlap", `${splitPath}: ${both.length} samples are in both train and test (e.g. ${both[0]})`, { file: splitPath });
+      const listed = new Set(samples.map((s) => dirname(s.files[0]!)));
+      const unassigned = [...listed].filter((d) => !train.has(d) && !test.has(d));
+      if (unassigned.length > 0) issues.error("split-missing", `${splitPath}: ${unassigned.length} samples of labels.txt are in neither train nor test (e.g. ${unassigned[0]})`, { file: splitPath });
+      const unknown = [...train, ...test].filter((d) => !listed.has(d));
+      if (unknown.length > 0) issues.error("split-unknown", `${splitPath}: ${unknown.length} samples are not in labels.txt (e.g. ${unknown[0]})`, { file: splitPath });
+    } catch (error) {
+      issues.error("bad-split", `${splitPath}: unusable (${describeError(error)})`, { file: splitPath });
+    }
+  }
+  return report;
+}
