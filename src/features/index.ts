@@ -33,3 +33,4 @@ export {
   resolveFeatureConfig,
   seedFeatures,
 } from "./pipeline.js";
+export { FeatureWorkerPool, computeFeaturesParallel } from "./pool.js";

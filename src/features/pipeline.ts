@@ -80,9 +80,6 @@ export class FeatureExtractor {
   private readonly window: Float64Array;
   private readonly mel: SparseMel;
   private readonly taps: LinearTaps | undefined;
-  private readonly frame: Float64Array;
-  private readonly re: Float64Array;
-  private readonly im: Float64Array;
   private readonly power: Float64Array;
   /** [nMels, frames] mel power, then scaled values in place. */
   private readonly melBuf: Float64Array;
@@ -109,9 +106,6 @@ export class FeatureExtractor {
       fmax: c.fmax,
     });
     this.taps = c.mode === "seed" ? linearTaps(this.frames, c.size) : undefined;
-    this.frame = new Float64Array(c.nFft);
-    this.re = new Float64Array(this.fft.nBins);
-    this.im = new Float64Array(this.fft.nBins);
     this.power = new Float64Array(this.fft.nBins);
     this.melBuf = new Float64Array(c.nMels * this.frames);
   }
@@ -125,26 +119,11 @@ export class FeatureExtractor {
     const n = Math.min(samples.length, this.length); // fix_length: samples past L are dropped, missing ones are 0
     const pad = nFft / 2;
     const frames = this.frames;
-    const { frame, window, re, im, power, melBuf } = this;
-    const nBins = this.fft.nBins;
+    const { window, power, melBuf } = this;
     const { start, length, offset, weights } = this.mel;
     let max = 0;
     for (let t = 0; t < frames; t++) {
-      const s = t * this.hop - pad;
-      if (s >= 0 && s + nFft <= n) {
-        for (let j = 0; j < nFft; j++) frame[j] = (samples[s + j] as number) * (window[j] as number);
-      } else {
-        for (let j = 0; j < nFft; j++) {
-          const idx = s + j;
-          frame[j] = idx >= 0 && idx < n ? (samples[idx] as number) * (window[j] as number) : 0;
-        }
-      }
-      this.fft.forward(frame, re, im);
-      for (let k = 0; k < nBins; k++) {
-        const a = re[k] as number;
-        const b = im[k] as number;
-        power[k] = a * a + b * b;
-      }
+      this.fft.powerSpectrum(samples, n, t * this.hop - pad, window, power);
       for (let m = 0; m < nMels; m++) {
         const k0 = start[m] as number;
         const len = length[m] as number;

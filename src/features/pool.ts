@@ -1,0 +1,137 @@
+/**
+ * Parallel feature extraction on worker threads (node:worker_threads). Clips are copied once into a
+ * SharedArrayBuffer, each worker computes a contiguous slice, and all write into one shared output.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { FeatureConfig } from "./config.js";
+import { FeatureError } from "./errors.js";
+import { getExtractor } from "./pipeline.js";
+import type { WorkerJob, WorkerReply } from "./worker.js";
+
+/** Under tsx the sources are .ts; once built they are .js. */
+function workerUrl(): URL {
+  return new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
+}
+
+/**
+ * Starts a feature worker. From sources (tsx, tests and benchmarks) the worker must register tsx's
+ * loader before importing worker.ts, which `--import tsx` in execArgv does not do for worker entry
+ * points on Node 20, so a two-line bootstrap does it.
+ */
+function startWorker(): Worker {
+  const url = workerUrl();
+  if (!url.pathname.endsWith(".ts")) return new Worker(url);
+  const tsxApi = import.meta.resolve("tsx/esm/api");
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { eval: true });
+}
+
+/** A fixed set of feature workers; reuse one pool for many batches, then {@link close} it. */
+export class FeatureWorkerPool {
+  /** Number of worker threads. */
+  readonly threads: number;
+  private readonly workers: Worker[];
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+
+  /** @param threads worker count, default os.availableParallelism() */
+  constructor(threads: number = availableParallelism()) {
+    if (!Number.isInteger(threads) || threads < 1)
+      throw new FeatureError(`FeatureWorkerPool: threads must be a positive integer, got ${threads}`);
+    this.threads = threads;
+    this.workers = [];
+    for (let i = 0; i < threads; i++) {
+      const worker = startWorker();
+      worker.on("message", (reply: WorkerReply) => {
+        const p = this.pending.get(reply.id);
+        if (p === undefined) return;
+        this.pending.delete(reply.id);
+        worker.unref(); // idle workers do not keep the process alive
+        if (reply.error !== undefined) p.reject(new FeatureError(reply.error));
+        else p.resolve();
+      });
+      worker.on("error", (error) => {
+        for (const p of this.pending.values()) p.reject(error);
+        this.pending.clear();
+      });
+      worker.unref();
+      this.workers.push(worker);
+    }
+  }
+
+  /**
+   * Features of every clip, computed on the pool's threads (same values as computeFeaturesBatch).
+   * @param clips mono clips at config.sampleRate (each fix_length'ed to seconds · sampleRate)
+   * @returns Float32Array [batch, nMels, size]
+   */
+  async compute(clips: Float32Array[], config: Partial<FeatureConfig> = {}): Promise<Float32Array> {
+    const extractor = getExtractor(config); // validates the config here, with a clear error
+    const offsets = new Int32Array(new SharedArrayBuffer(4 * (clips.length + 1)));
+    let total = 0;
+    for (let b = 0; b < clips.length; b++) {
+      offsets[b] = total;
+      total += Math.min((clips[b] as Float32Array).length, extractor.length); // samples past L are never read
+    }
+    offsets[clips.length] = total;
+    const samples = new Float32Array(new SharedArrayBuffer(4 * total));
+    for (let b = 0; b < clips.length; b++) {
+      const clip = clips[b] as Float32Array;
+      samples.set(
+        clip.length > extractor.length ? clip.subarray(0, extractor.length) : clip,
+        offsets[b] as number,
+      );
+    }
+    const output = new SharedArrayBuffer(4 * clips.length * extractor.outputSize);
+    const per = Math.ceil(clips.length / this.threads);
+    const jobs: Promise<void>[] = [];
+    for (let w = 0; w < this.threads; w++) {
+      const first = w * per;
+      const count = Math.min(per, clips.length - first);
+      if (count <= 0) break;
+      const id = this.nextId++;
+      const job: WorkerJob = {
+        id,
+        config: extractor.config,
+        samples: samples.buffer as SharedArrayBuffer,
+        offsets: offsets.buffer as SharedArrayBuffer,
+        output,
+        first,
+        count,
+      };
+      jobs.push(
+        new Promise<void>((resolve, reject) => {
+          this.pending.set(id, { resolve, reject });
+          const worker = this.workers[w] as Worker;
+          worker.ref(); // busy workers do
+          worker.postMessage(job);
+        }),
+      );
+    }
+    await Promise.all(jobs);
+    return new Float32Array(output);
+  }
+
+  /** Terminates the worker threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * One-shot parallel batch: starts a pool, computes, closes it. For repeated batches keep a
+ * {@link FeatureWorkerPool} instead (starting workers costs tens of milliseconds).
+ * @returns Float32Array [batch, nMels, size]
+ */
+export async function computeFeaturesParallel(
+  clips: Float32Array[],
+  config: Partial<FeatureConfig> = {},
+  options: { threads?: number } = {},
+): Promise<Float32Array> {
+  const pool = new FeatureWorkerPool(options.threads);
+  try {
+    return await pool.compute(clips, config);
+  } finally {
+    await pool.close();
+  }
+}
