@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { F, Module, stack, type Tensor } from "../engine/index.js";
+import { ResNet, ResNetConfigSchema } from "./resnet.js";
+import { UNet, UNetConfigSchema } from "./unet.js";
+
+/** Everything needed to rebuild a joint model (saved as `model` in a model folder's config.json). */
+export const JointModelConfigSchema = z.object({
+  /** The preset it was built from (informational; the arguments below are what counts). */
+  preset: z.string().default("custom"),
+  /** Number of sources the U-Net separates the mixture into (the seed: 2). */
+  sources: z.number().int().min(2).default(2),
+  /** Number of instrument classes the ResNet names. */
+  numClasses: z.number().int().min(2),
+  unet: UNetConfigSchema.default(UNetConfigSchema.parse({})),
+  resnet: ResNetConfigSchema.default(ResNetConfigSchema.parse({})),
+});
+export type JointModelConfig = z.infer<typeof JointModelConfigSchema>;
+
+/** The model's outputs for a batch of mixtures. */
+export interface JointOutput {
+  /** Separated source spectrograms [batch, sources, H, W]. */
+  separated: Tensor;
+  /** Class logits of each separated source [batch, sources, numClasses]. */
+  logits: Tensor;
+}
+
+/**
+ * The seed's joint model: a U-Net separates the mixture spectrogram into K source spectrograms and one
+ * ResNet (shared weights) classifies each of them. Trained end to end with {@link jointLoss}.
+ */
+export class JointModel extends Module {
+  readonly unet: UNet;
+  readonly classifier: ResNet;
+
+  constructor(readonly config: JointModelConfig) {
+    super();
+    this.unet = this.registerModule("unet", new UNet(config.unet, config.sources));
+    this.classifier = this.registerModule("classifier", new ResNet(config.resnet, config.numClasses));
+  }
+
+  /** mixture [batch, 1, H, W] → separated [batch, K, H, W] and logits [batch, K, classes]. */
+  forward(mixture: Tensor): JointOutput {
+    const separated = this.unet.forward(mixture);
+    // Each source goes through the classifier on its own, as in the seed (batch-norm statistics
+    // are per source batch).
+    const logits: Tensor[] = [];
+    for (let k = 0; k < this.config.sources; k++) {
+      logits.push(this.classifier.forward(separated.slice(1, k, k + 1)));
+    }
+    return { separated, logits: stack(logits, 1) };
+  }
+}
+
+export interface JointLoss {
+  /** λ·L_sep + (1 − λ)·L_cls, a scalar with autograd history. */
+  total: Tensor;
+  /** Σ_k MSE(separated_k, source_k). */
+  separation: Tensor;
+  /** Σ_k CE(logits_k, label_k). */
+  classification: Tensor;
+}
+
+/**
+ * The seed's loss: λ·Σ_k MSE(separated_k, source_k) + (1 − λ)·Σ_k CE(logits_k, label_k).
+ * sources: [batch, K, H, W] float32; labels: int64 [batch, K]. Computed in float32 even under autocast.
+ * Since every source term has the same size, Σ_k of per-source means equals K × the mean over all.
+ */
+export function jointLoss(output: JointOutput, sources: Tensor, labels: Tensor, lambda = 0.7): JointLoss {
+  const [batch, k] = labels.shape as [number, number];
+  const separation = F.mseLoss(output.separated.float(), sources).mul(k);
+  const classes = output.logits.dim(2);
+  const classification = F.crossEntropy(output.logits.float().reshape([batch * k, classes]), labels.reshape([batch * k])).mul(k);
+  const total = separation.mul(lambda).add(classification.mul(1 - lambda));
+  return { total, separation, classification };
+}

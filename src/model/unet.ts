@@ -1,0 +1,106 @@
+import { z } from "zod";
+import {
+  BatchNorm2d,
+  cat,
+  Conv2d,
+  ConvTranspose2d,
+  Dropout2d,
+  Layer,
+  MaxPool2d,
+  Module,
+  ModuleList,
+  ReLU,
+  Sequential,
+  type Tensor,
+} from "../engine/index.js";
+
+/** U-Net architecture arguments; the defaults are the seed's EnhancedUNet. */
+export const UNetConfigSchema = z.object({
+  /** Encoder blocks; each halves the spectrogram (128 → 128 / 2^depth). */
+  depth: z.number().int().min(1).max(7).default(5),
+  /** Channels of the first encoder block; block i has base·2^i (seed: 64 … 1024). */
+  baseChannels: z.number().int().min(1).default(64),
+  /** Dropout2d probability after each transposed convolution (seed: 0.2). */
+  dropout: z.number().min(0).max(1).default(0.2),
+  /**
+   * `direct`: the last convolution's output is the separated spectrogram (the seed);
+   * `mask`: its sigmoid is a mask multiplied with the mixture spectrogram.
+   */
+  output: z.enum(["direct", "mask"]).default("direct"),
+});
+export type UNetConfig = z.infer<typeof UNetConfigSchema>;
+
+/** [Conv3×3(pad 1) + BN + ReLU] × 2, then MaxPool 2×2 (the seed's encoder block). */
+function encoderBlock(inChannels: number, outChannels: number): Sequential {
+  return new Sequential(
+    new Conv2d(inChannels, outChannels, 3, { padding: 1 }),
+    new BatchNorm2d(outChannels),
+    new ReLU(),
+    new Conv2d(outChannels, outChannels, 3, { padding: 1 }),
+    new BatchNorm2d(outChannels),
+    new ReLU(),
+    new MaxPool2d(2),
+  );
+}
+
+/** ConvTranspose 2×2 stride 2 → Dropout2d → Conv3×3 (+ BN + ReLU unless it is the output block). */
+function decoderBlock(inChannels: number, outChannels: number, dropout: number, last: boolean): Sequential {
+  const layers: Layer[] = [
+    new ConvTranspose2d(inChannels, outChannels, 2, { stride: 2 }),
+    new Dropout2d(dropout),
+    new Conv2d(outChannels, outChannels, 3, { padding: 1 }),
+  ];
+  if (!last) layers.push(new BatchNorm2d(outChannels), new ReLU());
+  return new Sequential(...layers);
+}
+
+/**
+ * The seed's U-Net, generalised in depth and width: encoder blocks with channels base·2^i, each
+ * pooled; decoder blocks that upsample and concatenate the pooled encoder output of the same
+ * resolution (skip connections); the last block outputs one channel per source.
+ * Parameter names match the seed's PyTorch module (`enc.0.0.weight`, `dec.4.2.bias`, …).
+ */
+export class UNet extends Module {
+  readonly enc: ModuleList<Sequential>;
+  readonly dec: ModuleList<Sequential>;
+
+  constructor(
+    readonly config: UNetConfig,
+    readonly sources: number,
+  ) {
+    super();
+    const { depth, baseChannels, dropout } = config;
+    const channels = Array.from({ length: depth }, (_, i) => baseChannels * 2 ** i);
+    const ch = (i: number): number => channels[i]!;
+    this.enc = this.registerModule(
+      "enc",
+      new ModuleList(channels.map((c, i) => encoderBlock(i === 0 ? 1 : ch(i - 1), c))),
+    );
+    const decoders: Sequential[] = [];
+    for (let j = 0; j < depth; j++) {
+      const inChannels = j === 0 ? ch(depth - 1) : 2 * ch(depth - 1 - j);
+      const last = j === depth - 1;
+      const outChannels = last ? sources : ch(depth - 2 - j);
+      decoders.push(decoderBlock(inChannels, outChannels, dropout, last));
+    }
+    this.dec = this.registerModule("dec", new ModuleList(decoders));
+  }
+
+  /**
+   * mixture: [batch, 1, H, W] (H, W divisible by 2^depth) → separated sources [batch, sources, H, W].
+   */
+  forward(mixture: Tensor): Tensor {
+    const skips: Tensor[] = [];
+    let x = mixture;
+    for (const block of this.enc.items) {
+      x = block.forward(x);
+      skips.push(x);
+    }
+    const depth = this.enc.length;
+    x = this.dec.at(0).forward(skips[depth - 1]!);
+    for (let j = 1; j < depth; j++) {
+      x = this.dec.at(j).forward(cat([x, skips[depth - 1 - j]!], 1));
+    }
+    return this.config.output === "mask" ? x.sigmoid().mul(mixture) : x;
+  }
+}
