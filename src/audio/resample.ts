@@ -3,19 +3,21 @@
  * method behind resampy / libsamplerate), polyphase when the rate ratio is rational with a modest
  * denominator (every integer rate pair in practice, e.g. 44100 → 16000 is 160/441).
  *
- * Default design: 32 zero crossings each side, roll-off 0.945 of the lower Nyquist rate, Kaiser
- * β = 10. Measured (test/audio.test.ts): passband ripple < 0.01 dB below 0.9 × Nyquist, tones that
- * would alias (above 1.05 × the output Nyquist) come out more than 90 dB down.
+ * Default design: resampy's `kaiser_best` filter (64 zero crossings each side, roll-off 0.9475937 of
+ * the lower Nyquist rate, Kaiser β = 14.769656459379492). Measured at 44.1 → 16 kHz
+ * (test/audio.test.ts): flat within 0.01 dB up to 0.85 × the output Nyquist (−0.02 dB at 0.9×,
+ * −7 dB at 0.95×), and everything that would alias (above 1.05 × Nyquist) comes out more than
+ * 120 dB down.
  */
 import { AudioError } from "./errors.js";
 
 /** Filter design of {@link resample}. */
 export interface ResampleOptions {
-  /** Zero crossings of the sinc on each side (filter half-length in output-rate periods). Default 32. */
+  /** Zero crossings of the sinc on each side (filter half-length in output-rate periods). Default 64. */
   zeroCrossings?: number;
-  /** Cut-off as a fraction of the lower of the two Nyquist rates. Default 0.945. */
+  /** Cut-off as a fraction of the lower of the two Nyquist rates. Default 0.9475937. */
   rolloff?: number;
-  /** Kaiser window β. Default 10 (about 100 dB stop-band). */
+  /** Kaiser window β. Default 14.769656459379492. */
   beta?: number;
 }
 
@@ -62,9 +64,9 @@ export function resample(
     );
   }
   if (fromRate === toRate) return Float32Array.from(samples);
-  const zeroCrossings = options.zeroCrossings ?? 32;
-  const rolloff = options.rolloff ?? 0.945;
-  const beta = options.beta ?? 10;
+  const zeroCrossings = options.zeroCrossings ?? 64;
+  const rolloff = options.rolloff ?? 0.9475937;
+  const beta = options.beta ?? 14.769656459379492;
   const n = samples.length;
   const outLength = Math.ceil((n * toRate) / fromRate);
   const out = new Float32Array(outLength);

@@ -5,7 +5,7 @@
  * Reads: PCM 8-bit (unsigned), 16/24/32-bit (signed); IEEE float 32/64-bit; WAVE_FORMAT_EXTENSIBLE
  * wrapping either. Sample scaling follows libsndfile / soundfile (what librosa uses): a signed
  * n-bit integer x maps to x / 2^(n-1), so full scale is [-1, 1).
- * Writes: 16-bit PCM (round(x * 32767), clipped by an explicit policy, never wrapped) or 32-bit float.
+ * Writes: 16-bit PCM (round(x * 32767), halves away from zero, clipped by an explicit policy, never wrapped) or 32-bit float.
  */
 import { AudioError } from "./errors.js";
 
@@ -308,7 +308,7 @@ export function encodeWav(
         v = -32767; // symmetric: -32768 is never written
         if (scale === 1) clippedSamples++;
       } else {
-        v = Math.round(x * 32767);
+        v = x < 0 ? -Math.round(-x * 32767) : Math.round(x * 32767); // halves round away from zero
       }
       view.setInt16(p, v, true);
     }
