@@ -6,6 +6,7 @@ import { decodeWav } from "../src/audio/index.js";
 import { buildMixtures, combinations, planMixtures } from "../src/data/mix.js";
 import { cropStart, int16ToUnitFloat, renderMixture } from "../src/data/mix-render.js";
 import { encodeWav } from "../src/audio/index.js";
+import { encodePcm16Mono } from "../src/data/mix-sample.js";
 import { hashTree, makeRawData, readPcm16, tempDir, writeTestWav, tone } from "./data-helpers.js";
 
 const small = { sampleRate: 8000, seconds: 0.25, samplesPerCombination: 6 } as const;
@@ -24,6 +25,9 @@ test("int16 → float → encodeWav pcm16 round-trips every 16-bit value exactly
   const { bytes } = encodeWav(int16ToUnitFloat(q), 8000, { encoding: "pcm16", clipMode: "error" });
   const view = new DataView(bytes.buffer, bytes.byteOffset);
   for (let i = 0; i < q.length; i++) assert.equal(view.getInt16(44 + 2 * i, true), q[i]);
+  // mix's fast integer encoder writes exactly the same bytes.
+  assert.deepEqual(encodePcm16Mono(q, 8000), bytes);
+  assert.deepEqual(encodePcm16Mono(q.subarray(1, 4), 16000), encodeWav(int16ToUnitFloat(q.subarray(1, 4)), 16000).bytes);
 });
 
 test("renderMixture: mixed is exactly the sum of the sources, peak-normalised, never clipped", () => {

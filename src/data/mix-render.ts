@@ -64,51 +64,58 @@ export function renderMixture(clips: readonly Float32Array[], task: MixTask, set
   const { length } = settings;
   const k = task.clipIds.length;
   const floats: Float64Array[] = [];
+  const sum = new Float64Array(length);
+  let peak = 0;
   for (let j = 0; j < k; j++) {
     const clip = clips[task.clipIds[j]!];
     if (clip === undefined) throw new Error(`renderMixture: clip ${task.clipIds[j]} is not loaded`);
     const start = cropStart(clip.length, length, task.offsets[j]!, settings.offset);
     const n = Math.min(length, clip.length - start);
-    const x = new Float64Array(length);
-    for (let i = 0; i < n; i++) x[i] = clip[start + i]!;
     let gain = 10 ** (task.gainsDb[j]! / 20);
     if (settings.balance === "rms") {
       let sq = 0;
-      for (let i = 0; i < length; i++) sq += x[i]! * x[i]!;
+      for (let i = 0; i < n; i++) {
+        const v = clip[start + i]!;
+        sq += v * v;
+      }
       const rms = Math.sqrt(sq / length);
       gain = rms > 0 ? (gain * RMS_REFERENCE) / rms : 0;
     }
-    for (let i = 0; i < length; i++) x[i] = x[i]! * gain;
-    floats.push(x);
-  }
-  let peak = 0;
-  for (let i = 0; i < length; i++) {
-    let sum = 0;
-    for (let j = 0; j < k; j++) {
-      const v = floats[j]![i]!;
-      sum += v;
-      const a = Math.abs(v);
+    const x = new Float64Array(length); // zero beyond n
+    for (let i = 0; i < n; i++) {
+      const v = clip[start + i]! * gain;
+      x[i] = v;
+      sum[i] = sum[i]! + v;
+      const a = v < 0 ? -v : v;
       if (a > peak) peak = a;
     }
-    const a = Math.abs(sum);
+    floats.push(x);
+  }
+  for (let i = 0; i < length; i++) {
+    const v = sum[i]!;
+    const a = v < 0 ? -v : v;
     if (a > peak) peak = a;
   }
   let scale = 0;
   if (peak > 0) scale = settings.normalize === "peak" || peak > settings.peak ? settings.peak / peak : 1;
+  const f = scale * 32767;
+  const mixed = new Int32Array(length);
   const sources = floats.map((x) => {
     const q = new Int16Array(length);
-    const f = scale * 32767;
-    for (let i = 0; i < length; i++) q[i] = Math.round(x[i]! * f);
+    for (let i = 0; i < length; i++) {
+      const v = Math.round(x[i]! * f);
+      q[i] = v;
+      mixed[i] = mixed[i]! + v;
+    }
     return q;
   });
-  const mixed = new Int16Array(length);
+  const mixed16 = new Int16Array(length);
   for (let i = 0; i < length; i++) {
-    let sum = 0;
-    for (let j = 0; j < k; j++) sum += sources[j]![i]!;
-    if (sum > 32767 || sum < -32767) throw new Error(`renderMixture: sample ${task.index} overflows 16 bits at ${i}`);
-    mixed[i] = sum;
+    const v = mixed[i]!;
+    if (v > 32767 || v < -32767) throw new Error(`renderMixture: sample ${task.index} overflows 16 bits at ${i}`);
+    mixed16[i] = v;
   }
-  return { mixed, sources, scale };
+  return { mixed: mixed16, sources, scale };
 }
 
 /**
