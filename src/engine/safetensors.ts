@@ -75,40 +75,53 @@ export function decodeSafetensors(
   } catch {
     return fail("the JSON header does not parse");
   }
+  if (header === null || typeof header !== "object" || Array.isArray(header)) fail("the JSON header is not an object");
+  const isObject = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v);
   const dataStart = 8 + headerLength;
   const tensors = new Map<string, Tensor>();
   let metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(header)) {
-    if (name === "__metadata__") {
-      metadata = value as Record<string, string>;
-      continue;
+  try {
+    for (const [name, value] of Object.entries(header)) {
+      if (name === "__metadata__") {
+        metadata = value as Record<string, string>;
+        continue;
+      }
+      if (!isObject(value)) fail(`tensor '${name}' is not an object`);
+      const entry = value as Partial<HeaderEntry>;
+      const dtype = FROM_CODE.get(String(entry.dtype));
+      if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${String(entry.dtype)}`);
+      const shapeOk = Array.isArray(entry.shape) && entry.shape.every((d) => Number.isInteger(d) && d >= 0);
+      const offsets = entry.data_offsets as unknown;
+      if (!shapeOk || !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(Number.isInteger)) {
+        fail(`tensor '${name}' lacks a valid shape or data_offsets`);
+      }
+      const [begin, end] = entry.data_offsets as [number, number];
+      const count = (entry.shape as number[]).reduce((a, b) => a * b, 1);
+      const elementBytes = { float32: 4, float64: 8, bfloat16: 2, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype!];
+      if (end - begin !== count * elementBytes || dataStart + end > bytes.byteLength || begin < 0) {
+        fail(`tensor '${name}' has data_offsets [${begin}, ${end}] that do not fit its shape or the file`);
+      }
+      // Copy into a fresh, aligned buffer: typed arrays need their element alignment.
+      const raw = new Uint8Array(end - begin);
+      raw.set(bytes.subarray(dataStart + begin, dataStart + end));
+      const data =
+        dtype === "float32"
+          ? new Float32Array(raw.buffer)
+          : dtype === "float64"
+            ? new Float64Array(raw.buffer)
+            : dtype === "int64"
+              ? new BigInt64Array(raw.buffer)
+              : dtype === "int32"
+                ? new Int32Array(raw.buffer)
+                : dtype === "bfloat16" || dtype === "float16"
+                  ? new Uint16Array(raw.buffer)
+                  : raw;
+      tensors.set(name, tensor(data, entry.shape as number[], { dtype: dtype! }));
     }
-    const entry = value as Partial<HeaderEntry>;
-    const dtype = FROM_CODE.get(String(entry.dtype));
-    if (dtype === undefined) fail(`tensor '${name}' has unsupported dtype ${String(entry.dtype)}`);
-    if (!Array.isArray(entry.shape) || !Array.isArray(entry.data_offsets)) fail(`tensor '${name}' lacks shape or data_offsets`);
-    const [begin, end] = entry.data_offsets as [number, number];
-    const count = (entry.shape as number[]).reduce((a, b) => a * b, 1);
-    const elementBytes = { float32: 4, float64: 8, bfloat16: 2, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype!];
-    if (end - begin !== count * elementBytes || dataStart + end > bytes.byteLength || begin < 0) {
-      fail(`tensor '${name}' has data_offsets [${begin}, ${end}] that do not fit its shape or the file`);
-    }
-    // Copy into a fresh, aligned buffer: typed arrays need their element alignment.
-    const raw = new Uint8Array(end - begin);
-    raw.set(bytes.subarray(dataStart + begin, dataStart + end));
-    const data =
-      dtype === "float32"
-        ? new Float32Array(raw.buffer)
-        : dtype === "float64"
-          ? new Float64Array(raw.buffer)
-          : dtype === "int64"
-            ? new BigInt64Array(raw.buffer)
-            : dtype === "int32"
-              ? new Int32Array(raw.buffer)
-              : dtype === "bfloat16" || dtype === "float16"
-                ? new Uint16Array(raw.buffer)
-                : raw;
-    tensors.set(name, tensor(data, entry.shape as number[], { dtype: dtype! }));
+  } catch (error) {
+    // Free the tensors decoded before the faulty entry.
+    for (const t of tensors.values()) t.dispose();
+    throw error;
   }
   return { tensors, metadata };
 }
