@@ -1,2 +1,4 @@
 // The public library API of stemscope. Each stage exports its public functions and types here.
 export { StemscopeError, UsageError } from "./errors.js";
+export * from "./audio/index.js";
+export * from "./features/index.js";

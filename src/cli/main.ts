@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
 import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
+import { registerFeaturesCommand } from "./features.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMixCommand(program);
   registerCheckCommand(program);
+  registerFeaturesCommand(program);
   return program;
 }
 

@@ -34,3 +34,5 @@ export {
   seedFeatures,
 } from "./pipeline.js";
 export { FeatureWorkerPool, computeFeaturesParallel } from "./pool.js";
+export { decodeNpy, encodeNpy, writeNpy } from "./npy.js";
+export { crc32, encodePngGray, spectrogramToPng, writeSpectrogramPng } from "./png.js";
