@@ -3,7 +3,7 @@
 // its pseudo-inverse, dB conversions).
 export { FeatureError } from "./errors.js";
 export { FeatureConfigSchema, type FeatureConfig } from "./config.js";
-export { RealFft } from "./fft.js";
+export { ComplexFft, RealFft } from "./fft.js";
 export { type ComplexSpectrogram, type StftOptions, frameCount, hannWindow, istft, stft } from "./stft.js";
 export {
   type MelOptions,
