@@ -198,7 +198,7 @@ export function renderClip(bank: BasicSoundBank, plan: ClipPlan, seconds: number
     while (e < events.length && events[e]!.at < i + BLOCK) events[e++]!.run();
     synth.process(left, right, i, Math.min(BLOCK, frames - i));
   }
-  synth.destroySynthProcessor();
+  // No destroySynthProcessor(): it would destroy the shared sound bank too; the GC frees the rest.
   const mono = new Float32Array(frames);
   for (let i = 0; i < frames; i++) mono[i] = 0.5 * (left[i]! + right[i]!);
   const out = sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate);

@@ -1,0 +1,231 @@
+/**
+ * `synthesize`: renders a raw_data library of single-instrument clips from General MIDI soundfonts,
+ * `<outDir>/<class>/<id>.wav` (16-bit mono) plus `<outDir>/manifest.jsonl`. Deterministic per clip
+ * (clip i of class c uses the stream `Random(seed).fork("synth:<c>:<i>")`), so the bytes do not
+ * depend on `jobs`; resumable (clips listed in the manifest or the run's journal whose file exists
+ * are kept).
+ */
+import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { BasicSoundBank } from "spessasynth_core";
+import { StemscopeError } from "../errors.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { DataError } from "./errors.js";
+import { type InstrumentClass, resolveClasses, resolveSoundfonts } from "./instruments.js";
+import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "./manifest.js";
+import { type SynthTask, clipFileName, makeClip } from "./synth-clip.js";
+import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./synth-config.js";
+import { loadSoundBank } from "./synth-render.js";
+import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./synth-worker.js";
+import { siblingModule, startWorker } from "./workers.js";
+
+const JOURNAL_NAME = ".synth-progress.jsonl";
+const SYNTH_JSON = "synth.json";
+
+export interface SynthProgress {
+  /** `load`: reading soundfonts; `render`: clips. */
+  phase: "load" | "render";
+  done: number;
+  total: number;
+}
+
+export interface SynthesizeOptions {
+  /** Worker threads (default: CPU cores). The output never depends on it. */
+  jobs?: number;
+  /** Re-render everything even if the folder was made with another configuration. */
+  overwrite?: boolean;
+  onProgress?: (event: SynthProgress) => void;
+}
+
+export interface SynthResult {
+  config: SynthConfig;
+  soundfonts: { id: string; path: string }[];
+  /** Clips in the manifest. */
+  clips: number;
+  written: number;
+  skipped: number;
+  manifestPath: string;
+}
+
+function readEntries(path: string): ManifestEntry[] {
+  if (!existsSync(path)) return [];
+  const out: ManifestEntry[] = [];
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const parsed = ManifestEntrySchema.safeParse(JSON.parse(line));
+      if (parsed.success) out.push(parsed.data);
+    } catch {
+      // a line cut by an interruption: that clip is simply made again
+    }
+  }
+  return out;
+}
+
+/**
+ * Renders `perClass` clips of each class. See the module comment for the layout and guarantees.
+ * @throws DataError for unknown classes or soundfonts, a soundfont that is not installed (naming its
+ *   Debian package), or a folder made with another configuration (unless `overwrite`)
+ */
+export async function synthesize(input: SynthConfigInput = {}, options: SynthesizeOptions = {}): Promise<SynthResult> {
+  const parsed = SynthConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DataError(`synth config: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+  }
+  const config = parsed.data;
+  const classes = resolveClasses(config.classes);
+  const soundfonts = resolveSoundfonts(config.soundfonts);
+  const onProgress = options.onProgress ?? (() => undefined);
+  const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
+
+  const synthJsonPath = join(config.outDir, SYNTH_JSON);
+  const record = { format: "stemscope-synth", version: 1, config, soundfonts: soundfonts.map((s) => s.id) };
+  if (existsSync(synthJsonPath) && options.overwrite !== true) {
+    const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as { config?: Record<string, unknown> };
+    const prev = previous.config ?? {};
+    // Adding clips (a larger perClass) or classes keeps every existing clip, so only these must match.
+    const differs = (["seed", "seconds", "sampleRate", "soundfonts"] as const).filter(
+      (k) => JSON.stringify(prev[k]) !== JSON.stringify(config[k]),
+    );
+    if (differs.length > 0) {
+      throw new DataError(
+        `${config.outDir}: was rendered with a different ${differs.join(", ")} (see ${synthJsonPath}); use --overwrite to re-render, or choose another --out`,
+      );
+    }
+  }
+  await writeFileAtomic(synthJsonPath, `${JSON.stringify(record, null, 2)}\n`);
+
+  // Resume: clips listed in the manifest or the journal, with their file present.
+  const manifestPath = join(config.outDir, MANIFEST_NAME);
+  const journalPath = join(config.outDir, JOURNAL_NAME);
+  const kept = new Map<string, ManifestEntry>();
+  if (options.overwrite !== true) {
+    for (const e of [...readEntries(manifestPath), ...readEntries(journalPath)]) {
+      if (existsSync(join(config.outDir, e.file))) kept.set(e.file, e);
+    }
+  } else {
+    rmSync(journalPath, { force: true });
+  }
+  const tasks: SynthTask[] = [];
+  classes.forEach((cls, classIndex) => {
+    for (let index = 0; index < config.perClass; index++) {
+      if (!kept.has(`${cls.name}/${clipFileName(index)}`)) tasks.push({ classIndex, index });
+    }
+  });
+  const total = classes.length * config.perClass;
+  const settings: SynthSettings = { outDir: config.outDir, seconds: config.seconds, sampleRate: config.sampleRate, seed: config.seed };
+  const fresh: ManifestEntry[] = [];
+  let buffer: string[] = [];
+  const flush = (): void => {
+    if (buffer.length > 0) appendFileSync(journalPath, buffer.join(""));
+    buffer = [];
+  };
+  let done = total - tasks.length;
+  const finished = (entries: ManifestEntry[]): void => {
+    fresh.push(...entries);
+    buffer.push(...entries.map((e) => `${JSON.stringify(e)}\n`));
+    if (buffer.length >= 64) flush();
+    done += entries.length;
+    onProgress({ phase: "render", done, total });
+  };
+  if (tasks.length > 0) {
+    const workers = Math.min(jobs, Math.ceil(tasks.length / 8));
+    try {
+      if (workers <= 1) {
+        onProgress({ phase: "load", done: 0, total: soundfonts.length });
+        const banks = new Map<string, BasicSoundBank>();
+        for (const sf of soundfonts) {
+          banks.set(sf.id, loadSoundBank(sf.path));
+          onProgress({ phase: "load", done: banks.size, total: soundfonts.length });
+        }
+        for (const task of tasks) {
+          finished([makeClip(task, classes, banks, settings)]);
+          if (done % 8 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      } else {
+        await synthWithWorkers(soundfonts, classes, settings, tasks, workers, onProgress, finished);
+      }
+    } finally {
+      flush();
+    }
+  }
+  onProgress({ phase: "render", done: total, total });
+
+  // manifest.jsonl: every clip of the configured classes, in class order then index.
+  for (const e of fresh) kept.set(e.file, e);
+  const order = new Map(classes.map((c, i) => [c.name, i]));
+  const entries = [...kept.values()].sort((a, b) => {
+    const ca = order.get(a.class) ?? Number.MAX_SAFE_INTEGER;
+    const cb = order.get(b.class) ?? Number.MAX_SAFE_INTEGER;
+    return ca - cb || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
+  });
+  await writeFileAtomic(manifestPath, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
+  rmSync(journalPath, { force: true });
+  return { config, soundfonts, clips: entries.length, written: tasks.length, skipped: total - tasks.length, manifestPath };
+}
+
+async function synthWithWorkers(
+  soundfonts: { id: string; path: string }[],
+  classes: InstrumentClass[],
+  settings: SynthSettings,
+  tasks: SynthTask[],
+  count: number,
+  onProgress: (event: SynthProgress) => void,
+  finished: (entries: ManifestEntry[]) => void,
+): Promise<void> {
+  const url = siblingModule(import.meta.url, "synth-worker");
+  const workers = Array.from({ length: count }, () => startWorker(url, null));
+  const send = (w: number, message: SynthWorkerRequest): void => workers[w]!.postMessage(message);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: Error): void => {
+        if (!settled) {
+          settled = true;
+          reject(error);
+        }
+      };
+      let next = 0;
+      let outstanding = 0;
+      let ready = 0;
+      const chunk = 4;
+      const dispatch = (w: number): void => {
+        if (next >= tasks.length) return;
+        const part = tasks.slice(next, next + chunk);
+        next += part.length;
+        outstanding++;
+        send(w, { type: "tasks", tasks: part });
+      };
+      workers.forEach((worker, w) => {
+        worker.on("error", (error) => fail(new DataError(`synth worker ${w} failed: ${error.message}`, { cause: error })));
+        worker.on("exit", (code) => {
+          if (!settled && code !== 0) fail(new DataError(`synth worker ${w} exited with code ${code}`));
+        });
+        worker.on("message", (reply: SynthWorkerReply) => {
+          if (settled) return;
+          if (reply.type === "error") {
+            fail(reply.userError ? new StemscopeError(reply.message) : new Error(`synth worker ${w}: ${reply.stack ?? reply.message}`));
+          } else if (reply.type === "ready") {
+            ready++;
+            onProgress({ phase: "load", done: ready, total: workers.length });
+            dispatch(w);
+            dispatch(w);
+          } else {
+            outstanding--;
+            finished(reply.entries);
+            dispatch(w);
+            if (outstanding === 0 && next >= tasks.length) {
+              settled = true;
+              resolve();
+            }
+          }
+        });
+        send(w, { type: "init", soundfonts, classes, settings });
+      });
+    });
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
