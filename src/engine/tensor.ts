@@ -521,16 +521,32 @@ export function noGrad<R>(fn: () => R): R {
   }
 }
 
+/** How many withAutocast regions are open (only the outermost one touches native state). */
+let autocastDepth = 0;
+
 /**
  * Runs `fn` under CPU autocast: convolutions and matmuls compute in `dtype` (bfloat16 by default)
  * while reductions and losses stay float32, as `torch.autocast("cpu")` does. Parameters stay float32.
  */
 export function withAutocast<R>(fn: () => R, dtype: "bfloat16" = "bfloat16"): R {
-  const previous = native.setAutocast(true, dtype);
+  // Only the outermost region enters and leaves native autocast: each native enter increments
+  // libtorch's nesting count, and the cache of bf16 weight copies is cleared only when it returns
+  // to 0, so an unbalanced nested enter would keep stale copies of weights updated in place.
+  if (autocastDepth > 0) {
+    autocastDepth += 1;
+    try {
+      return fn();
+    } finally {
+      autocastDepth -= 1;
+    }
+  }
+  native.setAutocast(true, dtype);
+  autocastDepth = 1;
   try {
     return fn();
   } finally {
-    if (!previous) native.setAutocast(false);
+    autocastDepth = 0;
+    native.setAutocast(false);
   }
 }
 
