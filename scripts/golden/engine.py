@@ -162,6 +162,20 @@ golden["conv_bn_float32"] = {
     "running_mean": arr(rm), "running_var": arr(rv), "out": arr(y),
 }
 
+# ---- state_dict names and shapes of a small nested model (test/engine-nn.test.ts builds the same) ---
+model = torch.nn.Sequential(
+    torch.nn.Conv2d(1, 4, 3, padding=1),
+    torch.nn.BatchNorm2d(4),
+    torch.nn.ReLU(),
+    torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, bias=False), torch.nn.BatchNorm2d(4)),
+    torch.nn.ModuleList([torch.nn.Linear(4, 2), torch.nn.ConvTranspose2d(4, 2, 2, stride=2)]),
+)
+golden["state_dict"] = {
+    "model": "Sequential(Conv2d(1,4,3,p1), BatchNorm2d(4), ReLU, Sequential(Conv2d(4,4,3,no bias), BatchNorm2d(4)), "
+    "ModuleList[Linear(4,2), ConvTranspose2d(4,2,2,s2)])",
+    "entries": [[k, list(v.shape), str(v.dtype).replace("torch.", "")] for k, v in model.state_dict().items()],
+}
+
 # ---- a safetensors file written independently of our TypeScript encoder -------------------------
 st_tensors = {
     "f32": randn(2, 3, dtype=torch.float32),
