@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
 import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
+import { registerSynthCommand } from "./synth.js";
 import { registerFeaturesCommand } from "./features.js";
 
 /**
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMixCommand(program);
   registerCheckCommand(program);
+  registerSynthCommand(program);
   registerFeaturesCommand(program);
   return program;
 }

@@ -1,0 +1,77 @@
+import type { Command } from "commander";
+import { KNOWN_SOUNDFONTS } from "../data/instruments.js";
+import { type SynthConfigInput, SynthConfigSchema } from "../data/synth-config.js";
+import { type SynthProgress, synthesize } from "../data/synth.js";
+import { type Progress, createProgress } from "../util/progress.js";
+import { parseFloatFlag, parseIntFlag, parseJobs, parseNameList } from "./options.js";
+
+interface SynthFlags {
+  out?: string;
+  classes?: string;
+  perClass?: string;
+  seconds?: string;
+  sampleRate?: string;
+  soundfonts?: string;
+  seed?: string;
+  jobs?: string;
+  overwrite?: boolean;
+  quiet?: boolean;
+}
+
+/** Turns the flags into a config input; absent flags stay undefined so the schema's defaults apply. */
+export function synthFlagsToConfig(flags: SynthFlags): SynthConfigInput {
+  const config: SynthConfigInput = {};
+  if (flags.out !== undefined) config.outDir = flags.out;
+  if (flags.classes !== undefined) config.classes = parseNameList("--classes", flags.classes);
+  if (flags.perClass !== undefined) config.perClass = parseIntFlag("--per-class", flags.perClass, { min: 1 });
+  if (flags.seconds !== undefined) config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.05, max: 60 });
+  if (flags.sampleRate !== undefined) config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 8000, max: 32000 });
+  if (flags.soundfonts !== undefined) {
+    config.soundfonts = flags.soundfonts.trim() === "all" ? "all" : parseNameList("--soundfonts", flags.soundfonts);
+  }
+  if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
+  return config;
+}
+
+/** Registers `stemscope synth`. */
+export function registerSynthCommand(program: Command): void {
+  const d = SynthConfigSchema.parse({});
+  program
+    .command("synth")
+    .description(
+      "Render a raw_data library of single-instrument clips from General MIDI soundfonts: <out>/<class>/<id>.wav (16-bit mono) and <out>/manifest.jsonl.",
+    )
+    .option("--out <dir>", `output raw_data folder (default: ${d.outDir})`)
+    .option("--classes <list>", `comma-separated classes (default: ${d.classes.join(",")})`)
+    .option("--per-class <n>", `clips per class (default: ${d.perClass})`)
+    .option("--seconds <s>", `clip length (default: ${d.seconds})`)
+    .option("--sample-rate <hz>", `output sample rate; rendering is at 32 kHz (default: ${d.sampleRate})`)
+    .option(
+      "--soundfonts <list>",
+      `all, or comma-separated ids (${KNOWN_SOUNDFONTS.map((s) => s.id).join(", ")}) or .sf2/.sf3 paths (default: ${d.soundfonts})`,
+    )
+    .option("--seed <n>", `seed of every random choice (default: ${d.seed})`)
+    .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")
+    .option("--overwrite", "re-render clips made with another configuration")
+    .option("--quiet", "no progress output")
+    .action(async (flags: SynthFlags) => {
+      const config = synthFlagsToConfig(flags);
+      const jobs = parseJobs("--jobs", flags.jobs);
+      let bar: Progress | undefined;
+      const t0 = performance.now();
+      const result = await synthesize(config, {
+        jobs,
+        overwrite: flags.overwrite === true,
+        onProgress: (event: SynthProgress) => {
+          if (event.phase !== "render") return;
+          bar ??= createProgress({ label: "synth", total: event.total, start: event.done, quiet: flags.quiet === true });
+          bar.update(event.done);
+        },
+      });
+      bar?.stop();
+      const seconds = (performance.now() - t0) / 1000;
+      process.stdout.write(
+        `${result.config.outDir}: ${result.clips} clips of ${result.config.classes.length} classes from ${result.soundfonts.map((s) => s.id).join(", ")}; rendered ${result.written} in ${seconds.toFixed(1)} s, kept ${result.skipped}\nmanifest: ${result.manifestPath}\n`,
+      );
+    });
+}
