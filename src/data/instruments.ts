@@ -99,13 +99,17 @@ export interface SoundfontRef {
 /**
  * Resolves `--soundfonts`: "all" (the four Debian soundfonts), or a list of known ids and/or paths
  * to `.sf2`/`.sf3` files (id = file name without extension).
+ * @param registry the known soundfonts (tests pass their own)
  * @throws DataError for a missing soundfont, naming the Debian package that installs it
  */
-export function resolveSoundfonts(spec: readonly string[] | "all"): SoundfontRef[] {
-  const items = spec === "all" ? KNOWN_SOUNDFONTS.map((s) => s.id) : spec;
+export function resolveSoundfonts(
+  spec: readonly string[] | "all",
+  registry: readonly SoundfontInfo[] = KNOWN_SOUNDFONTS,
+): SoundfontRef[] {
+  const items = spec === "all" ? registry.map((s) => s.id) : spec;
   const out: SoundfontRef[] = [];
   for (const item of items) {
-    const known = KNOWN_SOUNDFONTS.find((s) => s.id === item);
+    const known = registry.find((s) => s.id === item);
     if (known !== undefined) {
       const path = known.paths.find((p) => existsSync(p));
       if (path === undefined) {
@@ -119,7 +123,7 @@ export function resolveSoundfonts(spec: readonly string[] | "all"): SoundfontRef
       out.push({ id: basename(item, extname(item)), path: item });
     } else {
       throw new DataError(
-        `unknown soundfont "${item}"; use all, ${KNOWN_SOUNDFONTS.map((s) => s.id).join(", ")}, or a path to a .sf2/.sf3 file`,
+        `unknown soundfont "${item}"; use all, ${registry.map((s) => s.id).join(", ")}, or a path to a .sf2/.sf3 file`,
       );
     }
   }
