@@ -1,0 +1,130 @@
+/**
+ * Feature-extraction throughput: `npm run bench:features [-- --clips N --threads T]`.
+ *
+ * Times the `seed` pipeline on N two-second 16 kHz clips (a) on this thread with
+ * computeFeaturesBatch and (b) on a warm FeatureWorkerPool, and, in the same run, the same work in
+ * numpy/scipy/skimage (bench/features_numpy.py under /usr/bin/python3) as the baseline. Prints one
+ * JSON object; also checks our features against numpy's on the first clips.
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { availableParallelism, cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { FeatureWorkerPool, computeFeaturesBatch, decodeNpy } from "../src/features/index.js";
+
+const { values } = parseArgs({
+  options: {
+    clips: { type: "string", default: "512" },
+    threads: { type: "string", default: String(availableParallelism()) },
+    repeats: { type: "string", default: "3" },
+    "numpy-clips": { type: "string", default: "128" },
+    "no-numpy": { type: "boolean", default: false },
+  },
+});
+const count = Number(values.clips);
+const threads = Number(values.threads);
+const repeats = Number(values.repeats);
+
+/** The clips of bench/features_numpy.py: a chord whose pitch depends on the clip index, plus LCG noise. */
+function makeClips(n: number): Float32Array[] {
+  const len = 32000;
+  const noise = new Float64Array(len);
+  let s = 2024;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
+    noise[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  const clips: Float32Array[] = [];
+  for (let b = 0; b < n; b++) {
+    const f = 110 * (1 + (b % 24) / 12);
+    const x = new Float32Array(len);
+    for (let i = 0; i < len; i++) {
+      const t = i / 16000;
+      x[i] =
+        0.3 * Math.sin(2 * Math.PI * f * t) +
+        0.2 * Math.sin(2 * Math.PI * 2.5 * f * t) +
+        0.05 * (noise[i] as number);
+    }
+    clips.push(x);
+  }
+  return clips;
+}
+
+async function bestRate(run: () => unknown | Promise<unknown>): Promise<number> {
+  let best = Infinity;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await run();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return (count * 1000) / best;
+}
+
+const clips = makeClips(count);
+computeFeaturesBatch(clips.slice(0, 32)); // JIT warm-up
+const singleThread = await bestRate(() => computeFeaturesBatch(clips));
+
+const t0 = performance.now();
+const pool = new FeatureWorkerPool(threads);
+await pool.compute(clips.slice(0, threads * 8)); // start-up + warm-up
+const poolStartMs = performance.now() - t0;
+const workers = await bestRate(() => pool.compute(clips));
+await pool.close();
+
+let numpy: Record<string, unknown> | string = "skipped (--no-numpy)";
+let maxAbsDiffVsNumpy: number | null = null;
+if (!values["no-numpy"]) {
+  if (!existsSync("/usr/bin/python3")) {
+    numpy = "skipped: /usr/bin/python3 not found";
+  } else {
+    const dir = mkdtempSync(join(tmpdir(), "stemscope-bench-"));
+    try {
+      const out = join(dir, "numpy.npy");
+      const script = new URL("./features_numpy.py", import.meta.url).pathname;
+      const stdout = execFileSync(
+        "/usr/bin/python3",
+        [script, "--clips", values["numpy-clips"], "--repeats", String(repeats), "--out", out],
+        {
+          encoding: "utf8",
+        },
+      );
+      numpy = JSON.parse(stdout.trim().split("\n").pop() as string) as Record<string, unknown>;
+      const theirs = decodeNpy(readFileSync(out), out);
+      const ours = computeFeaturesBatch(clips.slice(0, theirs.shape[0] as number));
+      maxAbsDiffVsNumpy = 0;
+      for (let i = 0; i < ours.length; i++)
+        maxAbsDiffVsNumpy = Math.max(
+          maxAbsDiffVsNumpy,
+          Math.abs((ours[i] as number) - (theirs.data[i] as number)),
+        );
+    } catch (error) {
+      numpy = `failed: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+const numpyRate = typeof numpy === "object" ? (numpy.perClipClipsPerSecond as number) : null;
+process.stdout.write(
+  `${JSON.stringify(
+    {
+      benchmark: "seed features, 2-s 16 kHz clips → [128, 128]",
+      clips: count,
+      cpu: `${cpus()[0]?.model ?? "unknown"} × ${availableParallelism()}`,
+      loadAverageAtEnd: loadavg().map((v) => Number(v.toFixed(2))),
+      ours: {
+        singleThreadClipsPerSecond: Math.round(singleThread),
+        workers: { threads, clipsPerSecond: Math.round(workers), poolStartMs: Math.round(poolStartMs) },
+      },
+      numpy,
+      speedupVsNumpyPerClip:
+        numpyRate === null ? null : Number((Math.max(singleThread, workers) / numpyRate).toFixed(1)),
+      maxAbsDiffVsNumpy,
+      target: "≥ 2000 clips/s on 2 cores",
+    },
+    null,
+    2,
+  )}\n`,
+);
