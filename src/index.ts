@@ -4,3 +4,6 @@ export * from "./engine/index.js";
 export * from "./model/index.js";
 export * from "./audio/index.js";
 export * from "./features/index.js";
+export * from "./data/index.js";
+export { Random, hash32, hashUnit } from "./util/random.js";
+export { type Progress, type ProgressOptions, type ProgressPayload, createProgress } from "./util/progress.js";

@@ -1,0 +1,49 @@
+// Benchmark of `synthesize`: two-second clips per second over all ten classes, jobs = 1 (baseline)
+// and jobs = cores, in the same run. "clipsPerSecond" counts the whole call (soundfont loading
+// included); "renderClipsPerSecond" counts from the first finished clip on. Prints one JSON object.
+// Usage: node --import tsx bench/synth.ts [--per-class 20] [--soundfonts all]
+import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { synthesize } from "../src/data/synth.js";
+import { tempDir } from "../test/data-helpers.js";
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1]! : fallback;
+}
+const perClass = Number(arg("--per-class", "20"));
+const soundfontsArg = arg("--soundfonts", "all");
+const soundfonts = soundfontsArg === "all" ? ("all" as const) : soundfontsArg.split(",");
+const root = tempDir("stemscope-bench-synth-");
+const runs = [];
+for (const jobs of [1, availableParallelism()]) {
+  const t0 = performance.now();
+  let firstDone = 0;
+  let firstCount = 0;
+  const result = await synthesize(
+    { outDir: join(root, `out${jobs}`), perClass, soundfonts, seconds: 2 },
+    {
+      jobs,
+      onProgress: (e) => {
+        if (e.phase === "render" && firstDone === 0 && e.done > 0) {
+          firstDone = performance.now();
+          firstCount = e.done;
+        }
+      },
+    },
+  );
+  const end = performance.now();
+  const seconds = (end - t0) / 1000;
+  runs.push({
+    jobs,
+    clips: result.written,
+    seconds: Number(seconds.toFixed(2)),
+    clipsPerSecond: Number((result.written / seconds).toFixed(1)),
+    renderClipsPerSecond: Number(((result.written - firstCount) / ((end - firstDone) / 1000)).toFixed(1)),
+  });
+}
+rmSync(root, { recursive: true, force: true });
+process.stdout.write(
+  `${JSON.stringify({ benchmark: "synth", cores: availableParallelism(), soundfonts: soundfontsArg, perClass, seconds: 2, baseline: runs[0], parallel: runs[1], target: 100 })}\n`,
+);

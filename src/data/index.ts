@@ -1,0 +1,38 @@
+// Data stage: soundfont rendering (synth), the mixture dataset builder (mix) and its validator (check).
+export { DataError } from "./errors.js";
+export { type RawClass, listRawData } from "./raw-data.js";
+export { formatLabelLine, parseLabelLine, pyJoin, sampleDirLabel, sampleFileNames, type LabelLine } from "./labels.js";
+export { MANIFEST_NAME, ManifestEntrySchema, type ManifestEntry, readManifest } from "./manifest.js";
+export { MixConfigSchema, type MixConfig, type MixConfigInput } from "./mix-config.js";
+export { RMS_REFERENCE, type MixTask, type RenderedMixture, renderMixture } from "./mix-render.js";
+export {
+  type BuildMixturesOptions,
+  type MixManifest,
+  type MixProgress,
+  type MixResult,
+  type PlannedSample,
+  type SplitFile,
+  buildMixtures,
+  combinations,
+  planMixtures,
+} from "./mix.js";
+export {
+  type CheckIssue,
+  type CheckOptions,
+  type CheckReport,
+  type ClassStats,
+  type RawDataReport,
+  type TrainDataReport,
+  checkDataset,
+} from "./check.js";
+export {
+  DEFAULT_CLASSES,
+  KNOWN_SOUNDFONTS,
+  type InstrumentClass,
+  type SoundfontInfo,
+  type SoundfontRef,
+  resolveClasses,
+  resolveSoundfonts,
+} from "./instruments.js";
+export { SynthConfigSchema, type SynthConfig, type SynthConfigInput } from "./synth-config.js";
+export { type SynthProgress, type SynthResult, type SynthesizeOptions, synthesize } from "./synth.js";
