@@ -742,30 +742,30 @@ Napi::Value BuildInfo(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- optimizer
 
-// adamStep(params[], expAvg[], expAvgSq[], step, lr, beta1, beta2, eps, weightDecay, decoupled)
+// adamStep(params[], expAvg[], expAvgSq[], steps, lr, beta1, beta2, eps, weightDecay, decoupled)
 // One step of torch.optim.Adam (decoupled=false: L2 added to the gradient) or torch.optim.AdamW
 // (decoupled=true: param *= 1 - lr*wd), following PyTorch 1.13's single-tensor implementation.
-// `step` is the step number after increment (1 on the first call). Parameters without a gradient
-// are skipped, as PyTorch does.
+// `steps` is a float64 CPU tensor [P] of per-parameter step counts, incremented in place for each
+// parameter that has a gradient; parameters without one are skipped, as PyTorch does.
 Napi::Value AdamStep(const Napi::CallbackInfo& info) {
   Args a{info, "adamStep"};
   auto params = a.tensorList(0), m = a.tensorList(1), v = a.tensorList(2);
-  double step = a.number(3), lr = a.number(4), beta1 = a.number(5), beta2 = a.number(6), eps = a.number(7),
-         wd = a.number(8);
+  const at::Tensor& steps = a.tensor(3);
+  double lr = a.number(4), beta1 = a.number(5), beta2 = a.number(6), eps = a.number(7), wd = a.number(8);
   bool decoupled = a.boolean(9);
-  if (m.size() != params.size() || v.size() != params.size()) {
-    throw Napi::Error::New(info.Env(), "adamStep: params, expAvg and expAvgSq must have the same length");
+  if (m.size() != params.size() || v.size() != params.size() || steps.numel() != static_cast<int64_t>(params.size()) ||
+      steps.scalar_type() != at::kDouble || !steps.is_contiguous() || !steps.device().is_cpu()) {
+    throw Napi::Error::New(info.Env(),
+                           "adamStep: params, expAvg, expAvgSq and steps (contiguous float64 CPU) must have the same length");
   }
   return GuardList(a, params, [&] {
     at::NoGradGuard no_grad;
-    double bias1 = 1.0 - std::pow(beta1, step);
-    double bias2 = 1.0 - std::pow(beta2, step);
-    double step_size = lr / bias1;
-    double bias2_sqrt = std::sqrt(bias2);
+    double* step_counts = steps.data_ptr<double>();
     for (size_t i = 0; i < params.size(); ++i) {
       at::Tensor& p = params[i];
       at::Tensor grad = p.grad();
       if (!grad.defined()) continue;
+      double step = ++step_counts[i];
       if (wd != 0.0) {
         if (decoupled) {
           p.mul_(1.0 - lr * wd);
@@ -775,6 +775,8 @@ Napi::Value AdamStep(const Napi::CallbackInfo& info) {
       }
       m[i].mul_(beta1).add_(grad, 1.0 - beta1);
       v[i].mul_(beta2).addcmul_(grad, grad, 1.0 - beta2);
+      double step_size = lr / (1.0 - std::pow(beta1, step));
+      double bias2_sqrt = std::sqrt(1.0 - std::pow(beta2, step));
       at::Tensor denom = (v[i].sqrt() / bias2_sqrt).add_(eps);
       p.addcdiv_(m[i], denom, -step_size);
     }
