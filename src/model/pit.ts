@@ -1,0 +1,92 @@
+/**
+ * Permutation-invariant training (PIT; Yu et al. 2017, "Permutation invariant training of deep
+ * models for speaker-independent multi-talker speech separation"): for each sample, the order of the
+ * K separated outputs that minimises the separation loss against the K reference sources is found
+ * (all K! orders; K is small), and outputs and logits are reordered to it before the loss.
+ */
+import { noGrad, type Tensor, tensor, tidy } from "../engine/index.js";
+import type { JointOutput } from "./joint.js";
+
+/** Every permutation of 0 … k−1, in lexicographic order (the identity first). */
+export function permutations(k: number): number[][] {
+  if (!Number.isInteger(k) || k < 1 || k > 8) throw new RangeError(`permutations: k must be 1…8, got ${k}`);
+  const out: number[][] = [];
+  const rec = (prefix: number[], rest: number[]): void => {
+    if (rest.length === 0) {
+      out.push(prefix);
+      return;
+    }
+    rest.forEach((r, i) => rec([...prefix, r], [...rest.slice(0, i), ...rest.slice(i + 1)]));
+  };
+  rec(
+    [],
+    Array.from({ length: k }, (_, i) => i),
+  );
+  return out;
+}
+
+/**
+ * Pairwise separation errors: cost[b][i][j] = mean over H·W of (separated[b, i] − sources[b, j])².
+ * @param separated [B, K, H, W]
+ * @param sources [B, K, H, W]
+ * @returns B arrays of K·K numbers (row i = output i, column j = source j)
+ */
+export function pairwiseMse(separated: Tensor, sources: Tensor): Float32Array[] {
+  const [b, k] = separated.shape as [number, number];
+  const values = noGrad(() =>
+    tidy(() => {
+      const s = separated.detach().float().unsqueeze(2); // [B, K, 1, H, W]
+      const t = sources.unsqueeze(1); // [B, 1, K, H, W]
+      return s.sub(t).square().mean([3, 4]).toFloat32Array(); // [B, K, K]
+    }),
+  );
+  return Array.from({ length: b }, (_, i) => values.subarray(i * k * k, (i + 1) * k * k));
+}
+
+/**
+ * The best assignment per sample: perm[b][j] = the output used for source j, minimising
+ * Σ_j cost[b][perm[j]][j]. Ties keep the earlier permutation (the identity wins a tie).
+ * @param costs from {@link pairwiseMse}: B arrays of K·K
+ */
+export function bestPermutations(costs: Float32Array[], k: number): number[][] {
+  const perms = permutations(k);
+  return costs.map((cost) => {
+    let best = perms[0]!;
+    let bestCost = Infinity;
+    for (const p of perms) {
+      let c = 0;
+      for (let j = 0; j < k; j++) c += cost[p[j]! * k + j]!;
+      if (c < bestCost) {
+        bestCost = c;
+        best = p;
+      }
+    }
+    return best;
+  });
+}
+
+/**
+ * Reorders the model's outputs per sample: separated[b, j] ← separated[b, perm[b][j]] and the same for
+ * logits (gather, so gradients flow back to the chosen outputs).
+ * @param perms B permutations of 0 … K−1
+ */
+export function applyPermutations(output: JointOutput, perms: number[][]): JointOutput {
+  const [b, k, h, w] = output.separated.shape as [number, number, number, number];
+  const classes = output.logits.dim(2);
+  const index = tensor(BigInt64Array.from(perms.flat(), (v) => BigInt(v)), [b, k]);
+  const separated = output.separated.gather(1, index.reshape([b, k, 1, 1]).expand([b, k, h, w]));
+  const logits = output.logits.gather(1, index.reshape([b, k, 1]).expand([b, k, classes]));
+  return { separated, logits };
+}
+
+/**
+ * PIT in one call: the per-sample best order by separation MSE, applied to outputs and logits.
+ * @param sources reference sources [B, K, H, W]
+ * @returns the reordered output and the permutations chosen
+ */
+export function permuteToSources(output: JointOutput, sources: Tensor): { output: JointOutput; perms: number[][] } {
+  const k = output.separated.dim(1);
+  const perms = bestPermutations(pairwiseMse(output.separated, sources), k);
+  const identity = perms.every((p) => p.every((v, i) => v === i));
+  return { output: identity ? output : applyPermutations(output, perms), perms };
+}

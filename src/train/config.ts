@@ -1,0 +1,62 @@
+import { z } from "zod";
+import { PRESET_NAMES, type PresetName } from "../model/presets.js";
+
+/**
+ * Training settings. The defaults (here and nowhere else) are the seed's 02.py: batch 64, 30 epochs,
+ * Adam(lr 0.0015, weight_decay 1e-4, L2 as torch.optim.Adam), ReduceLROnPlateau(mode min, patience 2,
+ * factor 0.5), loss 0.7·ΣMSE + 0.3·ΣCE, an 8:2 train/test split, the `seed` architecture and features.
+ */
+export const TrainConfigSchema = z
+  .object({
+    /** train_data folder (labels.txt, sample_<i>/…, optionally split.json and mix.json). */
+    data: z.string().min(1),
+    /** The model folder to write, e.g. `runs/<name>` (the seed wrote `logs/m2.pth`). */
+    out: z.string().min(1),
+    /** Architecture preset (see src/model/presets.ts). */
+    preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).default("seed"),
+    /** Feature pipeline: the seed's min-max mel image, or the invertible mixture-relative `native` one. */
+    featureMode: z.enum(["seed", "native"]).default("seed"),
+    batchSize: z.number().int().min(1).default(64),
+    epochs: z.number().int().min(1).default(30),
+    /** Adam learning rate. */
+    lr: z.number().positive().default(0.0015),
+    /** Adam's L2 penalty (added to the gradient, as torch.optim.Adam). */
+    weightDecay: z.number().min(0).default(1e-4),
+    /** ReduceLROnPlateau on the validation loss. */
+    plateauPatience: z.number().int().min(0).default(2),
+    plateauFactor: z.number().gt(0).lt(1).default(0.5),
+    /** λ in λ·L_sep + (1 − λ)·L_cls. */
+    lossWeight: z.number().min(0).max(1).default(0.7),
+    /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
+    pit: z.boolean().default(false),
+    /** bfloat16 CPU autocast for the forward pass. */
+    bf16: z.boolean().default(false),
+    /** libtorch intra-op threads (default: the machine's cores). */
+    threads: z.number().int().min(1).optional(),
+    /** Fixes initialisation, shuffling and dropout. */
+    seed: z.number().int().default(0),
+    /** Stop after this many epochs without a better validation accuracy (off when absent). */
+    earlyStop: z.number().int().min(1).optional(),
+    /**
+     * `auto`: split.json of the data folder when present, else a seeded per-sample split;
+     * `random`: the seed's per-sample random split even when split.json exists (leaky: the same
+     * source clips end up on both sides).
+     */
+    split: z.enum(["auto", "random"]).default("auto"),
+    /** Test fraction of a per-sample split (split.json decides otherwise). */
+    testFraction: z.number().gt(0).lt(1).default(0.2),
+    /** Continue the run in `out` from its checkpoint. */
+    resume: z.boolean().default(false),
+    /** Feature cache folder (default `<data>/.stemscope-cache`). */
+    cacheDir: z.string().min(1).optional(),
+    /** Worker threads that compute missing cache entries (default: the machine's cores). */
+    cacheJobs: z.number().int().min(1).optional(),
+    /** Stop after this many optimizer steps in total (benchmarks, memory runs); absent = no limit. */
+    maxSteps: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+/** Input of {@link TrainConfigSchema}: `data` and `out` required, everything else optional. */
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+/** A complete training configuration (defaults filled in). */
+export type TrainConfig = z.output<typeof TrainConfigSchema>;

@@ -1,0 +1,11 @@
+// Training: the seed's 02.py trainer, faithful and then better (see trainer.ts).
+export { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "./config.js";
+export {
+  type EpochRecord,
+  formatEpochLine,
+  train,
+  TrainError,
+  type TrainOptions,
+  type TrainProgress,
+  type TrainSummary,
+} from "./trainer.js";
