@@ -1,0 +1,272 @@
+/**
+ * Evaluation metrics: classification (per-source accuracy, order-free pair exact match, confusion
+ * matrix, per-class precision / recall / F1, macro and micro F1), spectrogram MSE, and audio
+ * separation quality (SDR, SI-SDR and its improvement over the mixture, SI-SDRi).
+ *
+ * All functions are pure and work on plain arrays, so they can be checked against hand-computed
+ * cases (test/metrics.test.ts).
+ */
+
+/** SDR and SI-SDR values are capped at this many dB (a perfect estimate would be +∞). */
+export const SDR_CAP_DB = 100;
+
+// ---------------------------------------------------------------- classification
+
+/**
+ * A confusion matrix: `counts[t][p]` = how many items of true class t were predicted as class p.
+ * @param truth true class index of each item, in [0, numClasses)
+ * @param predicted predicted class index of each item, same length
+ * @returns [numClasses][numClasses] counts
+ */
+export function confusionMatrix(
+  truth: readonly number[],
+  predicted: readonly number[],
+  numClasses: number,
+): number[][] {
+  if (truth.length !== predicted.length)
+    throw new RangeError(`confusionMatrix: ${truth.length} true labels but ${predicted.length} predictions`);
+  const counts = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  for (let i = 0; i < truth.length; i++) {
+    const t = truth[i] as number;
+    const p = predicted[i] as number;
+    if (!(t >= 0 && t < numClasses && p >= 0 && p < numClasses && Number.isInteger(t) && Number.isInteger(p)))
+      throw new RangeError(
+        `confusionMatrix: item ${i} has class ${t} → ${p}, expected integers in [0, ${numClasses})`,
+      );
+    (counts[t] as number[])[p] = ((counts[t] as number[])[p] as number) + 1;
+  }
+  return counts;
+}
+
+/** Precision, recall, F1 and support of one class. */
+export interface ClassScores {
+  /** TP / (TP + FP); 0 when the class was never predicted. */
+  precision: number;
+  /** TP / (TP + FN); 0 when the class never occurs. */
+  recall: number;
+  /** 2PR / (P + R); 0 when P + R = 0. */
+  f1: number;
+  /** Number of true items of the class (TP + FN). */
+  support: number;
+}
+
+/** Everything derived from one confusion matrix. */
+export interface ClassificationScores {
+  /** Fraction of items on the diagonal. */
+  accuracy: number;
+  /** One entry per class, in class order. */
+  perClass: ClassScores[];
+  /** Unweighted mean of per-class F1 over the classes that occur or are predicted (sklearn's macro, labels = present ones). */
+  macroF1: number;
+  /** F1 of the pooled TP / FP / FN counts; equals accuracy for single-label items. */
+  microF1: number;
+}
+
+/**
+ * Precision / recall / F1 per class, macro and micro F1, and accuracy from a confusion matrix
+ * (conventions of sklearn.metrics with zero_division=0; macro averages over classes that appear in
+ * the truth or the predictions, like sklearn with the default `labels`).
+ */
+export function classificationScores(counts: readonly (readonly number[])[]): ClassificationScores {
+  const n = counts.length;
+  let total = 0;
+  let diagonal = 0;
+  const perClass: ClassScores[] = [];
+  let tpAll = 0;
+  let fpAll = 0;
+  let fnAll = 0;
+  let macroSum = 0;
+  let macroCount = 0;
+  for (let c = 0; c < n; c++) {
+    const row = counts[c] as readonly number[];
+    const tp = row[c] as number;
+    let rowSum = 0;
+    let colSum = 0;
+    for (let j = 0; j < n; j++) {
+      rowSum += row[j] as number;
+      colSum += (counts[j] as readonly number[])[c] as number;
+    }
+    total += rowSum;
+    diagonal += tp;
+    const fp = colSum - tp;
+    const fn = rowSum - tp;
+    tpAll += tp;
+    fpAll += fp;
+    fnAll += fn;
+    const precision = colSum > 0 ? tp / colSum : 0;
+    const recall = rowSum > 0 ? tp / rowSum : 0;
+    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+    perClass.push({ precision, recall, f1, support: rowSum });
+    if (rowSum > 0 || colSum > 0) {
+      macroSum += f1;
+      macroCount++;
+    }
+  }
+  const microF1 = 2 * tpAll + fpAll + fnAll > 0 ? (2 * tpAll) / (2 * tpAll + fpAll + fnAll) : 0;
+  return {
+    accuracy: total > 0 ? diagonal / total : 0,
+    perClass,
+    macroF1: macroCount > 0 ? macroSum / macroCount : 0,
+    microF1,
+  };
+}
+
+/**
+ * Whether two label lists hold the same labels regardless of order (multiset equality): the
+ * "pair exact match" of a two-source mixture is `sameLabels(predicted, truth)`.
+ */
+export function sameLabels(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort((p, q) => p - q);
+  const y = [...b].sort((p, q) => p - q);
+  return x.every((v, i) => v === y[i]);
+}
+
+/** Every permutation of 0..n−1 (n! of them, the identity first; meant for the few sources of a mixture). */
+export function permutations(n: number): number[][] {
+  if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
+  const out: number[][] = [];
+  for (const rest of permutations(n - 1)) {
+    for (let pos = rest.length; pos >= 0; pos--) out.push([...rest.slice(0, pos), n - 1, ...rest.slice(pos)]);
+  }
+  return out;
+}
+
+/**
+ * The permutation π minimising Σ_k cost[k][π[k]] (ties: the first in {@link permutations} order,
+ * which starts with the identity). Used to align estimated sources with references.
+ * @param cost [K][K] cost of matching estimate k with reference j
+ * @returns π with estimate k ↔ reference π[k]
+ */
+export function bestPermutation(cost: readonly (readonly number[])[]): number[] {
+  const k = cost.length;
+  let best = Array.from({ length: k }, (_, i) => i);
+  let bestCost = Infinity;
+  for (const perm of permutations(k)) {
+    let c = 0;
+    for (let i = 0; i < k; i++) c += (cost[i] as readonly number[])[perm[i] as number] as number;
+    if (c < bestCost - 1e-12) {
+      bestCost = c;
+      best = perm;
+    }
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------- spectrograms
+
+/** Mean squared difference of two equally long arrays (the seed's spectrogram MSE). */
+export function meanSquaredError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length)
+    throw new RangeError(`meanSquaredError: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length === 0) return 0;
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = (a[i] as number) - (b[i] as number);
+    s += d * d;
+  }
+  return s / a.length;
+}
+
+// ---------------------------------------------------------------- audio
+
+function energy(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += (x[i] as number) * (x[i] as number);
+  return s;
+}
+
+function ratioDb(signal: number, noise: number): number {
+  if (!(signal > 0)) return Number.NaN;
+  if (noise <= signal * Math.pow(10, -SDR_CAP_DB / 10)) return SDR_CAP_DB;
+  return Math.min(SDR_CAP_DB, 10 * Math.log10(signal / noise));
+}
+
+/**
+ * Signal-to-distortion ratio 10·log10(‖s‖² / ‖s − ŝ‖²) in dB (the plain, non-scale-invariant SDR
+ * used by e.g. the MDX challenge), capped at {@link SDR_CAP_DB}. NaN when the reference is silent.
+ * @param estimate ŝ, samples
+ * @param reference s, same length
+ */
+export function sdr(estimate: ArrayLike<number>, reference: ArrayLike<number>): number {
+  if (estimate.length !== reference.length)
+    throw new RangeError(`sdr: lengths differ (${estimate.length} vs ${reference.length})`);
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const d = (reference[i] as number) - (estimate[i] as number);
+    noise += d * d;
+  }
+  return ratioDb(energy(reference), noise);
+}
+
+/**
+ * Scale-invariant SDR (Le Roux et al. 2019, "SDR – half-baked or well done?"), in dB:
+ * with α = ⟨ŝ, s⟩ / ‖s‖², target = α·s, SI-SDR = 10·log10(‖α·s‖² / ‖α·s − ŝ‖²). No mean removal.
+ * A scaled copy of the reference gives {@link SDR_CAP_DB}; s + n with n ⟂ s gives 10·log10(‖s‖²/‖n‖²).
+ * NaN when the reference is silent; −{@link SDR_CAP_DB} when the estimate is orthogonal to it.
+ */
+export function siSdr(estimate: ArrayLike<number>, reference: ArrayLike<number>): number {
+  if (estimate.length !== reference.length)
+    throw new RangeError(`siSdr: lengths differ (${estimate.length} vs ${reference.length})`);
+  const refEnergy = energy(reference);
+  if (!(refEnergy > 0)) return Number.NaN;
+  let dot = 0;
+  for (let i = 0; i < reference.length; i++) dot += (reference[i] as number) * (estimate[i] as number);
+  const alpha = dot / refEnergy;
+  let target = 0;
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const t = alpha * (reference[i] as number);
+    const d = t - (estimate[i] as number);
+    target += t * t;
+    noise += d * d;
+  }
+  if (!(target > 0)) return -SDR_CAP_DB;
+  return Math.max(-SDR_CAP_DB, ratioDb(target, noise));
+}
+
+/** Separation scores of one estimated source against its reference. */
+export interface SourceAudioScores {
+  /** dB, see {@link sdr}. */
+  sdr: number;
+  /** dB, see {@link siSdr}. */
+  siSdr: number;
+  /** SI-SDR of the unprocessed mixture against the same reference, dB. */
+  mixtureSiSdr: number;
+  /** siSdr − mixtureSiSdr, dB: what separation gained. */
+  siSdrImprovement: number;
+}
+
+/** {@link sdr}, {@link siSdr} and the SI-SDR improvement over the mixture for one source. */
+export function sourceAudioScores(
+  estimate: ArrayLike<number>,
+  reference: ArrayLike<number>,
+  mixture: ArrayLike<number>,
+): SourceAudioScores {
+  const s = siSdr(estimate, reference);
+  const m = siSdr(mixture, reference);
+  return { sdr: sdr(estimate, reference), siSdr: s, mixtureSiSdr: m, siSdrImprovement: s - m };
+}
+
+// ---------------------------------------------------------------- summaries
+
+/** Mean of the finite values (NaN when there are none) and how many there were. */
+export function finiteMean(values: readonly number[]): { mean: number; count: number } {
+  let s = 0;
+  let n = 0;
+  for (const v of values) {
+    if (Number.isFinite(v)) {
+      s += v;
+      n++;
+    }
+  }
+  return { mean: n > 0 ? s / n : Number.NaN, count: n };
+}
+
+/** Median of the finite values (NaN when there are none). */
+export function finiteMedian(values: readonly number[]): number {
+  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+}

@@ -1,0 +1,151 @@
+// Metric code against hand-computed cases.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import {
+  bestPermutation,
+  classificationScores,
+  confusionMatrix,
+  finiteMean,
+  meanSquaredError,
+  permutations,
+  SDR_CAP_DB,
+  sameLabels,
+  sdr,
+  siSdr,
+  sourceAudioScores,
+} from "../src/eval/metrics.js";
+
+const TOLERANCE = 1e-9;
+const close = (a: number, b: number, tol = TOLERANCE, what = ""): void =>
+  assert.ok(Math.abs(a - b) <= tol, `${what} ${a} vs ${b} (tolerance ${tol})`);
+
+test("confusion matrix, precision / recall / F1, macro and micro F1 of a known case", () => {
+  // truth 0 0 0 1 1 2, predicted 0 1 0 1 2 2; class 3 never occurs nor is predicted.
+  const counts = confusionMatrix([0, 0, 0, 1, 1, 2], [0, 1, 0, 1, 2, 2], 4);
+  assert.deepEqual(counts, [
+    [2, 1, 0, 0],
+    [0, 1, 1, 0],
+    [0, 0, 1, 0],
+    [0, 0, 0, 0],
+  ]);
+  const s = classificationScores(counts);
+  // class 0: TP 2, FP 0, FN 1 → P 1, R 2/3, F1 0.8
+  close(s.perClass[0]!.precision, 1);
+  close(s.perClass[0]!.recall, 2 / 3);
+  close(s.perClass[0]!.f1, 0.8);
+  assert.equal(s.perClass[0]!.support, 3);
+  // class 1: TP 1, FP 1, FN 1 → P ½, R ½, F1 ½
+  close(s.perClass[1]!.precision, 0.5);
+  close(s.perClass[1]!.recall, 0.5);
+  close(s.perClass[1]!.f1, 0.5);
+  // class 2: TP 1, FP 1, FN 0 → P ½, R 1, F1 2/3
+  close(s.perClass[2]!.precision, 0.5);
+  close(s.perClass[2]!.recall, 1);
+  close(s.perClass[2]!.f1, 2 / 3);
+  // class 3 absent: zeros, and left out of the macro mean
+  assert.deepEqual(s.perClass[3], { precision: 0, recall: 0, f1: 0, support: 0 });
+  close(s.macroF1, (0.8 + 0.5 + 2 / 3) / 3);
+  close(s.accuracy, 4 / 6);
+  close(s.microF1, 4 / 6); // single-label: micro F1 = accuracy
+});
+
+test("confusion matrix rejects bad input", () => {
+  assert.throws(() => confusionMatrix([0, 1], [0], 2), /2 true labels but 1 predictions/);
+  assert.throws(() => confusionMatrix([0, 2], [0, 1], 2), /item 1 has class 2 → 1/);
+  assert.deepEqual(classificationScores(confusionMatrix([], [], 2)).accuracy, 0);
+});
+
+test("pair exact match is order-free; permutations and the best alignment", () => {
+  assert.equal(sameLabels([1, 3], [3, 1]), true);
+  assert.equal(sameLabels([1, 1], [1, 3]), false);
+  assert.equal(sameLabels([2, 2], [2, 2]), true);
+  assert.equal(permutations(3).length, 6);
+  assert.deepEqual(permutations(2), [
+    [0, 1],
+    [1, 0],
+  ]);
+  assert.deepEqual(permutations(3)[0], [0, 1, 2]);
+  assert.deepEqual(
+    bestPermutation([
+      [5, 1],
+      [1, 5],
+    ]),
+    [1, 0],
+  );
+  assert.deepEqual(
+    bestPermutation([
+      [1, 1],
+      [1, 1],
+    ]),
+    [0, 1],
+  ); // ties keep the identity
+  assert.deepEqual(
+    bestPermutation([
+      [9, 9, 0],
+      [0, 9, 9],
+      [9, 0, 9],
+    ]),
+    [2, 0, 1],
+  );
+});
+
+test("spectrogram MSE", () => {
+  close(meanSquaredError([0, 1, 2, 3], [1, 1, 0, 3]), (1 + 0 + 4 + 0) / 4);
+  assert.throws(() => meanSquaredError([1], [1, 2]), /lengths differ/);
+});
+
+/** sin and cos over whole periods are orthogonal: ⟨sin, cos⟩ = 0, ‖sin‖² = N/2. */
+function waves(n: number, cycles: number): { s: Float64Array; c: Float64Array } {
+  const s = new Float64Array(n);
+  const c = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    s[i] = Math.sin((2 * Math.PI * cycles * i) / n);
+    c[i] = Math.cos((2 * Math.PI * cycles * i) / n);
+  }
+  return { s, c };
+}
+
+test("SI-SDR and SDR: a scaled copy is capped, signal plus known noise gives its SNR", () => {
+  const { s, c } = waves(8000, 50);
+  const scaled = s.map((v) => 3 * v);
+  assert.equal(siSdr(scaled, s), SDR_CAP_DB);
+  assert.equal(siSdr(s, s), SDR_CAP_DB);
+  // SDR is not scale-invariant: 0.5·s leaves 0.5·s of error → 10·log10(1 / 0.25) dB
+  close(
+    sdr(
+      s.map((v) => 0.5 * v),
+      s,
+    ),
+    10 * Math.log10(4),
+    1e-9,
+  );
+  // noise 0.1·cos ⟂ s: SNR = 10·log10(1 / 0.01) = 20 dB for both; SI-SDR ignores a gain of 2
+  const noisy = s.map((v, i) => v + 0.1 * c[i]!);
+  close(siSdr(noisy, s), 20, 1e-9, "SI-SDR");
+  close(sdr(noisy, s), 20, 1e-9, "SDR");
+  close(
+    siSdr(
+      noisy.map((v) => 2 * v),
+      s,
+    ),
+    20,
+    1e-9,
+    "SI-SDR of 2·(s + n)",
+  );
+  // orthogonal estimate: nothing of the target
+  assert.equal(siSdr(c, s), -SDR_CAP_DB);
+  // silent reference: undefined
+  assert.ok(Number.isNaN(siSdr(s, new Float64Array(s.length))));
+  assert.throws(() => siSdr([1, 2], [1]), /lengths differ/);
+});
+
+test("SI-SDR improvement over the mixture", () => {
+  const { s, c } = waves(4000, 20);
+  const mixture = s.map((v, i) => v + c[i]!); // equal power, orthogonal → mixture SI-SDR 0 dB
+  const estimate = s.map((v, i) => v + 0.1 * c[i]!); // 20 dB
+  const scores = sourceAudioScores(estimate, s, mixture);
+  close(scores.mixtureSiSdr, 0, 1e-9);
+  close(scores.siSdr, 20, 1e-9);
+  close(scores.siSdrImprovement, 20, 1e-9);
+  assert.deepEqual(finiteMean([1, Number.NaN, 3]), { mean: 2, count: 2 });
+});
