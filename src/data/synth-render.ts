@@ -201,7 +201,9 @@ export function renderClip(bank: BasicSoundBank, plan: ClipPlan, seconds: number
   // No destroySynthProcessor(): it would destroy the shared sound bank too; the GC frees the rest.
   const mono = new Float32Array(frames);
   for (let i = 0; i < frames; i++) mono[i] = 0.5 * (left[i]! + right[i]!);
-  const out = sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate);
+  // 16 zero crossings (instead of the default 32) halves the cost; the Kaiser window still puts
+  // the stop band far below the 16-bit noise floor for a 2:1 decimation.
+  const out = sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate, { zeroCrossings: 16 });
   return fixLength(out, Math.round(seconds * sampleRate));
 }
 
