@@ -9,7 +9,16 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Adam, liveTensorCount, manualSeed, rand, randint, setNumThreads, tidy, withAutocast } from "../src/engine/index.js";
+import {
+  Adam,
+  liveTensorCount,
+  manualSeed,
+  rand,
+  randint,
+  setNumThreads,
+  tidy,
+  withAutocast,
+} from "../src/engine/index.js";
 import { JointModel, jointLoss, type PresetName, presetConfig } from "../src/model/index.js";
 
 const { values } = parseArgs({
@@ -67,8 +76,19 @@ function pytorch(preset: PresetName, mode: string): { median: number; params: nu
   const script = join(dirname(fileURLToPath(import.meta.url)), "torch_joint.py");
   const out = execFileSync(
     "/usr/bin/python3",
-    [script, "--config", JSON.stringify(presetConfig(preset, classes)), "--mode", mode, "--batch", String(batch),
-     "--steps", String(steps), "--threads", String(threads)],
+    [
+      script,
+      "--config",
+      JSON.stringify(presetConfig(preset, classes)),
+      "--mode",
+      mode,
+      "--batch",
+      String(batch),
+      "--steps",
+      String(steps),
+      "--threads",
+      String(threads),
+    ],
     { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
   );
   const result = JSON.parse(out.trim().split("\n").pop()!) as { median: number; params: number };

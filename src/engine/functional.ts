@@ -189,6 +189,11 @@ export function binaryCrossEntropyWithLogits(
   options: { reduction?: Reduction; posWeight?: Tensor } = {},
 ): Tensor {
   return new Tensor(
-    native.bceWithLogits(logits.native, target.native, options.reduction ?? "mean", options.posWeight?.native ?? null),
+    native.bceWithLogits(
+      logits.native,
+      target.native,
+      options.reduction ?? "mean",
+      options.posWeight?.native ?? null,
+    ),
   );
 }

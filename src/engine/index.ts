@@ -22,8 +22,22 @@ export {
   Sequential,
   uniform,
 } from "./nn.js";
-export { Adam, type AdamOptions, AdamW, type OptimizerState, type PlateauOptions, type PlateauState, ReduceLROnPlateau } from "./optim.js";
-export { decodeSafetensors, encodeSafetensors, loadSafetensors, SafetensorsError, saveSafetensors } from "./safetensors.js";
+export {
+  Adam,
+  type AdamOptions,
+  AdamW,
+  type OptimizerState,
+  type PlateauOptions,
+  type PlateauState,
+  ReduceLROnPlateau,
+} from "./optim.js";
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  loadSafetensors,
+  SafetensorsError,
+  saveSafetensors,
+} from "./safetensors.js";
 export {
   type AnyTypedArray,
   arange,

@@ -135,7 +135,13 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
-  buildInfo(): { torchVersion: string; mkldnn: boolean; openmp: boolean; cuda: boolean; parallelInfo: string };
+  buildInfo(): {
+    torchVersion: string;
+    mkldnn: boolean;
+    openmp: boolean;
+    cuda: boolean;
+    parallelInfo: string;
+  };
   adamStep(
     params: T[],
     expAvg: T[],

@@ -160,7 +160,11 @@ export abstract class Layer extends Module {
 
 /** U(−bound, bound) samples of the given shape, from libtorch's seeded generator. */
 export function uniform(shape: number[], bound: number): Tensor {
-  return tidy(() => rand(shape).mul(2 * bound).sub(bound));
+  return tidy(() =>
+    rand(shape)
+      .mul(2 * bound)
+      .sub(bound),
+  );
 }
 
 /** N(0, std²) samples. */
@@ -409,7 +413,8 @@ export class ModuleList<M extends Module = Module> extends Module {
   }
   at(index: number): M {
     const item = this.items[index < 0 ? index + this.items.length : index];
-    if (item === undefined) throw new RangeError(`ModuleList index ${index} out of range (length ${this.items.length})`);
+    if (item === undefined)
+      throw new RangeError(`ModuleList index ${index} out of range (length ${this.items.length})`);
     return item;
   }
 }

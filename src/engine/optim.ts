@@ -109,7 +109,13 @@ export class Adam {
     this.#expAvgSq.forEach((t, i) => tensors.set(`exp_avg_sq.${i}`, t));
     return {
       kind: this.decoupled ? "adamw" : "adam",
-      hyper: { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay },
+      hyper: {
+        lr: this.lr,
+        beta1: this.beta1,
+        beta2: this.beta2,
+        eps: this.eps,
+        weightDecay: this.weightDecay,
+      },
       tensors,
     };
   }
@@ -197,7 +203,9 @@ export class ReduceLROnPlateau {
 
   isBetter(value: number, best: number): boolean {
     if (this.mode === "min") {
-      return this.thresholdMode === "rel" ? value < best * (1 - this.threshold) : value < best - this.threshold;
+      return this.thresholdMode === "rel"
+        ? value < best * (1 - this.threshold)
+        : value < best - this.threshold;
     }
     return this.thresholdMode === "rel" ? value > best * (this.threshold + 1) : value > best + this.threshold;
   }

@@ -30,7 +30,10 @@ interface HeaderEntry {
 }
 
 /** Serialises named tensors (any device, any memory format) to safetensors bytes. */
-export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: Map<string, Tensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const names = [...tensors.keys()].sort();
   const header: Record<string, HeaderEntry | Record<string, string>> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
@@ -39,7 +42,11 @@ export function encodeSafetensors(tensors: Map<string, Tensor>, metadata: Record
   for (const name of names) {
     const t = tensors.get(name)!;
     const bytes = new Uint8Array(t.data().buffer);
-    header[name] = { dtype: TO_CODE[t.dtype], shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    header[name] = {
+      dtype: TO_CODE[t.dtype],
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes.byteLength],
+    };
     chunks.push(bytes);
     offset += bytes.byteLength;
   }
@@ -75,7 +82,8 @@ export function decodeSafetensors(
   } catch {
     return fail("the JSON header does not parse");
   }
-  if (header === null || typeof header !== "object" || Array.isArray(header)) fail("the JSON header is not an object");
+  if (header === null || typeof header !== "object" || Array.isArray(header))
+    fail("the JSON header is not an object");
   const isObject = (v: unknown): boolean => v !== null && typeof v === "object" && !Array.isArray(v);
   const dataStart = 8 + headerLength;
   const tensors = new Map<string, Tensor>();
@@ -97,7 +105,16 @@ export function decodeSafetensors(
       }
       const [begin, end] = entry.data_offsets as [number, number];
       const count = (entry.shape as number[]).reduce((a, b) => a * b, 1);
-      const elementBytes = { float32: 4, float64: 8, bfloat16: 2, float16: 2, int64: 8, int32: 4, uint8: 1, bool: 1 }[dtype!];
+      const elementBytes = {
+        float32: 4,
+        float64: 8,
+        bfloat16: 2,
+        float16: 2,
+        int64: 8,
+        int32: 4,
+        uint8: 1,
+        bool: 1,
+      }[dtype!];
       if (end - begin !== count * elementBytes || dataStart + end > bytes.byteLength || begin < 0) {
         fail(`tensor '${name}' has data_offsets [${begin}, ${end}] that do not fit its shape or the file`);
       }

@@ -21,7 +21,8 @@ export type TypedArrayFor<D extends DType> = D extends "float32"
           ? Uint16Array
           : Uint8Array;
 
-export type AnyTypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
+export type AnyTypedArray =
+  Float32Array | Float64Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array;
 
 // ---------------------------------------------------------------- scopes
 
@@ -390,7 +391,9 @@ export class Tensor {
   }
   /** Variance (unbiased by default, as torch.var). */
   variance(dims?: number | number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
-    return new Tensor(native.var(this.native, dimsOf(dims), options.unbiased ?? true, options.keepdim ?? false));
+    return new Tensor(
+      native.var(this.native, dimsOf(dims), options.unbiased ?? true, options.keepdim ?? false),
+    );
   }
   logsumexp(dims: number | number[], keepdim = false): Tensor {
     return new Tensor(native.logsumexp(this.native, dimsOf(dims) ?? [], keepdim));
@@ -445,7 +448,9 @@ function toTypedArray(data: number[], dtype: DType): AnyTypedArray {
     case "bool":
       return Uint8Array.from(data);
     default:
-      throw new TypeError(`tensor(): numbers cannot be converted to ${dtype} in JS; create float32 and use .to()`);
+      throw new TypeError(
+        `tensor(): numbers cannot be converted to ${dtype} in JS; create float32 and use .to()`,
+      );
   }
 }
 
@@ -453,7 +458,11 @@ function toTypedArray(data: number[], dtype: DType): AnyTypedArray {
  * A tensor with a copy of `data` (row-major). `shape` defaults to `[data.length]`. The dtype follows
  * the typed array (number[] → float32) unless given; bfloat16/float16 data is passed as raw bits.
  */
-export function tensor(data: AnyTypedArray | number[], shape?: number[], options: CreateOptions = {}): Tensor {
+export function tensor(
+  data: AnyTypedArray | number[],
+  shape?: number[],
+  options: CreateOptions = {},
+): Tensor {
   const dtype = options.dtype ?? inferDtype(data);
   const array = Array.isArray(data) ? toTypedArray(data, dtype) : data;
   return new Tensor(native.fromBuffer(array, shape ?? [array.length], dtype, options.device));
@@ -477,7 +486,12 @@ export function rand(shape: number[], options: CreateOptions = {}): Tensor {
   return new Tensor(native.rand(shape, options.dtype, options.device));
 }
 /** Uniform int64 samples in [low, high). */
-export function randint(low: number, high: number, shape: number[], options: { device?: Device } = {}): Tensor {
+export function randint(
+  low: number,
+  high: number,
+  shape: number[],
+  options: { device?: Device } = {},
+): Tensor {
   return new Tensor(native.randint(low, high, shape, options.device));
 }
 export function arange(start: number, end: number, step = 1, options: { dtype?: DType } = {}): Tensor {
@@ -552,7 +566,8 @@ export function withAutocast<R>(fn: () => R, dtype: "bfloat16" = "bfloat16"): R 
 
 /** Sets libtorch's intra-op thread count (defaults to the machine's cores, or $STEMSCOPE_THREADS). */
 export function setNumThreads(threads: number): void {
-  if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`thread count must be an integer ≥ 1, got ${threads}`);
+  if (!Number.isInteger(threads) || threads < 1)
+    throw new RangeError(`thread count must be an integer ≥ 1, got ${threads}`);
   native.setNumThreads(threads);
 }
 export function getNumThreads(): number {
@@ -563,7 +578,13 @@ export function cudaAvailable(): boolean {
   return native.cudaAvailable();
 }
 /** libtorch's version and build features (oneDNN, OpenMP, CUDA). */
-export function engineInfo(): { torchVersion: string; mkldnn: boolean; openmp: boolean; cuda: boolean; threads: number } {
+export function engineInfo(): {
+  torchVersion: string;
+  mkldnn: boolean;
+  openmp: boolean;
+  cuda: boolean;
+  threads: number;
+} {
   const info = native.buildInfo();
   return {
     torchVersion: info.torchVersion,

@@ -91,7 +91,10 @@ export function readModelConfig(dir: string): ModelFolderConfig {
  * @throws ModelFolderError (see {@link readModelConfig}) or SafetensorsError for a missing/corrupt weights
  *   file, or when the weights do not fit the architecture
  */
-export async function loadModelFolder(dir: string, options: { weights?: string } = {}): Promise<LoadedModelFolder> {
+export async function loadModelFolder(
+  dir: string,
+  options: { weights?: string } = {},
+): Promise<LoadedModelFolder> {
   const config = readModelConfig(dir);
   const weightsPath = join(dir, options.weights ?? "weights.safetensors");
   const { tensors } = await loadSafetensors(weightsPath);
@@ -100,9 +103,12 @@ export async function loadModelFolder(dir: string, options: { weights?: string }
     model.loadStateDict(tensors);
   } catch (error) {
     model.dispose();
-    throw new ModelFolderError(`${weightsPath}: does not fit the architecture in config.json (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new ModelFolderError(
+      `${weightsPath}: does not fit the architecture in config.json (${(error as Error).message})`,
+      {
+        cause: error,
+      },
+    );
   } finally {
     dispose([...tensors.values()]);
   }

@@ -69,7 +69,10 @@ export function jointLoss(output: JointOutput, sources: Tensor, labels: Tensor, 
   const [batch, k] = labels.shape as [number, number];
   const separation = F.mseLoss(output.separated.float(), sources).mul(k);
   const classes = output.logits.dim(2);
-  const classification = F.crossEntropy(output.logits.float().reshape([batch * k, classes]), labels.reshape([batch * k])).mul(k);
+  const classification = F.crossEntropy(
+    output.logits.float().reshape([batch * k, classes]),
+    labels.reshape([batch * k]),
+  ).mul(k);
   const total = separation.mul(lambda).add(classification.mul(1 - lambda));
   return { total, separation, classification };
 }

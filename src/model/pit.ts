@@ -73,7 +73,10 @@ export function bestPermutations(costs: Float32Array[], k: number): number[][] {
 export function applyPermutations(output: JointOutput, perms: number[][]): JointOutput {
   const [b, k, h, w] = output.separated.shape as [number, number, number, number];
   const classes = output.logits.dim(2);
-  const index = tensor(BigInt64Array.from(perms.flat(), (v) => BigInt(v)), [b, k]);
+  const index = tensor(
+    BigInt64Array.from(perms.flat(), (v) => BigInt(v)),
+    [b, k],
+  );
   const separated = output.separated.gather(1, index.reshape([b, k, 1, 1]).expand([b, k, h, w]));
   const logits = output.logits.gather(1, index.reshape([b, k, 1]).expand([b, k, classes]));
   return { separated, logits };
@@ -84,7 +87,10 @@ export function applyPermutations(output: JointOutput, perms: number[][]): Joint
  * @param sources reference sources [B, K, H, W]
  * @returns the reordered output and the permutations chosen
  */
-export function permuteToSources(output: JointOutput, sources: Tensor): { output: JointOutput; perms: number[][] } {
+export function permuteToSources(
+  output: JointOutput,
+  sources: Tensor,
+): { output: JointOutput; perms: number[][] } {
   const k = output.separated.dim(1);
   const perms = bestPermutations(pairwiseMse(output.separated, sources), k);
   const identity = perms.every((p) => p.every((v, i) => v === i));

@@ -39,9 +39,17 @@ const BLOCKS: Record<18 | 34 | 50, [number, number, number, number]> = {
 };
 
 /** torchvision's init: conv weights He-normal with fan_out (kaiming_normal_, mode fan_out, relu). */
-function heConv(inChannels: number, outChannels: number, kernel: number, stride: number, padding: number): Conv2d {
+function heConv(
+  inChannels: number,
+  outChannels: number,
+  kernel: number,
+  stride: number,
+  padding: number,
+): Conv2d {
   const conv = new Conv2d(inChannels, outChannels, kernel, { stride, padding, bias: false });
-  noGrad(() => tidy(() => conv.weight.copyFrom(kaimingNormal(conv.weight.shape, outChannels * kernel * kernel))));
+  noGrad(() =>
+    tidy(() => conv.weight.copyFrom(kaimingNormal(conv.weight.shape, outChannels * kernel * kernel))),
+  );
   return conv;
 }
 
@@ -62,7 +70,10 @@ class BasicBlock extends Layer {
     this.bn2 = this.registerModule("bn2", new BatchNorm2d(planes));
     this.downsample =
       stride !== 1 || inChannels !== planes
-        ? this.registerModule("downsample", new Sequential(heConv(inChannels, planes, 1, stride, 0), new BatchNorm2d(planes)))
+        ? this.registerModule(
+            "downsample",
+            new Sequential(heConv(inChannels, planes, 1, stride, 0), new BatchNorm2d(planes)),
+          )
         : new Identity();
   }
 
@@ -94,7 +105,10 @@ class Bottleneck extends Layer {
     this.bn3 = this.registerModule("bn3", new BatchNorm2d(out));
     this.downsample =
       stride !== 1 || inChannels !== out
-        ? this.registerModule("downsample", new Sequential(heConv(inChannels, out, 1, stride, 0), new BatchNorm2d(out)))
+        ? this.registerModule(
+            "downsample",
+            new Sequential(heConv(inChannels, out, 1, stride, 0), new BatchNorm2d(out)),
+          )
         : new Identity();
   }
 
