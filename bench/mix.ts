@@ -23,9 +23,16 @@ const runs: { jobs: number; seconds: number; mixturesPerSecond: number }[] = [];
 for (const jobs of [1, availableParallelism()]) {
   const out = join(root, `out${jobs}`);
   const t0 = performance.now();
-  await buildMixtures({ dataDir: join(root, "raw"), outputDir: out, samplesPerCombination: samples }, { jobs });
+  await buildMixtures(
+    { dataDir: join(root, "raw"), outputDir: out, samplesPerCombination: samples },
+    { jobs },
+  );
   const seconds = (performance.now() - t0) / 1000;
-  runs.push({ jobs, seconds: Number(seconds.toFixed(3)), mixturesPerSecond: Number((total / seconds).toFixed(1)) });
+  runs.push({
+    jobs,
+    seconds: Number(seconds.toFixed(3)),
+    mixturesPerSecond: Number((total / seconds).toFixed(1)),
+  });
   rmSync(out, { recursive: true, force: true });
 }
 rmSync(root, { recursive: true, force: true });

@@ -44,7 +44,10 @@ test("check raw_data: statistics and every warning / error", () => {
   assert.match(message(report, "unreadable"), /raw\/b\/broken\.wav: cannot be decoded \(/);
   assert.match(message(report, "silent"), /a\/silent\.wav: silent \(peak 0\.0e\+0 < 0\.0001\)/);
   assert.match(message(report, "clipped"), /b\/clipped\.wav: clipped \(3\+ consecutive samples/);
-  assert.match(message(report, "sample-rate"), /b\/rate\.wav: 22050 Hz, expected 16000 Hz \(mix will resample it\)/);
+  assert.match(
+    message(report, "sample-rate"),
+    /b\/rate\.wav: 22050 Hz, expected 16000 Hz \(mix will resample it\)/,
+  );
   assert.match(message(report, "channels"), /b\/stereo\.wav: 2 channels, expected mono/);
   assert.match(message(report, "short"), /a\/clip0\.wav: 0\.300 s, shorter than 2 s/);
   assert.match(message(report, "few-clips"), /raw\/a: 4 clips; at least 2000 per class are recommended/);
@@ -61,14 +64,27 @@ test("check raw_data: too few classes, empty class, missing folder", () => {
   report = checkDataset(raw, { sampleRate: 8000, seconds: 0.1 });
   assert.deepEqual(codes(report, "error"), ["too-few-classes"]);
   assert.match(message(report, "too-few-classes"), /1 class folder\(s\) \(a\); mixing needs at least 2/);
-  assert.throws(() => checkDataset(join(root, "nope")), /nope: folder not found; expected a raw_data or train_data folder/);
+  assert.throws(
+    () => checkDataset(join(root, "nope")),
+    /nope: folder not found; expected a raw_data or train_data folder/,
+  );
 });
 
 async function makeTrainData(): Promise<{ root: string; out: string; labels: string }> {
   const root = tempDir();
   const raw = makeRawData(join(root, "raw"), ["a", "b", "c"], 3);
   const out = join(root, "out");
-  await buildMixtures({ dataDir: raw, outputDir: out, sampleRate: 8000, seconds: 0.25, samplesPerCombination: 3, testFraction: 0.34 }, { jobs: 1 });
+  await buildMixtures(
+    {
+      dataDir: raw,
+      outputDir: out,
+      sampleRate: 8000,
+      seconds: 0.25,
+      samplesPerCombination: 3,
+      testFraction: 0.34,
+    },
+    { jobs: 1 },
+  );
   return { root, out, labels: join(out, "labels.txt") };
 }
 
@@ -94,28 +110,43 @@ test("check train_data: every error case names the line and the problem", async 
   // Wrong column count.
   writeFileSync(labels, [lines[0], line2.split(" ").slice(0, 4).join(" "), ...lines.slice(2)].join("\n"));
   let report = checkDataset(out, { sampleRate: 8000 });
-  assert.equal(message(report, "bad-line"), `${labels}:2: expected 5 fields (mixed, 2 sources, 2 labels), got 4: ${line2.split(" ").slice(0, 4).join(" ")}`);
+  assert.equal(
+    message(report, "bad-line"),
+    `${labels}:2: expected 5 fields (mixed, 2 sources, 2 labels), got 4: ${line2.split(" ").slice(0, 4).join(" ")}`,
+  );
   // A line with K = 3 among K = 2 lines.
   const fields = line2.split(" ");
   const k3 = [fields[0], fields[1], fields[2], fields[2], fields[3], fields[4], fields[4]].join(" ");
   writeFileSync(labels, [lines[0], k3, ...lines.slice(2)].join("\n"));
   report = checkDataset(out, { sampleRate: 8000 });
-  assert.equal(message(report, "bad-line"), `${labels}:2: expected 5 fields (mixed, 2 sources, 2 labels) like line 1, got 7: ${k3}`);
+  assert.equal(
+    message(report, "bad-line"),
+    `${labels}:2: expected 5 fields (mixed, 2 sources, 2 labels) like line 1, got 7: ${k3}`,
+  );
   // Missing file.
   writeFileSync(labels, original);
   const savedSource = readFileSync(join(out, "sample_3", "source1.wav"));
   rmSync(join(out, "sample_3", "source1.wav"));
   report = checkDataset(out, { sampleRate: 8000 });
-  assert.equal(message(report, "missing-file"), `${labels}:4: ${join(out, "sample_3", "source1.wav")} does not exist`);
+  assert.equal(
+    message(report, "missing-file"),
+    `${labels}:4: ${join(out, "sample_3", "source1.wav")} does not exist`,
+  );
   // Undecodable file.
   writeFileSync(join(out, "sample_3", "source1.wav"), "not a wav");
   report = checkDataset(out, { sampleRate: 8000 });
-  assert.match(message(report, "unreadable"), new RegExp(`labels\\.txt:4: .*sample_3/source1\\.wav cannot be decoded`));
+  assert.match(
+    message(report, "unreadable"),
+    new RegExp(`labels\\.txt:4: .*sample_3/source1\\.wav cannot be decoded`),
+  );
   // Unknown label.
   writeFileSync(join(out, "sample_3", "source1.wav"), savedSource);
   writeFileSync(labels, original.replace(/ a b\n/, " a zither\n"));
   report = checkDataset(out, { sampleRate: 8000 });
-  assert.match(message(report, "unknown-label"), /label "zither" is not a class folder of the raw_data in mix\.json \(a, b, c\)/);
+  assert.match(
+    message(report, "unknown-label"),
+    /label "zither" is not a class folder of the raw_data in mix\.json \(a, b, c\)/,
+  );
   // Length mismatch and not-a-sum.
   writeFileSync(labels, original);
   writeFileSync(join(out, "sample_5", "source2.wav"), readFileSync(join(out, "sample_5", "source1.wav")));
@@ -123,7 +154,10 @@ test("check train_data: every error case names the line and the problem", async 
   assert.match(message(report, "not-a-sum"), /labels\.txt:6: mixed\.wav differs from the sum of its sources/);
   writeTestWav(join(out, "sample_5", "source2.wav"), tone(0.1, 8000, 300), 8000);
   report = checkDataset(out, { sampleRate: 8000 });
-  assert.match(message(report, "length-mismatch"), /labels\.txt:6: files differ in length \(2000, 2000, 800 samples\)/);
+  assert.match(
+    message(report, "length-mismatch"),
+    /labels\.txt:6: files differ in length \(2000, 2000, 800 samples\)/,
+  );
   // split.json problems.
   const split = JSON.parse(readFileSync(join(out, "split.json"), "utf8"));
   writeFileSync(join(out, "split.json"), JSON.stringify({ ...split, test: [...split.test, split.train[0]] }));
@@ -153,7 +187,10 @@ test("check train_data without mix.json (the seed's layout): relative paths and 
   if (report.dataset.kind !== "train_data") throw new Error("kind");
   assert.equal(report.dataset.knownClasses, null);
   assert.equal(report.ok, true);
-  assert.match(message(report, "relocated-paths"), /27 paths \(e\.g\. \.\/train_data\/sample_0\/mixed\.wav\) do not exist relative to the working directory/);
+  assert.match(
+    message(report, "relocated-paths"),
+    /27 paths \(e\.g\. \.\/train_data\/sample_0\/mixed\.wav\) do not exist relative to the working directory/,
+  );
   assert.match(message(report, "repeated-label"), /the same label appears twice \(a a\)/);
   void root;
 });

@@ -10,18 +10,38 @@ const repo = fileURLToPath(new URL("..", import.meta.url));
 const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
 
 function cli(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], { cwd, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
+    cwd,
+    encoding: "utf8",
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 test("cli: mix then check, with the seed's relative paths; check --json and exit codes", () => {
   const root = tempDir();
   makeRawData(join(root, "raw_data"), ["cello", "piano", "violin"], 3, 16000);
-  let r = cli(["mix", "--data-dir", "./raw_data/", "--samples-per-combination", "4", "--seconds", "0.5", "--jobs", "2", "--quiet"], root);
+  let r = cli(
+    [
+      "mix",
+      "--data-dir",
+      "./raw_data/",
+      "--samples-per-combination",
+      "4",
+      "--seconds",
+      "0.5",
+      "--jobs",
+      "2",
+      "--quiet",
+    ],
+    root,
+  );
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /\.\/train_data\/: 12 samples \(3 combinations of 2 of 3 classes × 4\); wrote 12/);
   const first = readFileSync(join(root, "train_data", "labels.txt"), "utf8").split("\n")[0];
-  assert.equal(first, "./train_data/sample_0/mixed.wav ./train_data/sample_0/source1.wav ./train_data/sample_0/source2.wav cello piano");
+  assert.equal(
+    first,
+    "./train_data/sample_0/mixed.wav ./train_data/sample_0/source1.wav ./train_data/sample_0/source2.wav cello piano",
+  );
   r = cli(["check", "train_data", "--json"], root);
   assert.equal(r.code, 0, r.stderr);
   const report = JSON.parse(r.stdout);
@@ -36,7 +56,10 @@ test("cli: mix then check, with the seed's relative paths; check --json and exit
   writeFileSync(join(root, "train_data", "labels.txt"), "a b c\n");
   r = cli(["check", "train_data", "--json"], root);
   assert.equal(r.code, 1);
-  assert.equal(JSON.parse(r.stdout).issues[0].message, "train_data/labels.txt:1: expected 1 + 2K fields (mixed, K sources, K labels; 5 for two sources), got 3: a b c");
+  assert.equal(
+    JSON.parse(r.stdout).issues[0].message,
+    "train_data/labels.txt:1: expected 1 + 2K fields (mixed, K sources, K labels; 5 for two sources), got 3: a b c",
+  );
   assert.equal(r.stderr, "stemscope: check: 2 error(s) in train_data\n");
 });
 

@@ -30,16 +30,15 @@ export function writeTestWav(path: string, samples: Float32Array | Float32Array[
  * Writes `<root>/<class>/clip<i>.wav` for each class: `perClass` clips of 0.3–0.6 s at `sampleRate`
  * with class-specific pitches. Returns root.
  */
-export function makeRawData(
-  root: string,
-  classes: string[],
-  perClass: number,
-  sampleRate = 8000,
-): string {
+export function makeRawData(root: string, classes: string[], perClass: number, sampleRate = 8000): string {
   classes.forEach((cls, c) => {
     for (let i = 0; i < perClass; i++) {
       const seconds = 0.3 + 0.1 * (i % 4);
-      writeTestWav(join(root, cls, `clip${i}.wav`), tone(seconds, sampleRate, 110 * (c + 2) + 13 * i, 0.3 + 0.1 * (i % 3)), sampleRate);
+      writeTestWav(
+        join(root, cls, `clip${i}.wav`),
+        tone(seconds, sampleRate, 110 * (c + 2) + 13 * i, 0.3 + 0.1 * (i % 3)),
+        sampleRate,
+      );
     }
   });
   return root;
@@ -52,7 +51,13 @@ export function hashTree(dir: string): Map<string, string> {
     for (const entry of readdirSync(join(dir, rel), { withFileTypes: true })) {
       const r = rel === "" ? entry.name : `${rel}/${entry.name}`;
       if (entry.isDirectory()) walk(r);
-      else out.set(r, createHash("sha256").update(readFileSync(join(dir, r))).digest("hex"));
+      else
+        out.set(
+          r,
+          createHash("sha256")
+            .update(readFileSync(join(dir, r)))
+            .digest("hex"),
+        );
     }
   };
   walk("");

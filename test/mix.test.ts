@@ -13,10 +13,21 @@ const small = { sampleRate: 8000, seconds: 0.25, samplesPerCombination: 6 } as c
 
 test("combinations follows itertools order", () => {
   assert.deepEqual(combinations(["a", "b", "c", "d"], 2), [
-    ["a", "b"], ["a", "c"], ["a", "d"], ["b", "c"], ["b", "d"], ["c", "d"],
+    ["a", "b"],
+    ["a", "c"],
+    ["a", "d"],
+    ["b", "c"],
+    ["b", "d"],
+    ["c", "d"],
   ]);
   assert.deepEqual(combinations([1, 2, 3], 3), [[1, 2, 3]]);
-  assert.equal(combinations(Array.from({ length: 10 }, (_, i) => i), 2).length, 45);
+  assert.equal(
+    combinations(
+      Array.from({ length: 10 }, (_, i) => i),
+      2,
+    ).length,
+    45,
+  );
 });
 
 test("int16 → float → encodeWav pcm16 round-trips every 16-bit value exactly", () => {
@@ -27,7 +38,10 @@ test("int16 → float → encodeWav pcm16 round-trips every 16-bit value exactly
   for (let i = 0; i < q.length; i++) assert.equal(view.getInt16(44 + 2 * i, true), q[i]);
   // mix's fast integer encoder writes exactly the same bytes.
   assert.deepEqual(encodePcm16Mono(q, 8000), bytes);
-  assert.deepEqual(encodePcm16Mono(q.subarray(1, 4), 16000), encodeWav(int16ToUnitFloat(q.subarray(1, 4)), 16000).bytes);
+  assert.deepEqual(
+    encodePcm16Mono(q.subarray(1, 4), 16000),
+    encodeWav(int16ToUnitFloat(q.subarray(1, 4)), 16000).bytes,
+  );
 });
 
 test("renderMixture: mixed is exactly the sum of the sources, peak-normalised, never clipped", () => {
@@ -36,7 +50,13 @@ test("renderMixture: mixed is exactly the sum of the sources, peak-normalised, n
   for (let i = 0; i < 300; i++) other[i] = i % 2 === 0 ? 0.8 : -0.8;
   const task = { index: 0, clipIds: [0, 1], offsets: [0.5, 0.99], gainsDb: [0, 6] };
   for (const normalize of ["peak", "limit"] as const) {
-    const r = renderMixture([loud, other], task, { length: 200, balance: "none", offset: "random", normalize, peak: 0.9 });
+    const r = renderMixture([loud, other], task, {
+      length: 200,
+      balance: "none",
+      offset: "random",
+      normalize,
+      peak: 0.9,
+    });
     let peak = 0;
     for (let i = 0; i < 200; i++) {
       assert.equal(r.mixed[i], r.sources[0]![i]! + r.sources[1]![i]!);
@@ -52,13 +72,21 @@ test("renderMixture: mixed is exactly the sum of the sources, peak-normalised, n
   assert.equal(cropStart(100, 200, 0.5, "random"), 0);
   // limit mode keeps quiet mixtures as they are.
   const quiet = new Float32Array(200).fill(0.01);
-  const r = renderMixture([quiet, quiet], { index: 1, clipIds: [0, 1], offsets: [0, 0], gainsDb: [0, 0] }, { length: 200, balance: "none", offset: "start", normalize: "limit", peak: 0.9 });
+  const r = renderMixture(
+    [quiet, quiet],
+    { index: 1, clipIds: [0, 1], offsets: [0, 0], gainsDb: [0, 0] },
+    { length: 200, balance: "none", offset: "start", normalize: "limit", peak: 0.9 },
+  );
   assert.equal(r.scale, 1);
   assert.equal(r.sources[0]![0], Math.round(0.01 * 32767));
   // rms balance: equal RMS before gains.
   const a = new Float32Array(200).fill(0.5);
   const b = new Float32Array(200).fill(0.05);
-  const rb = renderMixture([a, b], { index: 2, clipIds: [0, 1], offsets: [0, 0], gainsDb: [0, 0] }, { length: 200, balance: "rms", offset: "start", normalize: "peak", peak: 0.9 });
+  const rb = renderMixture(
+    [a, b],
+    { index: 2, clipIds: [0, 1], offsets: [0, 0], gainsDb: [0, 0] },
+    { length: 200, balance: "rms", offset: "start", normalize: "peak", peak: 0.9 },
+  );
   assert.equal(rb.sources[0]![10], rb.sources[1]![10]);
 });
 
@@ -66,11 +94,22 @@ test("mix: C(n,2) × N samples, labels.txt format, exact sums, 16-bit mono files
   const root = tempDir();
   makeRawData(join(root, "raw"), ["violin", "cello", "piano"], 4);
   // A clip at another rate and in stereo is resampled and mixed down.
-  writeTestWav(join(root, "raw", "piano", "stereo16k.wav"), [tone(0.5, 16000, 300), tone(0.5, 16000, 500)], 16000);
+  writeTestWav(
+    join(root, "raw", "piano", "stereo16k.wav"),
+    [tone(0.5, 16000, 300), tone(0.5, 16000, 500)],
+    16000,
+  );
   const outputDir = `${root}/train_data/`;
-  const result = await buildMixtures({ ...small, dataDir: join(root, "raw"), outputDir, seed: 3 }, { jobs: 1 });
+  const result = await buildMixtures(
+    { ...small, dataDir: join(root, "raw"), outputDir, seed: 3 },
+    { jobs: 1 },
+  );
   assert.deepEqual(result.classes, ["cello", "piano", "violin"]);
-  assert.deepEqual(result.combinations, [["cello", "piano"], ["cello", "violin"], ["piano", "violin"]]);
+  assert.deepEqual(result.combinations, [
+    ["cello", "piano"],
+    ["cello", "violin"],
+    ["piano", "violin"],
+  ]);
   assert.equal(result.samples, 3 * 6);
   assert.equal(result.written, 18);
   const lines = readFileSync(join(outputDir, "labels.txt"), "utf8").split("\n");
@@ -127,7 +166,13 @@ test("mix: the same seed gives identical bytes for any --jobs; another seed diff
 test("mix: split by clip never shares a clip between train and test", async () => {
   const root = tempDir();
   const raw = makeRawData(join(root, "raw"), ["a", "b", "c"], 6);
-  const config = { ...small, samplesPerCombination: 30, dataDir: raw, outputDir: join(root, "out"), testFraction: 0.3 };
+  const config = {
+    ...small,
+    samplesPerCombination: 30,
+    dataDir: raw,
+    outputDir: join(root, "out"),
+    testFraction: 0.3,
+  };
   const plan = planMixtures(config);
   const trainClips = new Set(plan.filter((s) => !s.test).flatMap((s) => s.clips));
   const testClips = new Set(plan.filter((s) => s.test).flatMap((s) => s.clips));
@@ -139,7 +184,10 @@ test("mix: split by clip never shares a clip between train and test", async () =
   assert.equal(split.version, 1);
   assert.equal(split.splitBy, "clip");
   assert.equal(split.train.length + split.test.length, 90);
-  assert.deepEqual(split.test, plan.filter((s) => s.test).map((s) => s.dir));
+  assert.deepEqual(
+    split.test,
+    plan.filter((s) => s.test).map((s) => s.dir),
+  );
   // The leaky seed split is still available, with a warning.
   const warnings: string[] = [];
   const leaky = planMixtures({ ...config, splitBy: "random" }, { onWarning: (m) => warnings.push(m) });
@@ -150,11 +198,32 @@ test("mix: split by clip never shares a clip between train and test", async () =
 test("mix: split by soundfont holds out whole soundfonts; errors without a manifest", () => {
   const root = tempDir();
   const raw = makeRawData(join(root, "raw"), ["a", "b"], 6);
-  const config = { ...small, samplesPerCombination: 20, dataDir: raw, outputDir: join(root, "out"), splitBy: "soundfont" as const, testFraction: 0.34 };
-  assert.throws(() => planMixtures(config), /manifest\.jsonl: not found; --split-by soundfont needs the manifest/);
+  const config = {
+    ...small,
+    samplesPerCombination: 20,
+    dataDir: raw,
+    outputDir: join(root, "out"),
+    splitBy: "soundfont" as const,
+    testFraction: 0.34,
+  };
+  assert.throws(
+    () => planMixtures(config),
+    /manifest\.jsonl: not found; --split-by soundfont needs the manifest/,
+  );
   const sfOf = (i: number) => ["fluidr3", "musescore", "timgm6mb"][i % 3]!;
   const lines = ["a", "b"].flatMap((cls) =>
-    Array.from({ length: 6 }, (_, i) => JSON.stringify({ file: `${cls}/clip${i}.wav`, class: cls, soundfont: sfOf(i), program: 0, notes: [], velocity: 100, effects: {}, seed: "x" })),
+    Array.from({ length: 6 }, (_, i) =>
+      JSON.stringify({
+        file: `${cls}/clip${i}.wav`,
+        class: cls,
+        soundfont: sfOf(i),
+        program: 0,
+        notes: [],
+        velocity: 100,
+        effects: {},
+        seed: "x",
+      }),
+    ),
   );
   writeFileSync(join(raw, "manifest.jsonl"), `${lines.join("\n")}\n`);
   const plan = planMixtures(config);
@@ -170,7 +239,10 @@ test("mix: split by soundfont holds out whole soundfonts; errors without a manif
 test("mix: --sources 3 writes K sources and K labels", async () => {
   const root = tempDir();
   const raw = makeRawData(join(root, "raw"), ["a", "b", "c", "d"], 3);
-  const result = await buildMixtures({ ...small, samplesPerCombination: 2, sources: 3, dataDir: raw, outputDir: join(root, "out") }, { jobs: 1 });
+  const result = await buildMixtures(
+    { ...small, samplesPerCombination: 2, sources: 3, dataDir: raw, outputDir: join(root, "out") },
+    { jobs: 1 },
+  );
   assert.equal(result.samples, 4 * 2);
   const line = readFileSync(result.labelsPath, "utf8").split("\n")[0]!.split(" ");
   assert.equal(line.length, 7);
@@ -202,7 +274,10 @@ test("mix: resume skips finished samples, refuses another config, --overwrite re
   assert.equal(again.skipped, 4);
   assert.deepEqual(hashTree(out), before);
   await assert.rejects(buildMixtures({ ...config, seed: 1 }, { jobs: 1 }), (e: Error) => {
-    assert.match(e.message, /already holds mixtures made with a different configuration \(differs in: config\.seed\); use --overwrite/);
+    assert.match(
+      e.message,
+      /already holds mixtures made with a different configuration \(differs in: config\.seed\); use --overwrite/,
+    );
     return true;
   });
   again = await buildMixtures({ ...config, seed: 1, samplesPerCombination: 3 }, { jobs: 1, overwrite: true });
@@ -216,16 +291,40 @@ test("mix: resume skips finished samples, refuses another config, --overwrite re
 
 test("mix: clear errors for bad inputs", async () => {
   const root = tempDir();
-  await assert.rejects(buildMixtures({ dataDir: join(root, "nope"), outputDir: join(root, "o") }), /nope: folder not found/);
+  await assert.rejects(
+    buildMixtures({ dataDir: join(root, "nope"), outputDir: join(root, "o") }),
+    /nope: folder not found/,
+  );
   const raw = makeRawData(join(root, "raw"), ["a"], 2);
-  await assert.rejects(buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }), /found 1 class folder\(s\) \(a\); mixing 2 sources needs at least 2/);
+  await assert.rejects(
+    buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }),
+    /found 1 class folder\(s\) \(a\); mixing 2 sources needs at least 2/,
+  );
   mkdirSync(join(raw, "empty"));
-  await assert.rejects(buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }), /empty: no \.wav files/);
+  await assert.rejects(
+    buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }),
+    /empty: no \.wav files/,
+  );
   rmSync(join(raw, "empty"), { recursive: true });
   makeRawData(raw, ["b"], 1);
-  await assert.rejects(buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }), /b: only 1 clip; --split-by clip needs at least 2/);
-  await assert.rejects(buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "my out") }), /contains whitespace/);
-  await assert.rejects(buildMixtures({ ...small, gainDb: [6, -6], dataDir: raw, outputDir: join(root, "o") }), /gainDb: min must be ≤ max/);
+  await assert.rejects(
+    buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }),
+    /b: only 1 clip; --split-by clip needs at least 2/,
+  );
+  await assert.rejects(
+    buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "my out") }),
+    /contains whitespace/,
+  );
+  await assert.rejects(
+    buildMixtures({ ...small, gainDb: [6, -6], dataDir: raw, outputDir: join(root, "o") }),
+    /gainDb: min must be ≤ max/,
+  );
   writeFileSync(join(raw, "a", "broken.wav"), "RIFF0000WAVEjunk");
-  await assert.rejects(buildMixtures({ ...small, testFraction: 0, samplesPerCombination: 50, dataDir: raw, outputDir: join(root, "o2") }, { jobs: 1 }), /broken\.wav/);
+  await assert.rejects(
+    buildMixtures(
+      { ...small, testFraction: 0, samplesPerCombination: 50, dataDir: raw, outputDir: join(root, "o2") },
+      { jobs: 1 },
+    ),
+    /broken\.wav/,
+  );
 });

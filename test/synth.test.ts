@@ -12,52 +12,81 @@ import { hashTree, tempDir } from "./data-helpers.js";
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
 const skip = existsSync(TIMGM) ? false : `${TIMGM} is not installed (apt-get install timgm6mb-soundfont)`;
 
-test("synth: 16 kHz mono clips of the right length, non-silent, not clipped; identical for any --jobs", { skip }, async () => {
-  const root = tempDir();
-  const config = { classes: ["piano", "violin"], perClass: 2, seconds: 0.5, soundfonts: ["timgm6mb"], seed: 4 };
-  const one = await synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 });
-  assert.equal(one.clips, 4);
-  assert.equal(one.written, 4);
-  for (const cls of ["piano", "violin"]) {
-    for (const id of ["000000", "000001"]) {
-      const audio = decodeWav(readFileSync(join(root, "one", cls, `${id}.wav`)), id);
-      assert.equal(audio.sampleRate, 16000);
-      assert.equal(audio.channels.length, 1);
-      const x = audio.channels[0]!;
-      assert.equal(x.length, 8000);
-      let peak = 0;
-      for (const v of x) peak = Math.max(peak, Math.abs(v));
-      assert.ok(peak > 0.1 && peak < 0.9, `${cls}/${id} peak ${peak}`);
+test(
+  "synth: 16 kHz mono clips of the right length, non-silent, not clipped; identical for any --jobs",
+  { skip },
+  async () => {
+    const root = tempDir();
+    const config = {
+      classes: ["piano", "violin"],
+      perClass: 2,
+      seconds: 0.5,
+      soundfonts: ["timgm6mb"],
+      seed: 4,
+    };
+    const one = await synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 });
+    assert.equal(one.clips, 4);
+    assert.equal(one.written, 4);
+    for (const cls of ["piano", "violin"]) {
+      for (const id of ["000000", "000001"]) {
+        const audio = decodeWav(readFileSync(join(root, "one", cls, `${id}.wav`)), id);
+        assert.equal(audio.sampleRate, 16000);
+        assert.equal(audio.channels.length, 1);
+        const x = audio.channels[0]!;
+        assert.equal(x.length, 8000);
+        let peak = 0;
+        for (const v of x) peak = Math.max(peak, Math.abs(v));
+        assert.ok(peak > 0.1 && peak < 0.9, `${cls}/${id} peak ${peak}`);
+      }
     }
-  }
-  const manifest = readManifest(join(root, "one"))!;
-  assert.deepEqual(manifest.map((e) => e.file), ["piano/000000.wav", "piano/000001.wav", "violin/000000.wav", "violin/000001.wav"]);
-  for (const e of manifest) {
-    assert.equal(e.soundfont, "timgm6mb");
-    assert.ok(e.class === "piano" ? [0, 1].includes(e.program) : e.program === 40);
-    assert.ok(e.velocity >= 30 && e.velocity <= 127);
-    assert.ok(e.notes.length >= 1);
-  }
-  const report = checkDataset(join(root, "one"), { seconds: 0.5 });
-  assert.equal(report.errors, 0);
-  assert.deepEqual(report.issues.filter((i) => i.code === "silent" || i.code === "clipped"), []);
-  // Two workers give the same bytes; a re-run resumes (nothing to do) and keeps them.
-  await synthesize({ ...config, outDir: join(root, "two") }, { jobs: 2 });
-  const clipsOnly = (dir: string) => new Map([...hashTree(dir)].filter(([k]) => k !== "synth.json")); // synth.json names the folder
-  assert.deepEqual(clipsOnly(join(root, "one")), clipsOnly(join(root, "two")));
-  const again = await synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 });
-  assert.equal(again.written, 0);
-  assert.equal(again.skipped, 4);
-  await assert.rejects(synthesize({ ...config, seed: 5, outDir: join(root, "one") }, { jobs: 1 }), /was rendered with a different seed .*use --overwrite/);
-});
+    const manifest = readManifest(join(root, "one"))!;
+    assert.deepEqual(
+      manifest.map((e) => e.file),
+      ["piano/000000.wav", "piano/000001.wav", "violin/000000.wav", "violin/000001.wav"],
+    );
+    for (const e of manifest) {
+      assert.equal(e.soundfont, "timgm6mb");
+      assert.ok(e.class === "piano" ? [0, 1].includes(e.program) : e.program === 40);
+      assert.ok(e.velocity >= 30 && e.velocity <= 127);
+      assert.ok(e.notes.length >= 1);
+    }
+    const report = checkDataset(join(root, "one"), { seconds: 0.5 });
+    assert.equal(report.errors, 0);
+    assert.deepEqual(
+      report.issues.filter((i) => i.code === "silent" || i.code === "clipped"),
+      [],
+    );
+    // Two workers give the same bytes; a re-run resumes (nothing to do) and keeps them.
+    await synthesize({ ...config, outDir: join(root, "two") }, { jobs: 2 });
+    const clipsOnly = (dir: string) => new Map([...hashTree(dir)].filter(([k]) => k !== "synth.json")); // synth.json names the folder
+    assert.deepEqual(clipsOnly(join(root, "one")), clipsOnly(join(root, "two")));
+    const again = await synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 });
+    assert.equal(again.written, 0);
+    assert.equal(again.skipped, 4);
+    await assert.rejects(
+      synthesize({ ...config, seed: 5, outDir: join(root, "one") }, { jobs: 1 }),
+      /was rendered with a different seed .*use --overwrite/,
+    );
+  },
+);
 
 test("synth: unknown classes and soundfonts are clear errors", () => {
-  assert.throws(() => resolveSoundfonts(["nope"]), /unknown soundfont "nope"; use all, fluidr3, musescore, timgm6mb, a320u, or a path/);
+  assert.throws(
+    () => resolveSoundfonts(["nope"]),
+    /unknown soundfont "nope"; use all, fluidr3, musescore, timgm6mb, a320u, or a path/,
+  );
   assert.throws(() => resolveSoundfonts(["/no/such.sf2"]), /soundfont file \/no\/such\.sf2 not found/);
 });
 
 test("synth: a missing Debian soundfont names its package", () => {
-  const registry = [{ id: "fluidr3", paths: ["/nonexistent/FluidR3_GM.sf2"], debianPackage: "fluid-soundfont-gm", description: "Fluid R3" }];
+  const registry = [
+    {
+      id: "fluidr3",
+      paths: ["/nonexistent/FluidR3_GM.sf2"],
+      debianPackage: "fluid-soundfont-gm",
+      description: "Fluid R3",
+    },
+  ];
   assert.throws(
     () => resolveSoundfonts("all", registry),
     /soundfont "fluidr3" \(Fluid R3\) not found at \/nonexistent\/FluidR3_GM\.sf2; install the Debian package fluid-soundfont-gm \(sudo apt-get install fluid-soundfont-gm, or run scripts\/setup\.sh\)/,

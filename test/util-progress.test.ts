@@ -17,7 +17,13 @@ function sink(): { stream: Writable; text: () => string } {
 test("non-TTY progress prints periodic plain lines and a final line", () => {
   const out = sink();
   let t = 0;
-  const p = createProgress({ label: "mix", total: 100, stream: out.stream, intervalSeconds: 1, now: () => t });
+  const p = createProgress({
+    label: "mix",
+    total: 100,
+    stream: out.stream,
+    intervalSeconds: 1,
+    now: () => t,
+  });
   t = 500;
   p.tick(10);
   assert.equal(out.text(), "");

@@ -30,7 +30,13 @@ test("uint32 matches the xoshiro128** reference", () => {
   for (const st of states) {
     const r = Random.fromState(st);
     const got = Array.from({ length: 100 }, () => r.uint32());
-    assert.deepEqual(got, referenceXoshiro128ss(st.map((x) => BigInt(x >>> 0)), 100));
+    assert.deepEqual(
+      got,
+      referenceXoshiro128ss(
+        st.map((x) => BigInt(x >>> 0)),
+        100,
+      ),
+    );
   }
   // Known first output for state {1,2,3,4}: rotl(2*5, 7) * 9 = 11520.
   assert.equal(Random.fromState([1, 2, 3, 4]).uint32(), 11520);
@@ -41,8 +47,14 @@ test("same seed gives the same stream; different seeds differ", () => {
   const b = new Random(0);
   const c = new Random(1);
   const xa = Array.from({ length: 20 }, () => a.uint32());
-  assert.deepEqual(xa, Array.from({ length: 20 }, () => b.uint32()));
-  assert.notDeepEqual(xa, Array.from({ length: 20 }, () => c.uint32()));
+  assert.deepEqual(
+    xa,
+    Array.from({ length: 20 }, () => b.uint32()),
+  );
+  assert.notDeepEqual(
+    xa,
+    Array.from({ length: 20 }, () => c.uint32()),
+  );
   assert.notDeepEqual(
     Array.from({ length: 5 }, () => new Random("0").uint32()),
     Array.from({ length: 5 }, () => new Random(0).uint32()),
@@ -96,7 +108,10 @@ test("shuffle is a permutation, choice picks members", () => {
   const r = new Random(5);
   const items = Array.from({ length: 50 }, (_, i) => i);
   const shuffled = r.shuffle(items.slice());
-  assert.deepEqual(shuffled.slice().sort((a, b) => a - b), items);
+  assert.deepEqual(
+    shuffled.slice().sort((a, b) => a - b),
+    items,
+  );
   assert.notDeepEqual(shuffled, items);
   for (let i = 0; i < 100; i++) assert.ok(["a", "b", "c"].includes(r.choice(["a", "b", "c"])));
   assert.throws(() => r.choice([]), /empty/);

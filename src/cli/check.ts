@@ -35,9 +35,23 @@ export function formatCheckReport(report: CheckReport, maxPerCode = 10): string 
   const d = report.dataset;
   if (d.kind === "raw_data") {
     lines.push(`raw_data ${d.dir}: ${d.classes.length} classes, ${d.totalClips} clips`);
-    const rows = [["class", "clips", "rates (Hz:n)", "channels", "seconds min/mean/max", "silent", "clipped", "unreadable"]];
+    const rows = [
+      [
+        "class",
+        "clips",
+        "rates (Hz:n)",
+        "channels",
+        "seconds min/mean/max",
+        "silent",
+        "clipped",
+        "unreadable",
+      ],
+    ];
     for (const c of d.classes) {
-      const fmt = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k}:${v}`).join(",") || "-";
+      const fmt = (r: Record<string, number>) =>
+        Object.entries(r)
+          .map(([k, v]) => `${k}:${v}`)
+          .join(",") || "-";
       rows.push([
         c.name,
         String(c.clips),
@@ -50,18 +64,36 @@ export function formatCheckReport(report: CheckReport, maxPerCode = 10): string 
       ]);
     }
     const widths = rows[0]!.map((_, j) => Math.max(...rows.map((r) => r[j]!.length)));
-    for (const r of rows) lines.push(`  ${r.map((cell, j) => cell.padEnd(widths[j]!)).join("  ").trimEnd()}`);
+    for (const r of rows)
+      lines.push(
+        `  ${r
+          .map((cell, j) => cell.padEnd(widths[j]!))
+          .join("  ")
+          .trimEnd()}`,
+      );
   } else {
     lines.push(
       `train_data ${d.dir}: ${d.lines} samples of ${d.sources ?? "?"} sources, ${d.decodedFiles} files decoded`,
     );
-    lines.push(`  labels: ${Object.entries(d.labelCounts).map(([k, v]) => `${k} (${v})`).join(", ") || "none"}`);
-    lines.push(d.knownClasses === null ? "  no mix.json: labels were not checked against class folders" : `  known classes (raw_data of mix.json): ${d.knownClasses.join(", ")}`);
+    lines.push(
+      `  labels: ${
+        Object.entries(d.labelCounts)
+          .map(([k, v]) => `${k} (${v})`)
+          .join(", ") || "none"
+      }`,
+    );
+    lines.push(
+      d.knownClasses === null
+        ? "  no mix.json: labels were not checked against class folders"
+        : `  known classes (raw_data of mix.json): ${d.knownClasses.join(", ")}`,
+    );
     if (d.split !== null) lines.push(`  split.json: train ${d.split.train}, test ${d.split.test}`);
   }
   const issues = formatIssues(report.issues, maxPerCode);
   if (issues !== "") lines.push(issues);
-  lines.push(report.ok ? `ok (${report.warnings} warnings)` : `${report.errors} errors, ${report.warnings} warnings`);
+  lines.push(
+    report.ok ? `ok (${report.warnings} warnings)` : `${report.errors} errors, ${report.warnings} warnings`,
+  );
   return `${lines.join("\n")}\n`;
 }
 
@@ -69,7 +101,9 @@ export function formatCheckReport(report: CheckReport, maxPerCode = 10): string 
 export function registerCheckCommand(program: Command): void {
   program
     .command("check")
-    .description("Validate a raw_data library or a train_data folder (exit code 1 on errors, 0 with warnings only).")
+    .description(
+      "Validate a raw_data library or a train_data folder (exit code 1 on errors, 0 with warnings only).",
+    )
     .argument("<dir>", "raw_data folder (class sub-folders of .wav) or train_data folder (with labels.txt)")
     .option("--json", "print the report as one JSON object")
     .option("--sample-rate <hz>", "expected sample rate (default: 16000)")
@@ -80,9 +114,15 @@ export function registerCheckCommand(program: Command): void {
     .action((dir: string, flags: CheckFlags) => {
       let progress: Progress | undefined;
       const report = checkDataset(dir, {
-        ...(flags.sampleRate !== undefined ? { sampleRate: parseIntFlag("--sample-rate", flags.sampleRate, { min: 1 }) } : {}),
-        ...(flags.seconds !== undefined ? { seconds: parseFloatFlag("--seconds", flags.seconds, { min: 0 }) } : {}),
-        ...(flags.maxDecode !== undefined ? { maxDecode: parseIntFlag("--max-decode", flags.maxDecode, { min: 0 }) } : {}),
+        ...(flags.sampleRate !== undefined
+          ? { sampleRate: parseIntFlag("--sample-rate", flags.sampleRate, { min: 1 }) }
+          : {}),
+        ...(flags.seconds !== undefined
+          ? { seconds: parseFloatFlag("--seconds", flags.seconds, { min: 0 }) }
+          : {}),
+        ...(flags.maxDecode !== undefined
+          ? { maxDecode: parseIntFlag("--max-decode", flags.maxDecode, { min: 0 }) }
+          : {}),
         onProgress: (done, total) => {
           if (flags.quiet === true || total < 2000) return;
           progress ??= createProgress({ label: "checking", total });
@@ -90,10 +130,15 @@ export function registerCheckCommand(program: Command): void {
         },
       });
       progress?.stop();
-      const maxShown = flags.maxShown === undefined ? 10 : parseIntFlag("--max-shown", flags.maxShown, { min: 1 });
-      process.stdout.write(flags.json === true ? `${JSON.stringify(report)}\n` : formatCheckReport(report, maxShown));
+      const maxShown =
+        flags.maxShown === undefined ? 10 : parseIntFlag("--max-shown", flags.maxShown, { min: 1 });
+      process.stdout.write(
+        flags.json === true ? `${JSON.stringify(report)}\n` : formatCheckReport(report, maxShown),
+      );
       if (!report.ok) {
-        throw new DataError(`check: ${report.errors} error(s) in ${dir}${flags.json === true ? "" : " (listed above)"}`);
+        throw new DataError(
+          `check: ${report.errors} error(s) in ${dir}${flags.json === true ? "" : " (listed above)"}`,
+        );
       }
     });
 }

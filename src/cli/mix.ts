@@ -3,13 +3,7 @@ import { UsageError } from "../errors.js";
 import { type MixConfigInput, MixConfigSchema } from "../data/mix-config.js";
 import { type MixProgress, buildMixtures } from "../data/mix.js";
 import { type Progress, createProgress } from "../util/progress.js";
-import {
-  parseChoice,
-  parseFloatFlag,
-  parseFloatList,
-  parseIntFlag,
-  parseJobs,
-} from "./options.js";
+import { parseChoice, parseFloatFlag, parseFloatList, parseIntFlag, parseJobs } from "./options.js";
 
 interface MixFlags {
   dataDir?: string;
@@ -37,16 +31,21 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
   if (flags.dataDir !== undefined) config.dataDir = flags.dataDir;
   if (flags.outputDir !== undefined) config.outputDir = flags.outputDir;
   if (flags.samplesPerCombination !== undefined)
-    config.samplesPerCombination = parseIntFlag("--samples-per-combination", flags.samplesPerCombination, { min: 1 });
+    config.samplesPerCombination = parseIntFlag("--samples-per-combination", flags.samplesPerCombination, {
+      min: 1,
+    });
   if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
-  if (flags.sources !== undefined) config.sources = parseIntFlag("--sources", flags.sources, { min: 2, max: 16 });
+  if (flags.sources !== undefined)
+    config.sources = parseIntFlag("--sources", flags.sources, { min: 2, max: 16 });
   if (flags.gainDb !== undefined) {
     const [lo, hi] = parseFloatList("--gain-db", flags.gainDb, { length: 2 }) as [number, number];
     if (lo > hi) throw new UsageError(`--gain-db must be min,max with min ≤ max, got "${flags.gainDb}"`);
     config.gainDb = [lo, hi];
   }
-  if (flags.balance !== undefined) config.balance = parseChoice("--balance", flags.balance, ["none", "rms"] as const);
-  if (flags.offset !== undefined) config.offset = parseChoice("--offset", flags.offset, ["random", "start"] as const);
+  if (flags.balance !== undefined)
+    config.balance = parseChoice("--balance", flags.balance, ["none", "rms"] as const);
+  if (flags.offset !== undefined)
+    config.offset = parseChoice("--offset", flags.offset, ["random", "start"] as const);
   if (flags.normalize !== undefined)
     config.normalize = parseChoice("--normalize", flags.normalize, ["peak", "limit"] as const);
   if (flags.peak !== undefined) config.peak = parseFloatFlag("--peak", flags.peak, { min: 0.01, max: 0.99 });
@@ -56,7 +55,8 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
     config.splitBy = parseChoice("--split-by", flags.splitBy, ["clip", "soundfont", "random"] as const);
   if (flags.sampleRate !== undefined)
     config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 1000, max: 192000 });
-  if (flags.seconds !== undefined) config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.01, max: 600 });
+  if (flags.seconds !== undefined)
+    config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.01, max: 600 });
   return config;
 }
 
@@ -68,17 +68,38 @@ export function registerMixCommand(program: Command): void {
     .description(
       "Build a train_data folder of mixtures from a raw_data library (the seed's 01.py): for every combination of class folders, N samples of sample_<i>/{mixed,source1..K}.wav, plus labels.txt, split.json and mix.json.",
     )
-    .option("--data-dir <dir>", `raw_data folder, one sub-folder of .wav clips per class (default: ${d.dataDir})`)
-    .option("--output-dir <dir>", `output folder; labels.txt paths start with it as written (default: ${d.outputDir})`)
-    .option("--samples-per-combination <n>", `samples per combination of classes (default: ${d.samplesPerCombination})`)
+    .option(
+      "--data-dir <dir>",
+      `raw_data folder, one sub-folder of .wav clips per class (default: ${d.dataDir})`,
+    )
+    .option(
+      "--output-dir <dir>",
+      `output folder; labels.txt paths start with it as written (default: ${d.outputDir})`,
+    )
+    .option(
+      "--samples-per-combination <n>",
+      `samples per combination of classes (default: ${d.samplesPerCombination})`,
+    )
     .option("--seed <n>", `seed of every random choice (default: ${d.seed})`)
     .option("--sources <k>", `sources per mixture, K ≥ 2 (default: ${d.sources})`)
-    .option("--gain-db <min,max>", `level of sources 2..K relative to source 1, in dB (default: ${d.gainDb.join(",")})`)
-    .option("--balance <mode>", `none | rms: scale every source to equal RMS before the gains (default: ${d.balance})`)
+    .option(
+      "--gain-db <min,max>",
+      `level of sources 2..K relative to source 1, in dB (default: ${d.gainDb.join(",")})`,
+    )
+    .option(
+      "--balance <mode>",
+      `none | rms: scale every source to equal RMS before the gains (default: ${d.balance})`,
+    )
     .option("--offset <mode>", `random | start: where to cut longer clips (default: ${d.offset})`)
-    .option("--normalize <mode>", `peak | limit: scale each sample to --peak, or only down to it (default: ${d.normalize})`)
+    .option(
+      "--normalize <mode>",
+      `peak | limit: scale each sample to --peak, or only down to it (default: ${d.normalize})`,
+    )
     .option("--peak <x>", `peak level of the normalisation, fraction of full scale (default: ${d.peak})`)
-    .option("--test-fraction <f>", `fraction of samples assigned to test in split.json (default: ${d.testFraction})`)
+    .option(
+      "--test-fraction <f>",
+      `fraction of samples assigned to test in split.json (default: ${d.testFraction})`,
+    )
     .option("--split-by <mode>", `clip | soundfont | random (the seed's leaky split) (default: ${d.splitBy})`)
     .option("--sample-rate <hz>", `output sample rate (default: ${d.sampleRate})`)
     .option("--seconds <s>", `output length in seconds (default: ${d.seconds})`)

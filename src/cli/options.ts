@@ -9,7 +9,11 @@ import { UsageError } from "../errors.js";
  */
 
 /** Parses an integer flag; `min`/`max` are inclusive bounds. */
-export function parseIntFlag(flag: string, value: string, bounds: { min?: number; max?: number } = {}): number {
+export function parseIntFlag(
+  flag: string,
+  value: string,
+  bounds: { min?: number; max?: number } = {},
+): number {
   const text = value.trim();
   if (!/^[+-]?\d+$/.test(text)) throw new UsageError(`${flag} must be an integer, got "${value}"`);
   const n = Number(text);
@@ -19,7 +23,11 @@ export function parseIntFlag(flag: string, value: string, bounds: { min?: number
 }
 
 /** Parses a finite number flag; `min`/`max` are inclusive bounds. */
-export function parseFloatFlag(flag: string, value: string, bounds: { min?: number; max?: number } = {}): number {
+export function parseFloatFlag(
+  flag: string,
+  value: string,
+  bounds: { min?: number; max?: number } = {},
+): number {
   const text = value.trim();
   const n = text === "" ? Number.NaN : Number(text);
   if (!Number.isFinite(n)) throw new UsageError(`${flag} must be a number, got "${value}"`);
@@ -53,7 +61,8 @@ export function parseNameList(flag: string, value: string): string[] {
 /** Parses one of a fixed set of words. */
 export function parseChoice<T extends string>(flag: string, value: string, choices: readonly T[]): T {
   const found = choices.find((c) => c === value);
-  if (found === undefined) throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got "${value}"`);
+  if (found === undefined)
+    throw new UsageError(`${flag} must be one of ${choices.join(", ")}, got "${value}"`);
   return found;
 }
 
@@ -69,6 +78,8 @@ export function defaultJobs(): number {
 }
 
 function checkBounds(flag: string, n: number, bounds: { min?: number; max?: number }): void {
-  if (bounds.min !== undefined && n < bounds.min) throw new UsageError(`${flag} must be ≥ ${bounds.min}, got ${n}`);
-  if (bounds.max !== undefined && n > bounds.max) throw new UsageError(`${flag} must be ≤ ${bounds.max}, got ${n}`);
+  if (bounds.min !== undefined && n < bounds.min)
+    throw new UsageError(`${flag} must be ≥ ${bounds.min}, got ${n}`);
+  if (bounds.max !== undefined && n > bounds.max)
+    throw new UsageError(`${flag} must be ≤ ${bounds.max}, got ${n}`);
 }

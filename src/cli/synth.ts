@@ -24,10 +24,13 @@ export function synthFlagsToConfig(flags: SynthFlags): SynthConfigInput {
   if (flags.out !== undefined) config.outDir = flags.out;
   if (flags.classes !== undefined) config.classes = parseNameList("--classes", flags.classes);
   if (flags.perClass !== undefined) config.perClass = parseIntFlag("--per-class", flags.perClass, { min: 1 });
-  if (flags.seconds !== undefined) config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.05, max: 60 });
-  if (flags.sampleRate !== undefined) config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 8000, max: 32000 });
+  if (flags.seconds !== undefined)
+    config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.05, max: 60 });
+  if (flags.sampleRate !== undefined)
+    config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 8000, max: 32000 });
   if (flags.soundfonts !== undefined) {
-    config.soundfonts = flags.soundfonts.trim() === "all" ? "all" : parseNameList("--soundfonts", flags.soundfonts);
+    config.soundfonts =
+      flags.soundfonts.trim() === "all" ? "all" : parseNameList("--soundfonts", flags.soundfonts);
   }
   if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
   return config;
@@ -64,7 +67,12 @@ export function registerSynthCommand(program: Command): void {
         overwrite: flags.overwrite === true,
         onProgress: (event: SynthProgress) => {
           if (event.phase !== "render") return;
-          bar ??= createProgress({ label: "synth", total: event.total, start: event.done, quiet: flags.quiet === true });
+          bar ??= createProgress({
+            label: "synth",
+            total: event.total,
+            start: event.done,
+            quiet: flags.quiet === true,
+          });
           bar.update(event.done);
         },
       });

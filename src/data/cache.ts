@@ -62,11 +62,15 @@ export interface BuildCacheOptions {
 /** sha256 of a feature config with the cache format version; names the config's folder. */
 export function featureConfigHash(config: FeatureConfig): string {
   const sorted = Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1)));
-  return createHash("sha256").update(`${CACHE_VERSION}\n${JSON.stringify(sorted)}`).digest("hex");
+  return createHash("sha256")
+    .update(`${CACHE_VERSION}\n${JSON.stringify(sorted)}`)
+    .digest("hex");
 }
 
 function entryPath(dir: string, configHash: string, fileHashes: string[]): string {
-  const key = createHash("sha256").update(`${configHash}\n${fileHashes.join("\n")}`).digest("hex");
+  const key = createHash("sha256")
+    .update(`${configHash}\n${fileHashes.join("\n")}`)
+    .digest("hex");
   return join(dir, key.slice(0, 2), `${key}.ssf`);
 }
 
@@ -81,7 +85,8 @@ export function encodeEntry(planes: Float32Array[], rows: number, cols: number):
   view.setUint32(12, cols, true);
   const q = new Uint16Array(out.buffer, HEADER_BYTES, planes.length * n);
   planes.forEach((plane, p) => {
-    if (plane.length !== n) throw new DataError(`encodeEntry: plane ${p} has ${plane.length} values, expected ${n}`);
+    if (plane.length !== n)
+      throw new DataError(`encodeEntry: plane ${p} has ${plane.length} values, expected ${n}`);
     for (let i = 0; i < n; i++) {
       const v = plane[i]!;
       q[p * n + i] = v >= 1 ? 65535 : v > 0 ? Math.round(v * 65535) : 0;
@@ -91,7 +96,11 @@ export function encodeEntry(planes: Float32Array[], rows: number, cols: number):
 }
 
 /** Checks an entry's header; returns its values as uint16 [planes·rows·cols]. */
-export function decodeEntry(bytes: Uint8Array, path: string, expected: { planes: number; rows: number; cols: number }): Uint16Array {
+export function decodeEntry(
+  bytes: Uint8Array,
+  path: string,
+  expected: { planes: number; rows: number; cols: number },
+): Uint16Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = expected.planes * expected.rows * expected.cols;
   if (
@@ -114,7 +123,11 @@ export function decodeEntry(bytes: Uint8Array, path: string, expected: { planes:
  * on the mixture's scale.
  * @returns K + 1 Float32Arrays [nMels, size]
  */
-export function sampleFeatures(mixture: Float32Array, sources: Float32Array[], config: FeatureConfig): Float32Array[] {
+export function sampleFeatures(
+  mixture: Float32Array,
+  sources: Float32Array[],
+  config: FeatureConfig,
+): Float32Array[] {
   if (config.mode === "native") {
     const f = nativeFeatures(mixture, sources, config);
     return [f.mixture, ...f.sources];
@@ -231,7 +244,8 @@ export async function buildFeatureCache(
   let computed = 0;
   const data: BuildWorkerData = { kind: "cache-build", config, configHash, dir };
   const accept = (reply: BuildReply): void => {
-    if (reply.type === "error") throw reply.userError ? new DataError(reply.message) : new Error(reply.message);
+    if (reply.type === "error")
+      throw reply.userError ? new DataError(reply.message) : new Error(reply.message);
     const s = samples[reply.index]!;
     const files = [s.mixed, ...s.sources].map((f) => resolve(f));
     files.forEach((f, j) => {
@@ -323,7 +337,7 @@ interface LoadRequest {
   cols: number;
 }
 type LoadReply =
-  | { type: "batch"; id: number; mixture: SharedArrayBuffer; sources: SharedArrayBuffer }
+  | { type: "batch"; id: number; mixture: ArrayBuffer; sources: ArrayBuffer }
   | { type: "error"; id: number; message: string };
 
 /** One batch of features, float32, row-major. */
@@ -335,14 +349,12 @@ export interface FeatureBatch {
 }
 
 /** Reads and dequantises a batch of entries (runs on the loader thread, or in-process). */
-export function readBatch(request: Omit<LoadRequest, "id">, shared = false): FeatureBatch {
+export function readBatch(request: Omit<LoadRequest, "id">): FeatureBatch {
   const { entries, planes, rows, cols } = request;
   const n = rows * cols;
   const k = planes - 1;
-  const alloc = (count: number): Float32Array =>
-    shared ? new Float32Array(new SharedArrayBuffer(4 * count)) : new Float32Array(count);
-  const mixture = alloc(entries.length * n);
-  const sources = alloc(entries.length * k * n);
+  const mixture = new Float32Array(entries.length * n);
+  const sources = new Float32Array(entries.length * k * n);
   const scale = 1 / 65535;
   entries.forEach((path, b) => {
     const q = decodeEntry(readFileSync(path), path, { planes, rows, cols });
@@ -356,6 +368,7 @@ export function readBatch(request: Omit<LoadRequest, "id">, shared = false): Fea
 /**
  * Loads batches of cache entries on a worker thread, so reading and dequantising overlap the
  * engine's (synchronous) training step: request the next batch before running the current one.
+ * The buffers are transferred from the loader thread, so the main thread copies nothing.
  */
 export class BatchLoader {
   readonly #worker: Worker;
@@ -384,7 +397,13 @@ export class BatchLoader {
   load(entries: string[]): Promise<FeatureBatch> {
     if (this.#closed) return Promise.reject(new Error("BatchLoader is closed"));
     const id = this.#nextId++;
-    const request: LoadRequest = { id, entries, planes: this.store.planes, rows: this.store.rows, cols: this.store.cols };
+    const request: LoadRequest = {
+      id,
+      entries,
+      planes: this.store.planes,
+      rows: this.store.rows,
+      cols: this.store.cols,
+    };
     return new Promise<FeatureBatch>((resolvePromise, reject) => {
       this.#pending.set(id, { resolve: resolvePromise, reject });
       this.#worker.ref();
@@ -410,16 +429,21 @@ if (!isMainThread && parentPort !== null) {
   } else if (data?.kind === "cache-load") {
     port.on("message", (request: LoadRequest) => {
       try {
-        const batch = readBatch(request, true);
+        const batch = readBatch(request);
         const reply: LoadReply = {
           type: "batch",
           id: request.id,
-          mixture: batch.mixture.buffer as SharedArrayBuffer,
-          sources: batch.sources.buffer as SharedArrayBuffer,
+          mixture: batch.mixture.buffer as ArrayBuffer,
+          sources: batch.sources.buffer as ArrayBuffer,
         };
-        port.postMessage(reply);
+        // Transferred, not copied: the main thread gets the buffers as they are.
+        port.postMessage(reply, [reply.mixture, reply.sources]);
       } catch (error) {
-        port.postMessage({ type: "error", id: request.id, message: (error as Error).message } satisfies LoadReply);
+        port.postMessage({
+          type: "error",
+          id: request.id,
+          message: (error as Error).message,
+        } satisfies LoadReply);
       }
     });
   }

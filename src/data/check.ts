@@ -140,8 +140,10 @@ function levelStats(channels: Float32Array[]): { peak: number; clipped: boolean 
  * @throws DataError only when `dir` does not exist or is not a folder (everything else is an issue)
  */
 export function checkDataset(dir: string, options: CheckOptions = {}): CheckReport {
-  if (!existsSync(dir)) throw new DataError(`${dir}: folder not found; expected a raw_data or train_data folder`);
-  if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: is not a folder; expected a raw_data or train_data folder`);
+  if (!existsSync(dir))
+    throw new DataError(`${dir}: folder not found; expected a raw_data or train_data folder`);
+  if (!statSync(dir).isDirectory())
+    throw new DataError(`${dir}: is not a folder; expected a raw_data or train_data folder`);
   const issues = new Issues();
   const isTrain = existsSync(join(dir, "labels.txt")) || existsSync(join(dir, "mix.json"));
   const dataset = isTrain ? checkTrainData(dir, options, issues) : checkRawData(dir, options, issues);
@@ -169,10 +171,18 @@ function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDa
     };
     const durations: number[] = [];
     if (cls.files.length === 0) {
-      issues.error("empty-class", `${join(dir, cls.name)}: no .wav files; a class folder needs clips (remove it or add clips)`, { file: join(dir, cls.name) });
+      issues.error(
+        "empty-class",
+        `${join(dir, cls.name)}: no .wav files; a class folder needs clips (remove it or add clips)`,
+        { file: join(dir, cls.name) },
+      );
     }
     if (/\s/.test(cls.name)) {
-      issues.error("whitespace-name", `${join(dir, cls.name)}: class names cannot contain whitespace (labels.txt is space-separated)`, { file: join(dir, cls.name) });
+      issues.error(
+        "whitespace-name",
+        `${join(dir, cls.name)}: class names cannot contain whitespace (labels.txt is space-separated)`,
+        { file: join(dir, cls.name) },
+      );
     }
     for (const file of cls.files) {
       const path = join(dir, cls.name, file);
@@ -183,7 +193,11 @@ function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDa
         audio = readWav(path);
       } catch (error) {
         s.unreadable++;
-        issues.error("unreadable", `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`, { file: path });
+        issues.error(
+          "unreadable",
+          `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+          { file: path },
+        );
         continue;
       }
       const frames = audio.channels[0]?.length ?? 0;
@@ -198,20 +212,40 @@ function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDa
       const { peak, clipped } = levelStats(audio.channels);
       if (peak < SILENCE_PEAK) {
         s.silent++;
-        issues.warning("silent", `${path}: silent (peak ${peak.toExponential(1)} < ${SILENCE_PEAK}); it would add nothing to a mixture`, { file: path });
+        issues.warning(
+          "silent",
+          `${path}: silent (peak ${peak.toExponential(1)} < ${SILENCE_PEAK}); it would add nothing to a mixture`,
+          { file: path },
+        );
       }
       if (clipped) {
         s.clipped++;
-        issues.warning("clipped", `${path}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`, { file: path });
+        issues.warning(
+          "clipped",
+          `${path}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`,
+          { file: path },
+        );
       }
       if (audio.sampleRate !== sampleRate) {
-        issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz (mix will resample it)`, { file: path });
+        issues.warning(
+          "sample-rate",
+          `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz (mix will resample it)`,
+          { file: path },
+        );
       }
       if (audio.channels.length !== 1) {
-        issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono (mix will average them)`, { file: path });
+        issues.warning(
+          "channels",
+          `${path}: ${audio.channels.length} channels, expected mono (mix will average them)`,
+          { file: path },
+        );
       }
       if (duration + 1e-9 < seconds) {
-        issues.warning("short", `${path}: ${duration.toFixed(3)} s, shorter than ${seconds} s (mix will zero-pad it)`, { file: path });
+        issues.warning(
+          "short",
+          `${path}: ${duration.toFixed(3)} s, shorter than ${seconds} s (mix will zero-pad it)`,
+          { file: path },
+        );
       }
     }
     if (durations.length > 0) {
@@ -222,15 +256,25 @@ function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDa
       };
     }
     if (cls.files.length > 0 && cls.files.length < RECOMMENDED_CLIPS_PER_CLASS) {
-      issues.warning("few-clips", `${join(dir, cls.name)}: ${cls.files.length} clips; at least ${RECOMMENDED_CLIPS_PER_CLASS} per class are recommended`, { file: join(dir, cls.name) });
+      issues.warning(
+        "few-clips",
+        `${join(dir, cls.name)}: ${cls.files.length} clips; at least ${RECOMMENDED_CLIPS_PER_CLASS} per class are recommended`,
+        { file: join(dir, cls.name) },
+      );
     }
     stats.push(s);
   }
   options.onProgress?.(total, total);
   if (classes.length < 2) {
-    issues.error("too-few-classes", `${dir}: ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing needs at least 2 class sub-folders of .wav clips`);
+    issues.error(
+      "too-few-classes",
+      `${dir}: ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing needs at least 2 class sub-folders of .wav clips`,
+    );
   } else if (classes.length < RECOMMENDED_CLASSES) {
-    issues.warning("few-classes", `${dir}: ${classes.length} classes (${classes.map((c) => c.name).join(", ")}); at least ${RECOMMENDED_CLASSES} are recommended`);
+    issues.warning(
+      "few-classes",
+      `${dir}: ${classes.length} classes (${classes.map((c) => c.name).join(", ")}); at least ${RECOMMENDED_CLASSES} are recommended`,
+    );
   }
   return { kind: "raw_data", dir, classes: stats, totalClips: total };
 }
@@ -262,7 +306,10 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
   const mixJsonPath = join(dir, "mix.json");
   if (existsSync(mixJsonPath)) {
     try {
-      const mix = JSON.parse(readFileSync(mixJsonPath, "utf8")) as { classes?: unknown; config?: { dataDir?: unknown } };
+      const mix = JSON.parse(readFileSync(mixJsonPath, "utf8")) as {
+        classes?: unknown;
+        config?: { dataDir?: unknown };
+      };
       const dataDir = mix.config?.dataDir;
       if (typeof dataDir === "string" && existsSync(dataDir)) {
         report.knownClasses = listRawData(dataDir).map((c) => c.name);
@@ -270,11 +317,17 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
         report.knownClasses = mix.classes as string[];
       }
     } catch (error) {
-      issues.error("bad-mix-json", `${mixJsonPath}: not valid JSON (${describeError(error)})`, { file: mixJsonPath });
+      issues.error("bad-mix-json", `${mixJsonPath}: not valid JSON (${describeError(error)})`, {
+        file: mixJsonPath,
+      });
     }
   }
   if (!existsSync(labelsPath)) {
-    issues.error("no-labels", `${labelsPath}: not found; a train_data folder needs labels.txt (an interrupted \`stemscope mix\` writes it when re-run)`, { file: labelsPath });
+    issues.error(
+      "no-labels",
+      `${labelsPath}: not found; a train_data folder needs labels.txt (an interrupted \`stemscope mix\` writes it when re-run)`,
+      { file: labelsPath },
+    );
     return report;
   }
   const lines = readFileSync(labelsPath, "utf8").split("\n");
@@ -285,30 +338,51 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     if (text.trim() === "") continue;
     report.lines++;
     const parsed = parseLabelLine(text, i + 1);
-    const expected = report.sources === null ? "1 + 2K fields (mixed, K sources, K labels; 5 for two sources)" : `${1 + 2 * report.sources} fields (mixed, ${report.sources} sources, ${report.sources} labels)`;
+    const expected =
+      report.sources === null
+        ? "1 + 2K fields (mixed, K sources, K labels; 5 for two sources)"
+        : `${1 + 2 * report.sources} fields (mixed, ${report.sources} sources, ${report.sources} labels)`;
     if (parsed === undefined) {
       const n = text.trim().split(/\s+/).length;
-      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected}, got ${n}: ${text}`, { file: labelsPath, line: i + 1 });
+      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected}, got ${n}: ${text}`, {
+        file: labelsPath,
+        line: i + 1,
+      });
       continue;
     }
     const k = parsed.sources.length;
     if (report.sources === null) report.sources = k;
     else if (k !== report.sources) {
-      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected} like line 1, got ${1 + 2 * k}: ${text}`, { file: labelsPath, line: i + 1 });
+      issues.error(
+        "bad-line",
+        `${labelsPath}:${i + 1}: expected ${expected} like line 1, got ${1 + 2 * k}: ${text}`,
+        { file: labelsPath, line: i + 1 },
+      );
       continue;
     }
     const sampleDir = dirname(parsed.mixed);
     const previous = seenDirs.get(sampleDir);
     if (previous !== undefined) {
-      issues.warning("duplicate-sample", `${labelsPath}:${i + 1}: ${sampleDir} is already listed on line ${previous}`, { file: labelsPath, line: i + 1 });
+      issues.warning(
+        "duplicate-sample",
+        `${labelsPath}:${i + 1}: ${sampleDir} is already listed on line ${previous}`,
+        { file: labelsPath, line: i + 1 },
+      );
     } else seenDirs.set(sampleDir, i + 1);
     if (new Set(parsed.labels).size !== parsed.labels.length) {
-      issues.warning("repeated-label", `${labelsPath}:${i + 1}: the same label appears twice (${parsed.labels.join(" ")}); the sources cannot be told apart by name`, { file: labelsPath, line: i + 1 });
+      issues.warning(
+        "repeated-label",
+        `${labelsPath}:${i + 1}: the same label appears twice (${parsed.labels.join(" ")}); the sources cannot be told apart by name`,
+        { file: labelsPath, line: i + 1 },
+      );
     }
     for (const label of parsed.labels) report.labelCounts[label] = (report.labelCounts[label] ?? 0) + 1;
     samples.push({ line: i + 1, files: [parsed.mixed, ...parsed.sources], labels: parsed.labels });
   }
-  if (report.lines === 0) issues.error("empty-labels", `${labelsPath}: has no lines; expected one line per sample`, { file: labelsPath });
+  if (report.lines === 0)
+    issues.error("empty-labels", `${labelsPath}: has no lines; expected one line per sample`, {
+      file: labelsPath,
+    });
 
   // Labels against the known classes.
   const labels = Object.keys(report.labelCounts).sort();
@@ -316,12 +390,20 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     const known = new Set(report.knownClasses);
     for (const label of labels) {
       if (!known.has(label)) {
-        issues.error("unknown-label", `${labelsPath}: label "${label}" is not a class folder of the raw_data in mix.json (${report.knownClasses.join(", ")})`, { file: labelsPath });
+        issues.error(
+          "unknown-label",
+          `${labelsPath}: label "${label}" is not a class folder of the raw_data in mix.json (${report.knownClasses.join(", ")})`,
+          { file: labelsPath },
+        );
       }
     }
     for (const cls of report.knownClasses) {
       if (report.labelCounts[cls] === undefined) {
-        issues.warning("unused-class", `${labelsPath}: class "${cls}" of the raw_data never appears as a label`, { file: labelsPath });
+        issues.warning(
+          "unused-class",
+          `${labelsPath}: class "${cls}" of the raw_data never appears as a label`,
+          { file: labelsPath },
+        );
       }
     }
   }
@@ -330,7 +412,11 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     const max = Math.max(...counts);
     for (const label of labels) {
       if (report.labelCounts[label]! * 2 < max) {
-        issues.warning("imbalanced-label", `${labelsPath}: label "${label}" is in ${report.labelCounts[label]} samples, under half of the most frequent label (${max})`, { file: labelsPath });
+        issues.warning(
+          "imbalanced-label",
+          `${labelsPath}: label "${label}" is in ${report.labelCounts[label]} samples, under half of the most frequent label (${max})`,
+          { file: labelsPath },
+        );
       }
     }
   } else if (counts.length === 1) {
@@ -349,7 +435,10 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     for (const written of sample.files) {
       const r = resolveSamplePath(dir, written);
       if (r === undefined) {
-        issues.error("missing-file", `${labelsPath}:${sample.line}: ${written} does not exist`, { file: written, line: sample.line });
+        issues.error("missing-file", `${labelsPath}:${sample.line}: ${written} does not exist`, {
+          file: written,
+          line: sample.line,
+        });
         continue;
       }
       if (!r.asWritten) {
@@ -365,19 +454,33 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
       try {
         audio = readWav(path);
       } catch (error) {
-        issues.error("unreadable", `${labelsPath}:${sample.line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`, { file: path, line: sample.line });
+        issues.error(
+          "unreadable",
+          `${labelsPath}:${sample.line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+          { file: path, line: sample.line },
+        );
         continue;
       }
       report.decodedFiles++;
-      if (audio.channels.length !== 1) issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, { file: path });
-      if (audio.sampleRate !== sampleRate) issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz`, { file: path });
+      if (audio.channels.length !== 1)
+        issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, {
+          file: path,
+        });
+      if (audio.sampleRate !== sampleRate)
+        issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz`, {
+          file: path,
+        });
       decoded.push(audio.channels[0] ?? new Float32Array(0));
     }
     if (decoded.length !== resolved.length) continue;
     const mixed = decoded[0]!;
     const sources = decoded.slice(1);
     if (sources.some((x) => x.length !== mixed.length)) {
-      issues.error("length-mismatch", `${labelsPath}:${sample.line}: files differ in length (${decoded.map((x) => x.length).join(", ")} samples)`, { file: resolved[0]!, line: sample.line });
+      issues.error(
+        "length-mismatch",
+        `${labelsPath}:${sample.line}: files differ in length (${decoded.map((x) => x.length).join(", ")} samples)`,
+        { file: resolved[0]!, line: sample.line },
+      );
       continue;
     }
     // mixed should be the sum of the sources within 16-bit rounding.
@@ -390,15 +493,27 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
       if (d > worst) worst = d;
     }
     if (worst > tolerance) {
-      issues.warning("not-a-sum", `${labelsPath}:${sample.line}: mixed.wav differs from the sum of its sources by up to ${worst.toFixed(4)} (clipping or different gains); the separation targets do not add up to the input`, { file: resolved[0]!, line: sample.line });
+      issues.warning(
+        "not-a-sum",
+        `${labelsPath}:${sample.line}: mixed.wav differs from the sum of its sources by up to ${worst.toFixed(4)} (clipping or different gains); the separation targets do not add up to the input`,
+        { file: resolved[0]!, line: sample.line },
+      );
     }
     if (levelStats([mixed]).clipped) {
-      issues.warning("clipped", `${resolved[0]}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`, { file: resolved[0]!, line: sample.line });
+      issues.warning(
+        "clipped",
+        `${resolved[0]}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`,
+        { file: resolved[0]!, line: sample.line },
+      );
     }
   }
   options.onProgress?.(samples.length, samples.length);
   if (relocated > 0) {
-    issues.warning("relocated-paths", `${labelsPath}: ${relocated} paths (e.g. ${firstRelocated}) do not exist relative to the working directory ${process.cwd()} but do inside ${dir}; training opens them as written, so run it from the folder that mix was run from`, { file: labelsPath });
+    issues.warning(
+      "relocated-paths",
+      `${labelsPath}: ${relocated} paths (e.g. ${firstRelocated}) do not exist relative to the working directory ${process.cwd()} but do inside ${dir}; training opens them as written, so run it from the folder that mix was run from`,
+      { file: labelsPath },
+    );
   }
 
   // split.json consistency.
@@ -406,17 +521,33 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
   if (existsSync(splitPath)) {
     try {
       const split = JSON.parse(readFileSync(splitPath, "utf8")) as { train?: unknown; test?: unknown };
-      if (!Array.isArray(split.train) || !Array.isArray(split.test)) throw new Error("expected arrays `train` and `test`");
+      if (!Array.isArray(split.train) || !Array.isArray(split.test))
+        throw new Error("expected arrays `train` and `test`");
       const train = new Set(split.train as string[]);
       const test = new Set(split.test as string[]);
       report.split = { train: train.size, test: test.size };
       const both = [...train].filter((d) => test.has(d));
-      if (both.length > 0) issues.error("split-overlap", `${splitPath}: ${both.length} samples are in both train and test (e.g. ${both[0]})`, { file: splitPath });
+      if (both.length > 0)
+        issues.error(
+          "split-overlap",
+          `${splitPath}: ${both.length} samples are in both train and test (e.g. ${both[0]})`,
+          { file: splitPath },
+        );
       const listed = new Set(samples.map((s) => dirname(s.files[0]!)));
       const unassigned = [...listed].filter((d) => !train.has(d) && !test.has(d));
-      if (unassigned.length > 0) issues.error("split-missing", `${splitPath}: ${unassigned.length} samples of labels.txt are in neither train nor test (e.g. ${unassigned[0]})`, { file: splitPath });
+      if (unassigned.length > 0)
+        issues.error(
+          "split-missing",
+          `${splitPath}: ${unassigned.length} samples of labels.txt are in neither train nor test (e.g. ${unassigned[0]})`,
+          { file: splitPath },
+        );
       const unknown = [...train, ...test].filter((d) => !listed.has(d));
-      if (unknown.length > 0) issues.error("split-unknown", `${splitPath}: ${unknown.length} samples are not in labels.txt (e.g. ${unknown[0]})`, { file: splitPath });
+      if (unknown.length > 0)
+        issues.error(
+          "split-unknown",
+          `${splitPath}: ${unknown.length} samples are not in labels.txt (e.g. ${unknown[0]})`,
+          { file: splitPath },
+        );
     } catch (error) {
       issues.error("bad-split", `${splitPath}: unusable (${describeError(error)})`, { file: splitPath });
     }

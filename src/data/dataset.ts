@@ -132,7 +132,9 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
     });
   }
   if (samples.length === 0) {
-    throw new DataError(`${labelsPath}: empty; it lists no samples (run \`stemscope mix\` to make a train_data folder)`);
+    throw new DataError(
+      `${labelsPath}: empty; it lists no samples (run \`stemscope mix\` to make a train_data folder)`,
+    );
   }
 
   const mix = readMixJson(dir);
@@ -206,7 +208,8 @@ export function splitTrainData(
     const lookup = (names: unknown[]): number[] =>
       names.map((n) => {
         const i = byName.get(String(n)) ?? byName.get(basename(String(n)));
-        if (i === undefined) throw new DataError(`${splitPath}: sample "${String(n)}" is not in ${data.labelsPath}`);
+        if (i === undefined)
+          throw new DataError(`${splitPath}: sample "${String(n)}" is not in ${data.labelsPath}`);
         return i;
       });
     const split: DataSplit = { train: lookup(parsed.train), test: lookup(parsed.test), source: "split.json" };
@@ -220,7 +223,9 @@ export function splitTrainData(
   const order = new Random(options.seed).fork("train:split").shuffle(data.samples.map((s) => s.index));
   const testCount = Math.ceil(order.length * options.testFraction);
   if (testCount < 1 || order.length - testCount < 1) {
-    throw new DataError(`${data.labelsPath}: ${order.length} sample(s) cannot be split into train and test; add samples`);
+    throw new DataError(
+      `${data.labelsPath}: ${order.length} sample(s) cannot be split into train and test; add samples`,
+    );
   }
   return {
     test: order.slice(0, testCount).sort((a, b) => a - b),

@@ -1,7 +1,14 @@
 // Data stage: soundfont rendering (synth), the mixture dataset builder (mix) and its validator (check).
 export { DataError } from "./errors.js";
 export { type RawClass, listRawData } from "./raw-data.js";
-export { formatLabelLine, parseLabelLine, pyJoin, sampleDirLabel, sampleFileNames, type LabelLine } from "./labels.js";
+export {
+  formatLabelLine,
+  parseLabelLine,
+  pyJoin,
+  sampleDirLabel,
+  sampleFileNames,
+  type LabelLine,
+} from "./labels.js";
 export { MANIFEST_NAME, ManifestEntrySchema, type ManifestEntry, readManifest } from "./manifest.js";
 export { MixConfigSchema, type MixConfig, type MixConfigInput } from "./mix-config.js";
 export { RMS_REFERENCE, type MixTask, type RenderedMixture, renderMixture } from "./mix-render.js";

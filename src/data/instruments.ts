@@ -47,7 +47,9 @@ export function resolveClasses(names: readonly string[] | undefined): Instrument
   return names.map((name) => {
     const found = DEFAULT_CLASSES.find((c) => c.name === name);
     if (found === undefined) {
-      throw new DataError(`unknown class "${name}"; known classes: ${DEFAULT_CLASSES.map((c) => c.name).join(", ")}`);
+      throw new DataError(
+        `unknown class "${name}"; known classes: ${DEFAULT_CLASSES.map((c) => c.name).join(", ")}`,
+      );
     }
     return found;
   });
@@ -72,7 +74,10 @@ export const KNOWN_SOUNDFONTS: readonly SoundfontInfo[] = [
   },
   {
     id: "musescore",
-    paths: ["/usr/share/sounds/sf3/MuseScore_General_Full.sf3", "/usr/share/sounds/sf3/MuseScore_General.sf3"],
+    paths: [
+      "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+      "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    ],
     debianPackage: "musescore-general-soundfont",
     description: "MuseScore General (SF3, 86 MB)",
   },

@@ -58,7 +58,9 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
     const parsed = ManifestEntrySchema.safeParse(value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new DataError(`${path}:${i + 1}: ${issue?.path.join(".") ?? ""} ${issue?.message ?? "invalid entry"}`);
+      throw new DataError(
+        `${path}:${i + 1}: ${issue?.path.join(".") ?? ""} ${issue?.message ?? "invalid entry"}`,
+      );
     }
     entries.push(parsed.data);
   }

@@ -60,7 +60,11 @@ export function cropStart(clipLength: number, length: number, u: number, mode: "
  * Renders one mixture from its clips (mono, at the output rate).
  * @param clips clip table (indexed by `task.clipIds`)
  */
-export function renderMixture(clips: readonly Float32Array[], task: MixTask, settings: MixRenderSettings): RenderedMixture {
+export function renderMixture(
+  clips: readonly Float32Array[],
+  task: MixTask,
+  settings: MixRenderSettings,
+): RenderedMixture {
   const { length } = settings;
   const k = task.clipIds.length;
   const floats: Float64Array[] = [];
@@ -112,7 +116,8 @@ export function renderMixture(clips: readonly Float32Array[], task: MixTask, set
   const mixed16 = new Int16Array(length);
   for (let i = 0; i < length; i++) {
     const v = mixed[i]!;
-    if (v > 32767 || v < -32767) throw new Error(`renderMixture: sample ${task.index} overflows 16 bits at ${i}`);
+    if (v > 32767 || v < -32767)
+      throw new Error(`renderMixture: sample ${task.index} overflows 16 bits at ${i}`);
     mixed16[i] = v;
   }
   return { mixed: mixed16, sources, scale };

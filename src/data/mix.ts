@@ -146,7 +146,7 @@ function assignClipSides(
       // Order by a seeded hash of the clip's name; the first round(n·f) go to test (at least one
       // and at most n − 1, so both sides can be mixed).
       const ranked = own
-        .map((clip) => ({ clip, h: hashUnit(clip.key, config.seed >>> 0 ^ 0x51) }))
+        .map((clip) => ({ clip, h: hashUnit(clip.key, (config.seed >>> 0) ^ 0x51) }))
         .sort((a, b) => a.h - b.h || (a.clip.key < b.clip.key ? -1 : 1));
       if (own.length < 2) {
         throw new DataError(
@@ -167,18 +167,26 @@ function assignClipSides(
     );
   }
   const soundfontOf = new Map(entries.map((e) => [e.file, e.soundfont]));
-  const soundfonts = [...new Set(clips.map((clip) => {
-    const sf = soundfontOf.get(clip.key);
-    if (sf === undefined) throw new DataError(`${manifestPath}: has no line for ${clip.key}; expected one line per clip`);
-    return sf;
-  }))].sort();
+  const soundfonts = [
+    ...new Set(
+      clips.map((clip) => {
+        const sf = soundfontOf.get(clip.key);
+        if (sf === undefined)
+          throw new DataError(`${manifestPath}: has no line for ${clip.key}; expected one line per clip`);
+        return sf;
+      }),
+    ),
+  ].sort();
   if (soundfonts.length < 2) {
     throw new DataError(
       `${manifestPath}: all clips come from one soundfont (${soundfonts[0] ?? "none"}); --split-by soundfont needs at least 2 (use --split-by clip)`,
     );
   }
   const shuffled = new Random(config.seed).fork("split:soundfonts").shuffle(soundfonts.slice());
-  const nTest = Math.min(soundfonts.length - 1, Math.max(1, Math.round(soundfonts.length * config.testFraction)));
+  const nTest = Math.min(
+    soundfonts.length - 1,
+    Math.max(1, Math.round(soundfonts.length * config.testFraction)),
+  );
   const testSoundfonts = shuffled.slice(0, nTest).sort();
   const held = new Set(testSoundfonts);
   for (const clip of clips) clipIsTest[clip.id] = held.has(soundfontOf.get(clip.key)!);
@@ -224,7 +232,9 @@ function planSamples(
         const c = combo[j]!;
         const pool = (test ? testPools : trainPools)[c]!;
         if (pool.length === 0) {
-          throw new DataError(`${join(config.dataDir, classes[c]!.name)}: no ${test ? "test" : "train"} clips after the split; add clips or change --test-fraction / --split-by`);
+          throw new DataError(
+            `${join(config.dataDir, classes[c]!.name)}: no ${test ? "test" : "train"} clips after the split; add clips or change --test-fraction / --split-by`,
+          );
         }
         clipIds.push(pool[rng.int(pool.length)]!);
         offsets.push(rng.float());
@@ -310,14 +320,25 @@ interface PreparedMix {
 
 function prepareMix(config: MixConfig, onWarning: (message: string) => void): PreparedMix {
   if (/\s/.test(config.outputDir)) {
-    throw new DataError(`--output-dir "${config.outputDir}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`);
+    throw new DataError(
+      `--output-dir "${config.outputDir}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`,
+    );
   }
   const classes = listRawData(config.dataDir);
   for (const cls of classes) {
-    if (/\s/.test(cls.name)) throw new DataError(`${join(config.dataDir, cls.name)}: class folder names become labels in labels.txt and cannot contain whitespace`);
-    if (cls.files.length === 0) throw new DataError(`${join(config.dataDir, cls.name)}: no .wav files; every class folder needs at least one clip (remove the folder or add clips)`);
+    if (/\s/.test(cls.name))
+      throw new DataError(
+        `${join(config.dataDir, cls.name)}: class folder names become labels in labels.txt and cannot contain whitespace`,
+      );
+    if (cls.files.length === 0)
+      throw new DataError(
+        `${join(config.dataDir, cls.name)}: no .wav files; every class folder needs at least one clip (remove the folder or add clips)`,
+      );
     for (const f of cls.files) {
-      if (/\s/.test(f)) throw new DataError(`${join(config.dataDir, cls.name, f)}: file names cannot contain whitespace (labels.txt is space-separated); rename it`);
+      if (/\s/.test(f))
+        throw new DataError(
+          `${join(config.dataDir, cls.name, f)}: file names cannot contain whitespace (labels.txt is space-separated); rename it`,
+        );
     }
   }
   if (classes.length < config.sources) {
@@ -328,7 +349,12 @@ function prepareMix(config: MixConfig, onWarning: (message: string) => void): Pr
   const clips: ClipRef[] = [];
   classes.forEach((cls, classIndex) => {
     for (const file of cls.files) {
-      clips.push({ id: clips.length, classIndex, key: `${cls.name}/${file}`, path: join(config.dataDir, cls.name, file) });
+      clips.push({
+        id: clips.length,
+        classIndex,
+        key: `${cls.name}/${file}`,
+        path: join(config.dataDir, cls.name, file),
+      });
     }
   });
   const combos = combinations(
@@ -360,9 +386,15 @@ export interface PlannedSample {
  * The plan of {@link buildMixtures} without writing anything: every sample's clips, offsets, gains
  * and split side. Reads only the folder listing (and manifest.jsonl for `splitBy: "soundfont"`).
  */
-export function planMixtures(input: MixConfigInput = {}, options: { onWarning?: (message: string) => void } = {}): PlannedSample[] {
+export function planMixtures(
+  input: MixConfigInput = {},
+  options: { onWarning?: (message: string) => void } = {},
+): PlannedSample[] {
   const config = parseConfig(input);
-  const { classes, clips, combos, tasks, isTest } = prepareMix(config, options.onWarning ?? (() => undefined));
+  const { classes, clips, combos, tasks, isTest } = prepareMix(
+    config,
+    options.onWarning ?? (() => undefined),
+  );
   return tasks.map((t, i) => ({
     index: t.index,
     dir: sampleDirLabel(config.outputDir, t.index),
@@ -383,7 +415,10 @@ export function planMixtures(input: MixConfigInput = {}, options: { onWarning?: 
  * @throws DataError for a missing/empty raw_data folder, too few classes, names with whitespace, a
  *   folder made by another configuration, a split that cannot be made; AudioError for unreadable clips
  */
-export async function buildMixtures(input: MixConfigInput = {}, options: BuildMixturesOptions = {}): Promise<MixResult> {
+export async function buildMixtures(
+  input: MixConfigInput = {},
+  options: BuildMixturesOptions = {},
+): Promise<MixResult> {
   const config = parseConfig(input);
   const onWarning = options.onWarning ?? (() => undefined);
   const onProgress = options.onProgress ?? (() => undefined);
@@ -409,7 +444,9 @@ export async function buildMixtures(input: MixConfigInput = {}, options: BuildMi
     try {
       previous = JSON.parse(readFileSync(mixJsonPath, "utf8")) as Record<string, unknown>;
     } catch {
-      throw new DataError(`${mixJsonPath}: not valid JSON; use --overwrite to replace this folder's mixtures`);
+      throw new DataError(
+        `${mixJsonPath}: not valid JSON; use --overwrite to replace this folder's mixtures`,
+      );
     }
     const prevConfig = (previous.config ?? {}) as Record<string, unknown>;
     const diff = [
@@ -562,7 +599,9 @@ async function mixWithWorkers(
         settled = true;
         reject(error);
       };
-      const buffers: (SharedArrayBuffer | null)[] = new Array<SharedArrayBuffer | null>(clips.length).fill(null);
+      const buffers: (SharedArrayBuffer | null)[] = new Array<SharedArrayBuffer | null>(clips.length).fill(
+        null,
+      );
       let loaded = 0;
       let loadedWorkers = 0;
       const chunk = 32;
@@ -573,17 +612,29 @@ async function mixWithWorkers(
         const tasks = pending.slice(next, next + chunk);
         next += tasks.length;
         outstanding++;
-        send(w, { type: "tasks", tasks, outputDir: config.outputDir, settings, sampleRate: config.sampleRate });
+        send(w, {
+          type: "tasks",
+          tasks,
+          outputDir: config.outputDir,
+          settings,
+          sampleRate: config.sampleRate,
+        });
       };
       workers.forEach((worker, w) => {
-        worker.on("error", (error) => fail(new DataError(`mix worker ${w} failed: ${error.message}`, { cause: error })));
+        worker.on("error", (error) =>
+          fail(new DataError(`mix worker ${w} failed: ${error.message}`, { cause: error })),
+        );
         worker.on("exit", (code) => {
           if (!settled && code !== 0) fail(new DataError(`mix worker ${w} exited with code ${code}`));
         });
         worker.on("message", (reply: MixWorkerReply) => {
           if (settled) return;
           if (reply.type === "error") {
-            fail(reply.userError ? new StemscopeError(reply.message) : new Error(`mix worker ${w}: ${reply.stack ?? reply.message}`));
+            fail(
+              reply.userError
+                ? new StemscopeError(reply.message)
+                : new Error(`mix worker ${w}: ${reply.stack ?? reply.message}`),
+            );
           } else if (reply.type === "loaded") {
             reply.ids.forEach((id, k) => {
               buffers[id] = reply.buffers[k]!;
@@ -615,7 +666,9 @@ async function mixWithWorkers(
       });
       // Loading: worker w decodes every count-th used clip.
       for (let w = 0; w < workers.length; w++) {
-        const share = usedIds.filter((_, i) => i % workers.length === w).map((id) => ({ id, path: clips[id]!.path }));
+        const share = usedIds
+          .filter((_, i) => i % workers.length === w)
+          .map((id) => ({ id, path: clips[id]!.path }));
         send(w, { type: "load", clips: share, sampleRate: config.sampleRate });
       }
     });

@@ -30,12 +30,19 @@ export function isWavName(name: string): boolean {
 export function listRawData(dir: string): RawClass[] {
   let entries: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new DataError(`${dir}: is not a folder; expected a raw_data folder with one sub-folder per class`);
+    if (!statSync(dir).isDirectory())
+      throw new DataError(
+        `${dir}: is not a folder; expected a raw_data folder with one sub-folder per class`,
+      );
     entries = readdirSync(dir);
   } catch (error) {
     if (error instanceof DataError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") throw new DataError(`${dir}: folder not found; expected a raw_data folder with one sub-folder of .wav clips per class`, { cause: error });
+    if (code === "ENOENT")
+      throw new DataError(
+        `${dir}: folder not found; expected a raw_data folder with one sub-folder of .wav clips per class`,
+        { cause: error },
+      );
     throw new DataError(`${dir}: cannot read folder (${(error as Error).message})`, { cause: error });
   }
   const classes: RawClass[] = [];

@@ -47,7 +47,10 @@ export function makeClip(
     const scale = 10 ** (plan.gainDb / 20) / peak;
     for (let i = 0; i < audio.length; i++) audio[i] = audio[i]! * scale;
     const file = `${cls.name}/${clipFileName(task.index)}`;
-    writeFileAtomicSync(join(settings.outDir, cls.name, clipFileName(task.index)), encodeWav(audio, settings.sampleRate, { encoding: "pcm16", clipMode: "error" }).bytes);
+    writeFileAtomicSync(
+      join(settings.outDir, cls.name, clipFileName(task.index)),
+      encodeWav(audio, settings.sampleRate, { encoding: "pcm16", clipMode: "error" }).bytes,
+    );
     return {
       file,
       class: cls.name,
@@ -69,7 +72,9 @@ export function makeClip(
       seed: `${settings.seed}/${label}/attempt:${attempt}`,
     };
   }
-  throw new DataError(`class ${cls.name}, clip ${task.index}: ${MAX_ATTEMPTS} renders in a row were silent; check the soundfonts (${ids.join(", ")})`);
+  throw new DataError(
+    `class ${cls.name}, clip ${task.index}: ${MAX_ATTEMPTS} renders in a row were silent; check the soundfonts (${ids.join(", ")})`,
+  );
 }
 
 function round(x: number): number {

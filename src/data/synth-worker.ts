@@ -19,7 +19,12 @@ export interface SynthSettings {
 }
 
 export type SynthWorkerRequest =
-  | { type: "init"; soundfonts: { id: string; path: string }[]; classes: InstrumentClass[]; settings: SynthSettings }
+  | {
+      type: "init";
+      soundfonts: { id: string; path: string }[];
+      classes: InstrumentClass[];
+      settings: SynthSettings;
+    }
   | { type: "tasks"; tasks: SynthTask[] };
 
 export type SynthWorkerReply = { type: "ready" } | { type: "done"; entries: ManifestEntry[] } | WorkerFailure;

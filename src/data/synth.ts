@@ -68,7 +68,10 @@ function readEntries(path: string): ManifestEntry[] {
  * @throws DataError for unknown classes or soundfonts, a soundfont that is not installed (naming its
  *   Debian package), or a folder made with another configuration (unless `overwrite`)
  */
-export async function synthesize(input: SynthConfigInput = {}, options: SynthesizeOptions = {}): Promise<SynthResult> {
+export async function synthesize(
+  input: SynthConfigInput = {},
+  options: SynthesizeOptions = {},
+): Promise<SynthResult> {
   const parsed = SynthConfigSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
@@ -115,7 +118,12 @@ export async function synthesize(input: SynthConfigInput = {}, options: Synthesi
     }
   });
   const total = classes.length * config.perClass;
-  const settings: SynthSettings = { outDir: config.outDir, seconds: config.seconds, sampleRate: config.sampleRate, seed: config.seed };
+  const settings: SynthSettings = {
+    outDir: config.outDir,
+    seconds: config.seconds,
+    sampleRate: config.sampleRate,
+    seed: config.seed,
+  };
   const fresh: ManifestEntry[] = [];
   let buffer: string[] = [];
   const flush = (): void => {
@@ -163,7 +171,14 @@ export async function synthesize(input: SynthConfigInput = {}, options: Synthesi
   });
   await writeFileAtomic(manifestPath, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
   rmSync(journalPath, { force: true });
-  return { config, soundfonts, clips: entries.length, written: tasks.length, skipped: total - tasks.length, manifestPath };
+  return {
+    config,
+    soundfonts,
+    clips: entries.length,
+    written: tasks.length,
+    skipped: total - tasks.length,
+    manifestPath,
+  };
 }
 
 async function synthWithWorkers(
@@ -199,14 +214,20 @@ async function synthWithWorkers(
         send(w, { type: "tasks", tasks: part });
       };
       workers.forEach((worker, w) => {
-        worker.on("error", (error) => fail(new DataError(`synth worker ${w} failed: ${error.message}`, { cause: error })));
+        worker.on("error", (error) =>
+          fail(new DataError(`synth worker ${w} failed: ${error.message}`, { cause: error })),
+        );
         worker.on("exit", (code) => {
           if (!settled && code !== 0) fail(new DataError(`synth worker ${w} exited with code ${code}`));
         });
         worker.on("message", (reply: SynthWorkerReply) => {
           if (settled) return;
           if (reply.type === "error") {
-            fail(reply.userError ? new StemscopeError(reply.message) : new Error(`synth worker ${w}: ${reply.stack ?? reply.message}`));
+            fail(
+              reply.userError
+                ? new StemscopeError(reply.message)
+                : new Error(`synth worker ${w}: ${reply.stack ?? reply.message}`),
+            );
           } else if (reply.type === "ready") {
             ready++;
             onProgress({ phase: "load", done: ready, total: workers.length });

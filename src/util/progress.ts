@@ -32,7 +32,9 @@ export interface ProgressOptions {
 
 function formatPayload(payload: ProgressPayload | undefined): string {
   if (payload === undefined) return "";
-  const parts = Object.entries(payload).map(([k, v]) => `${k}=${typeof v === "number" ? formatNumber(v) : v}`);
+  const parts = Object.entries(payload).map(
+    ([k, v]) => `${k}=${typeof v === "number" ? formatNumber(v) : v}`,
+  );
   return parts.length === 0 ? "" : ` | ${parts.join(" ")}`;
 }
 
@@ -126,7 +128,9 @@ export function createProgress(options: ProgressOptions): Progress {
     const r = rate();
     const percent = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : "";
     const eta = r > 0 && done < total ? `, ETA ${formatSeconds((total - done) / r)}` : "";
-    stream.write(`${options.label}: ${done}/${total}${percent} ${r.toFixed(1)}/s${eta}${formatPayload(lastPayload)}\n`);
+    stream.write(
+      `${options.label}: ${done}/${total}${percent} ${r.toFixed(1)}/s${eta}${formatPayload(lastPayload)}\n`,
+    );
   };
   const maybeLine = (): void => {
     const t = now();

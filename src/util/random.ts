@@ -108,7 +108,8 @@ export class Random {
    * checking against the reference C implementation. Its forks derive from the state as key.
    */
   static fromState(state: readonly [number, number, number, number]): Random {
-    if (state.every((w) => w >>> 0 === 0)) throw new RangeError("Random.fromState: the state must not be all zero");
+    if (state.every((w) => w >>> 0 === 0))
+      throw new RangeError("Random.fromState: the state must not be all zero");
     const r = Random.fromKey(Uint32Array.from(state, (w) => w >>> 0));
     r.s.set(state.map((w) => w >>> 0));
     return r;
