@@ -1,0 +1,257 @@
+/**
+ * From separated spectrograms to audio: soft masks on the mixture's STFT, inverted with the
+ * mixture's phase, and overlap-add of windows.
+ *
+ * Masks (Wiener-like, on power): for each mel band m and STFT frame t, source k's share is
+ * r_k(m, t) = P_k(m, t) / Σ_j P_j(m, t), where P_k is source k's mel power estimated from the
+ * model's output; linear-frequency bin f gets the filterbank-weighted mean of the shares of the
+ * bands that cover it, m_k(f, t) = Σ_m w(m, f) r_k(m, t) / Σ_m w(m, f) (bins no band covers take the
+ * nearest covered bin's mask). So Σ_k m_k = 1 everywhere, and the stems of a window sum to the
+ * window up to iSTFT round-off.
+ *
+ * Mel power from model values:
+ * - `native` mode: P = 10^((v − 1)·topDb / 10) relative to the mixture's peak, and 0 for v ≤ 0 (the
+ *   floor; see nativeToMelPower). The reference power cancels in the ratio.
+ * - `seed` mode (min-max normalised dB, resized to `size` columns) is not invertible; we use the
+ *   approximation P = 10^((v − 1)·R / 10) with R the mixture window's own dB range (−min of its
+ *   power_to_db image, ≤ topDb), i.e. the shares are a softmax of the sources' un-normalised dB
+ *   values, and the columns are resized back to the STFT frames by linear interpolation.
+ */
+import { type FeatureConfig } from "../features/config.js";
+import { AMIN, getExtractor, nativeToMelPower } from "../features/pipeline.js";
+import { resizeBilinear } from "../features/resize.js";
+import { sparseMelFilterbank } from "../features/mel.js";
+import { type ComplexSpectrogram, istft, stft } from "../features/stft.js";
+
+/** For every linear bin: the mel bands covering it and their normalised weights. */
+interface BinMap {
+  nBins: number;
+  /** CSR over bins: bands bandIdx[binStart[f] .. binStart[f+1]) with weights weight[...] (sum 1). */
+  binStart: Int32Array;
+  bandIdx: Int32Array;
+  weight: Float64Array;
+  /** For uncovered bins, the covered bin whose mask they copy (else the bin itself). */
+  source: Int32Array;
+}
+
+const binMaps = new Map<string, BinMap>();
+
+function binMap(c: FeatureConfig): BinMap {
+  const key = `${c.sampleRate}/${c.nFft}/${c.nMels}/${c.fmin}/${c.fmax}`;
+  const cached = binMaps.get(key);
+  if (cached !== undefined) return cached;
+  const mel = sparseMelFilterbank({
+    sampleRate: c.sampleRate,
+    nFft: c.nFft,
+    nMels: c.nMels,
+    fmin: c.fmin,
+    fmax: c.fmax,
+  });
+  const nBins = mel.nBins;
+  const lists: { band: number; w: number }[][] = Array.from({ length: nBins }, () => []);
+  for (let m = 0; m < mel.nMels; m++) {
+    const s = mel.start[m] as number;
+    const len = mel.length[m] as number;
+    const o = mel.offset[m] as number;
+    for (let i = 0; i < len; i++) {
+      const w = mel.weights[o + i] as number;
+      if (w > 0) (lists[s + i] as { band: number; w: number }[]).push({ band: m, w });
+    }
+  }
+  const binStart = new Int32Array(nBins + 1);
+  const bandIdx: number[] = [];
+  const weight: number[] = [];
+  for (let f = 0; f < nBins; f++) {
+    const list = lists[f] as { band: number; w: number }[];
+    const total = list.reduce((a, b) => a + b.w, 0);
+    for (const { band, w } of list) {
+      bandIdx.push(band);
+      weight.push(w / total);
+    }
+    binStart[f + 1] = bandIdx.length;
+  }
+  const source = new Int32Array(nBins);
+  for (let f = 0; f < nBins; f++) {
+    source[f] = f;
+    if ((binStart[f + 1] as number) > (binStart[f] as number)) continue;
+    let best = -1;
+    for (let d = 1; d < nBins && best < 0; d++) {
+      for (const g of [f - d, f + d]) {
+        if (g >= 0 && g < nBins && (binStart[g + 1] as number) > (binStart[g] as number)) {
+          best = g;
+          break;
+        }
+      }
+    }
+    if (best >= 0) source[f] = best;
+  }
+  const map = {
+    nBins,
+    binStart,
+    bandIdx: Int32Array.from(bandIdx),
+    weight: Float64Array.from(weight),
+    source,
+  };
+  binMaps.set(key, map);
+  return map;
+}
+
+/**
+ * Source k's share of each mel band and frame, r_k = P_k / Σ_j P_j (1/K where all are 0).
+ * @param separated K model outputs, each [nMels, size] row-major
+ * @param mixture the window's audio (used in `seed` mode for its dB range)
+ * @returns K arrays [nMels, frames] (frames = the STFT frames of one clip)
+ */
+export function melShares(
+  separated: readonly Float32Array[],
+  mixture: Float32Array,
+  config: FeatureConfig,
+): Float64Array[] {
+  const extractor = getExtractor(config);
+  const { nMels, size, topDb } = extractor.config;
+  const frames = extractor.frames;
+  let powers: Float32Array[];
+  if (config.mode === "native") {
+    powers = separated.map((v) => nativeToMelPower(v, { refPower: 1, topDb, amin: AMIN }));
+  } else {
+    const mel = extractor.melSpectrogram(mixture);
+    let max = 0;
+    for (const p of mel) if (p > max) max = p;
+    const refDb = 10 * Math.log10(Math.max(AMIN, max));
+    let min = 0;
+    for (const p of mel) min = Math.min(min, Math.max(-topDb, 10 * Math.log10(Math.max(AMIN, p)) - refDb));
+    const range = min < 0 ? -min : topDb;
+    powers = separated.map((v) => {
+      const back = frames === size ? v : resizeBilinear(v, nMels, size, nMels, frames);
+      const out = new Float32Array(back.length);
+      for (let i = 0; i < back.length; i++) out[i] = Math.pow(10, (((back[i] as number) - 1) * range) / 10);
+      return out;
+    });
+  }
+  const k = separated.length;
+  const cells = nMels * frames;
+  const shares = powers.map(() => new Float64Array(cells));
+  for (let i = 0; i < cells; i++) {
+    let sum = 0;
+    for (const p of powers) sum += Math.max(0, p[i] as number);
+    for (let s = 0; s < k; s++) {
+      (shares[s] as Float64Array)[i] =
+        sum > 0 ? Math.max(0, (powers[s] as Float32Array)[i] as number) / sum : 1 / k;
+    }
+  }
+  return shares;
+}
+
+/**
+ * Masks on the linear-frequency STFT of a clip (see the module comment).
+ * @param shares K arrays [nMels, frames] from {@link melShares}
+ * @returns K arrays [1 + nFft/2, frames] in [0, 1] that sum to 1 at every bin and frame
+ */
+export function linearMasks(shares: readonly Float64Array[], config: FeatureConfig): Float32Array[] {
+  const extractor = getExtractor(config);
+  const frames = extractor.frames;
+  const map = binMap(extractor.config);
+  const { nBins, binStart, bandIdx, weight, source } = map;
+  return shares.map((r) => {
+    const mask = new Float32Array(nBins * frames);
+    for (let f = 0; f < nBins; f++) {
+      const g = source[f] as number;
+      const a = binStart[g] as number;
+      const b = binStart[g + 1] as number;
+      for (let t = 0; t < frames; t++) {
+        let v = 0;
+        if (b > a) {
+          for (let i = a; i < b; i++)
+            v += (weight[i] as number) * (r[(bandIdx[i] as number) * frames + t] as number);
+        } else {
+          v = 1 / shares.length;
+        }
+        mask[f * frames + t] = v;
+      }
+    }
+    return mask;
+  });
+}
+
+/**
+ * Separates one clip: masks from the model's separated spectrograms applied to the clip's STFT
+ * (the features' nFft and hop, centred, zero padding), inverted with the clip's phase.
+ * @param clip the window's audio, exactly seconds · sampleRate samples
+ * @param separated K model outputs [nMels, size]
+ * @returns K signals of clip.length samples; their sum is the clip up to iSTFT round-off
+ */
+export function separateClip(
+  clip: Float32Array,
+  separated: readonly Float32Array[],
+  config: FeatureConfig,
+): Float32Array[] {
+  const extractor = getExtractor(config);
+  const { nFft } = extractor.config;
+  const hop = extractor.hop;
+  const spec = stft(clip, { nFft, hopLength: hop, center: true, padMode: "constant" });
+  const masks = linearMasks(melShares(separated, clip, extractor.config), extractor.config);
+  return masks.map((mask) => {
+    const masked: ComplexSpectrogram = {
+      re: new Float32Array(spec.re.length),
+      im: new Float32Array(spec.im.length),
+      nBins: spec.nBins,
+      nFrames: spec.nFrames,
+    };
+    for (let i = 0; i < mask.length; i++) {
+      const m = mask[i] as number;
+      masked.re[i] = (spec.re[i] as number) * m;
+      masked.im[i] = (spec.im[i] as number) * m;
+    }
+    return istft(masked, { nFft, hopLength: hop, center: true, length: clip.length });
+  });
+}
+
+/**
+ * Cross-fade weight of a window position: a Hann shape sampled at half-sample offsets, so it is
+ * positive everywhere (the first and last samples of the file are covered by one window only).
+ */
+export function crossfadeWeights(length: number): Float32Array {
+  const w = new Float32Array(length);
+  for (let i = 0; i < length; i++) w[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / length);
+  return w;
+}
+
+/**
+ * Weighted overlap-add of per-window signals: out(t) = Σ_w c(t − s_w)·x_w(t − s_w) / Σ_w c(t − s_w)
+ * with c the {@link crossfadeWeights}. Because the weights are normalised, windows that sum to the
+ * mixture give outputs that sum to the mixture.
+ */
+export class OverlapAdd {
+  private readonly acc: Float64Array;
+  private readonly norm: Float64Array;
+  private readonly weights: Float32Array;
+
+  constructor(
+    readonly total: number,
+    readonly windowLength: number,
+  ) {
+    this.acc = new Float64Array(total);
+    this.norm = new Float64Array(total);
+    this.weights = crossfadeWeights(windowLength);
+  }
+
+  /** Adds one window's signal (samples past `total` are dropped). */
+  add(start: number, signal: Float32Array): void {
+    const end = Math.min(this.total, start + signal.length);
+    for (let t = start; t < end; t++) {
+      const w = this.weights[t - start] as number;
+      this.acc[t] = (this.acc[t] as number) + w * (signal[t - start] as number);
+      this.norm[t] = (this.norm[t] as number) + w;
+    }
+  }
+
+  /** The normalised result (zeros where no window was added). */
+  result(): Float32Array {
+    const out = new Float32Array(this.total);
+    for (let t = 0; t < this.total; t++) {
+      const n = this.norm[t] as number;
+      out[t] = n > 0 ? (this.acc[t] as number) / n : 0;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The pure parts of sliding-window inference: where the windows go, which are silent, how the K
+ * sources' class probabilities become "this instrument plays", and the file-level summary.
+ *
+ * Definitions (also in the README):
+ * - a window is `windowSeconds` long (the model's clip length, 2 s) and they start every
+ *   `hopSeconds` (1 s); the last one is moved back to end exactly at the end of the audio, so every
+ *   window is full audio unless the whole file is shorter than one window (then it is zero-padded);
+ * - a window is silent when its RMS is below `silenceDb` dBFS (−60 by default);
+ * - per window, source k's class probabilities are p_k = softmax(logits_k), and the probability that
+ *   class c plays in the window is 1 − Π_k (1 − p_k(c));
+ * - per file, an instrument's probability is the maximum of that over the non-silent windows.
+ */
+
+/** A window of the input: samples [start, start + length) (past the end reads as zeros). */
+export interface WindowPlan {
+  /** First sample. */
+  start: number;
+  /** Samples (the model's clip length). */
+  length: number;
+}
+
+/**
+ * Window positions for `total` samples.
+ * @param total audio length in samples (≥ 1)
+ * @param length window length in samples
+ * @param hop samples between window starts (≥ 1)
+ * @returns starts 0, hop, 2·hop, … and a last window ending at `total` (one window at 0 when total ≤ length)
+ */
+export function planWindows(total: number, length: number, hop: number): WindowPlan[] {
+  if (!(Number.isInteger(total) && total >= 1))
+    throw new RangeError(`planWindows: total must be ≥ 1, got ${total}`);
+  if (!(Number.isInteger(length) && length >= 1))
+    throw new RangeError(`planWindows: length must be ≥ 1, got ${length}`);
+  if (!(Number.isInteger(hop) && hop >= 1)) throw new RangeError(`planWindows: hop must be ≥ 1, got ${hop}`);
+  if (total <= length) return [{ start: 0, length }];
+  const out: WindowPlan[] = [];
+  let start = 0;
+  for (; start + length < total; start += hop) out.push({ start, length });
+  const last = total - length;
+  if (out.length === 0 || (out[out.length - 1] as WindowPlan).start !== last)
+    out.push({ start: last, length });
+  return out;
+}
+
+/** The samples of a window (a zero-padded copy when it runs past the end). */
+export function windowSamples(samples: Float32Array, window: WindowPlan): Float32Array {
+  const end = window.start + window.length;
+  if (end <= samples.length) return samples.subarray(window.start, end);
+  const out = new Float32Array(window.length);
+  out.set(samples.subarray(window.start, Math.min(samples.length, end)));
+  return out;
+}
+
+/**
+ * RMS level in dBFS (a full-scale sine is −3 dB) of `samples[start, end)`; −Infinity when all zero.
+ * Zero padding is not counted, so a padded short file is judged by its real samples.
+ */
+export function rmsDb(samples: Float32Array, start = 0, end = samples.length): number {
+  const e = Math.min(end, samples.length);
+  if (e <= start) return -Infinity;
+  let s = 0;
+  for (let i = start; i < e; i++) s += (samples[i] as number) * (samples[i] as number);
+  const rms = Math.sqrt(s / (e - start));
+  return rms > 0 ? 20 * Math.log10(rms) : -Infinity;
+}
+
+/**
+ * Softmax over the last axis of row-major logits.
+ * @param logits [rows, classes]
+ * @returns [rows, classes] probabilities (each row sums to 1)
+ */
+export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64Array {
+  const rows = logits.length / classes;
+  const out = new Float64Array(logits.length);
+  for (let r = 0; r < rows; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c] as number);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      const e = Math.exp((logits[r * classes + c] as number) - max);
+      out[r * classes + c] = e;
+      sum += e;
+    }
+    for (let c = 0; c < classes; c++) out[r * classes + c] = (out[r * classes + c] as number) / sum;
+  }
+  return out;
+}
+
+/**
+ * The probability that each class plays in a window, 1 − Π_k (1 − p_k(c)), i.e. that at least one
+ * of the K sources is that class if the sources' predictions were independent.
+ * @param probabilities [K, classes] per-source class probabilities (rows of softmax outputs)
+ * @returns [classes]
+ */
+export function playProbabilities(probabilities: ArrayLike<number>, classes: number): Float64Array {
+  const k = probabilities.length / classes;
+  const out = new Float64Array(classes);
+  for (let c = 0; c < classes; c++) {
+    let none = 1;
+    for (let s = 0; s < k; s++) none *= 1 - (probabilities[s * classes + c] as number);
+    out[c] = 1 - none;
+  }
+  return out;
+}
+
+/** A class name with a probability. */
+export interface InstrumentProbability {
+  name: string;
+  probability: number;
+}
+
+/** Names with probabilities, sorted by probability (highest first; ties by class order). */
+export function rankInstruments(
+  probabilities: ArrayLike<number>,
+  classes: readonly string[],
+): InstrumentProbability[] {
+  return classes
+    .map((name, i) => ({ name, probability: probabilities[i] as number, i }))
+    .sort((a, b) => b.probability - a.probability || a.i - b.i)
+    .map(({ name, probability }) => ({ name, probability }));
+}
+
+/**
+ * The file-level probability of each class: the maximum over the windows not marked silent of the
+ * per-window play probability. NaN for every class when all windows are silent.
+ * @param perWindow one [classes] array per window (from {@link playProbabilities})
+ * @param silent whether each window is silent
+ */
+export function summarise(
+  perWindow: readonly ArrayLike<number>[],
+  silent: readonly boolean[],
+  classes: number,
+): Float64Array {
+  const out = new Float64Array(classes).fill(Number.NaN);
+  perWindow.forEach((p, w) => {
+    if (silent[w] === true) return;
+    for (let c = 0; c < classes; c++) {
+      const v = p[c] as number;
+      const current = out[c] as number;
+      out[c] = Number.isNaN(current) ? v : Math.max(current, v);
+    }
+  });
+  return out;
+}

@@ -1,0 +1,228 @@
+// Sliding-window inference: window plan, the play-probability combination and the file summary on
+// constructed logits, masks that sum to one, predict/separate on a random tiny model (shapes,
+// silence, padding, resampling, stems summing to the mixture, no tensor leaks).
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { liveTensorCount } from "../src/engine/index.js";
+import { resolveFeatureConfig } from "../src/features/index.js";
+import { linearMasks, melShares, OverlapAdd, separateClip } from "../src/infer/masks.js";
+import { InferenceError, loadModel, type StemscopeModel } from "../src/infer/model.js";
+import {
+  planWindows,
+  playProbabilities,
+  rankInstruments,
+  rmsDb,
+  softmaxRows,
+  summarise,
+} from "../src/infer/windows.js";
+import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
+
+const TOLERANCE = 1e-9;
+const dir = mkdtempSync(join(tmpdir(), "stemscope-infer-"));
+let seedModel: StemscopeModel;
+let nativeModel: StemscopeModel;
+let startCount = 0;
+
+before(async () => {
+  startCount = liveTensorCount();
+  seedModel = await loadModel(await makeModelFolder(join(dir, "seed"), { mode: "seed" }));
+  nativeModel = await loadModel(await makeModelFolder(join(dir, "native"), { mode: "native", seed: 2 }));
+});
+after(() => {
+  seedModel.dispose();
+  nativeModel.dispose();
+  assert.equal(liveTensorCount(), startCount, "tensors leaked");
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("window plan: 2-s windows every 1 s, the last one ending at the end; one window for short input", () => {
+  const sr = 100;
+  assert.deepEqual(
+    planWindows(550, 200, 100).map((w) => w.start),
+    [0, 100, 200, 300, 350],
+  );
+  assert.deepEqual(
+    planWindows(500, 200, 100).map((w) => w.start),
+    [0, 100, 200, 300],
+  );
+  assert.deepEqual(planWindows(200, 200, 100), [{ start: 0, length: 200 }]);
+  assert.deepEqual(planWindows(50, 2 * sr, sr), [{ start: 0, length: 200 }]);
+  assert.throws(() => planWindows(0, 200, 100), /total must be ≥ 1/);
+});
+
+test("play probability 1 − Π_k (1 − p_k) and the file summary (max over non-silent windows) on constructed logits", () => {
+  // two sources, three classes; logits chosen so the softmax values are known
+  const logits = [Math.log(6), Math.log(3), Math.log(1), 0, 0, 0];
+  const p = softmaxRows(logits, 3);
+  for (const [i, v] of [0.6, 0.3, 0.1, 1 / 3, 1 / 3, 1 / 3].entries())
+    assert.ok(Math.abs(p[i]! - v) < TOLERANCE);
+  const plays = playProbabilities(p, 3);
+  assert.ok(Math.abs(plays[0]! - (1 - 0.4 * (2 / 3))) < TOLERANCE);
+  assert.ok(Math.abs(plays[1]! - (1 - 0.7 * (2 / 3))) < TOLERANCE);
+  assert.ok(Math.abs(plays[2]! - (1 - 0.9 * (2 / 3))) < TOLERANCE);
+  const windows = [
+    [0.9, 0.2, 0.1],
+    [0.1, 0.95, 0.3],
+    [0.99, 0.99, 0.99], // silent: ignored
+  ];
+  const summary = summarise(windows, [false, false, true], 3);
+  assert.deepEqual(Array.from(summary), [0.9, 0.95, 0.3]);
+  assert.deepEqual(rankInstruments(summary, ["a", "b", "c"]), [
+    { name: "b", probability: 0.95 },
+    { name: "a", probability: 0.9 },
+    { name: "c", probability: 0.3 },
+  ]);
+  assert.ok(Array.from(summarise(windows, [true, true, true], 3)).every(Number.isNaN));
+  assert.equal(rmsDb(new Float32Array(10)), -Infinity);
+  assert.ok(Math.abs(rmsDb(new Float32Array(10).fill(0.1)) - -20) < 1e-6);
+});
+
+test("masks: mel shares and linear masks sum to 1; a clip's stems sum back to the clip", () => {
+  for (const mode of ["seed", "native"] as const) {
+    const config = resolveFeatureConfig({ mode });
+    const clip = harmonicTone(2, 16000, 330);
+    const a = new Float32Array(128 * 128);
+    const b = new Float32Array(128 * 128);
+    for (let i = 0; i < a.length; i++) {
+      a[i] = (i % 7) / 7;
+      b[i] = ((i * 13) % 11) / 11;
+    }
+    const shares = melShares([a, b], clip, config);
+    for (let i = 0; i < shares[0]!.length; i += 97)
+      assert.ok(Math.abs(shares[0]![i]! + shares[1]![i]! - 1) < 1e-9);
+    const masks = linearMasks(shares, config);
+    for (let i = 0; i < masks[0]!.length; i += 89) {
+      assert.ok(masks[0]![i]! >= 0 && masks[0]![i]! <= 1);
+      assert.ok(Math.abs(masks[0]![i]! + masks[1]![i]! - 1) < 1e-6, `${mode}: mask sum at ${i}`);
+    }
+    const stems = separateClip(clip, [a, b], config);
+    let maxErr = 0;
+    for (let i = 0; i < clip.length; i++)
+      maxErr = Math.max(maxErr, Math.abs(stems[0]![i]! + stems[1]![i]! - clip[i]!));
+    assert.ok(maxErr < 1e-5, `${mode}: stems sum to the clip within 1e-5, got ${maxErr}`);
+  }
+});
+
+test("overlap-add with normalised cross-fades reproduces a signal cut into windows", () => {
+  const x = harmonicTone(1, 1000, 7);
+  const ola = new OverlapAdd(x.length, 300);
+  for (const w of planWindows(x.length, 300, 100)) ola.add(w.start, x.slice(w.start, w.start + 300));
+  const y = ola.result();
+  for (let i = 0; i < x.length; i++) assert.ok(Math.abs(y[i]! - x[i]!) < 1e-6);
+});
+
+test("predict: every class listed and sorted, windows with times, silence marked and left out of the summary", async () => {
+  const sr = 16000;
+  const audio = new Float32Array(Math.round(5.5 * sr));
+  audio.set(harmonicTone(2.5, sr, 440), 3 * sr); // silence for 0–3 s
+  const before = liveTensorCount();
+  const progress: number[] = [];
+  const result = await seedModel.predict(audio, sr, {
+    onProgress: (done) => progress.push(done),
+    batchSize: 2,
+  });
+  assert.equal(liveTensorCount(), before);
+  assert.deepEqual(progress, [2, 4, 5]);
+  assert.deepEqual(
+    result.windows.map((w) => [w.start, w.end]),
+    [
+      [0, 2],
+      [1, 3],
+      [2, 4],
+      [3, 5],
+      [3.5, 5.5],
+    ],
+  );
+  assert.deepEqual(
+    result.windows.map((w) => w.silent),
+    [true, true, false, false, false],
+  );
+  assert.equal(result.instruments.length, 3);
+  assert.deepEqual(result.instruments.map((i) => i.name).sort(), ["cello", "flute", "piano"]);
+  for (let i = 1; i < 3; i++)
+    assert.ok(result.instruments[i - 1]!.probability >= result.instruments[i]!.probability);
+  // summary = max over the non-silent windows
+  for (const inst of result.instruments) {
+    const max = Math.max(
+      ...result.windows
+        .filter((w) => !w.silent)
+        .map((w) => w.instruments.find((x) => x.name === inst.name)!.probability),
+    );
+    assert.ok(Math.abs(inst.probability - max) < TOLERANCE);
+    assert.ok(inst.probability >= 0 && inst.probability <= 1);
+  }
+  assert.equal(result.windows[0]!.sources.length, 2);
+  assert.deepEqual(result.warnings, []);
+  assert.equal(result.durationSeconds, 5.5);
+});
+
+test("predict: batching does not change the result; other rates are resampled; short input is padded with a warning", async () => {
+  const sr = 16000;
+  const audio = harmonicTone(4, sr, 262);
+  const a = await seedModel.predict(audio, sr, { batchSize: 16 });
+  const b = await seedModel.predict(audio, sr, { batchSize: 1 });
+  for (let i = 0; i < a.instruments.length; i++) {
+    assert.equal(a.instruments[i]!.name, b.instruments[i]!.name);
+    assert.ok(Math.abs(a.instruments[i]!.probability - b.instruments[i]!.probability) < 1e-5);
+  }
+  const r = await seedModel.predict(harmonicTone(3, 22050, 262), 22050);
+  assert.equal(r.sampleRate, 16000);
+  assert.ok(Math.abs(r.durationSeconds - 3) < 1e-3);
+  const short = await seedModel.predict(harmonicTone(0.5, sr, 262), sr, { name: "short.wav" });
+  assert.equal(short.windows.length, 1);
+  assert.match(short.warnings[0]!, /short\.wav: 0\.50 s is shorter than one 2 s window; zero-padded to 2 s/);
+  await assert.rejects(seedModel.predict(new Float32Array(3 * sr), sr, { name: "quiet.wav" }), (e: Error) => {
+    assert.ok(e instanceof InferenceError);
+    assert.match(
+      e.message,
+      /quiet\.wav: audio is silent \(every window is below -60 dBFS RMS; loudest digital silence\)/,
+    );
+    return true;
+  });
+  await assert.rejects(seedModel.predict(new Float32Array(0), sr), /no samples/);
+});
+
+test("separate: K stems named by the top instruments that sum back to the mixture (seed and native models)", async () => {
+  const sr = 16000;
+  const a = harmonicTone(4.3, sr, 220, 0.3);
+  const b = harmonicTone(4.3, sr, 587, 0.2);
+  const mixture = a.map((v, i) => v + b[i]!);
+  for (const model of [seedModel, nativeModel]) {
+    const before = liveTensorCount();
+    const sep = await model.separate(mixture, sr);
+    assert.equal(liveTensorCount(), before);
+    assert.equal(sep.stems.length, 2);
+    assert.deepEqual(
+      sep.stems.map((s) => s.name),
+      sep.prediction.instruments.slice(0, 2).map((i) => i.name),
+    );
+    let maxErr = 0;
+    let peak = 0;
+    for (let i = 0; i < mixture.length; i++) {
+      maxErr = Math.max(
+        maxErr,
+        Math.abs(sep.stems[0]!.samples[i]! + sep.stems[1]!.samples[i]! - mixture[i]!),
+      );
+      peak = Math.max(peak, Math.abs(mixture[i]!));
+    }
+    assert.ok(
+      maxErr < 1e-5 * Math.max(1, peak),
+      `${model.features.mode}: stems sum to the mixture, error ${maxErr}`,
+    );
+    assert.equal(sep.stems[0]!.samples.length, mixture.length);
+  }
+});
+
+test("loadModel: missing folder, unsupported formatVersion, missing default model", async () => {
+  await assert.rejects(loadModel(join(dir, "nope")), /nope: model folder not found/);
+  const bad = join(dir, "v2");
+  await makeModelFolder(bad);
+  writeFileSync(join(bad, "config.json"), JSON.stringify({ formatVersion: 2 }));
+  await assert.rejects(
+    loadModel(bad),
+    /formatVersion 2 is not supported; this stemscope reads formatVersion 1/,
+  );
+});
