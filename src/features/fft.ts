@@ -279,20 +279,28 @@ export class RealFft {
     power[h] = (z0r - z0i) * (z0r - z0i);
     const c = this.cos;
     const s = this.sin;
-    for (let k = 1; k < h; k++) {
+    // Bins k and m = h − k share their inputs Z[k], Z[m]: with E = (Z[k] + conj Z[m]) / 2 and
+    // O = (Z[k] − conj Z[m]) / (2i), X[k] = E + W^k O and X[m] = conj E + W^m conj O, where
+    // W^k = e^{−2πik/N} and W^m = −e^{+2πik/N}.
+    for (let k = 1, m = h - 1; k <= m; k++, m--) {
       const ar = zr[k] as number;
       const ai = zi[k] as number;
-      const br = zr[h - k] as number;
-      const bi = -(zi[h - k] as number);
+      const br = zr[m] as number;
+      const bi = zi[m] as number;
       const er = 0.5 * (ar + br);
-      const ei = 0.5 * (ai + bi);
-      const or = 0.5 * (ai - bi);
+      const ei = 0.5 * (ai - bi);
+      const or = 0.5 * (ai + bi);
       const oi = -0.5 * (ar - br);
       const wr = c[k] as number;
-      const wi = -(s[k] as number);
-      const xr = er + wr * or - wi * oi;
-      const xi = ei + wr * oi + wi * or;
+      const ws = s[k] as number;
+      const tr = wr * or + ws * oi; // Re(W^k O)
+      const ti = wr * oi - ws * or; // Im(W^k O)
+      let xr = er + tr;
+      let xi = ei + ti;
       power[k] = xr * xr + xi * xi;
+      xr = er - tr; // Re(W^m conj O) = −(wr·or + ws·oi)
+      xi = -ei + (wr * oi - ws * or); // Im(W^m conj O) = wr·oi − ws·or
+      power[m] = xr * xr + xi * xi;
     }
   }
 
