@@ -2,6 +2,8 @@ import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
 import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
+import { registerModelCommand } from "./model.js";
+import { registerTrainCommand } from "./train.js";
 import { registerSynthCommand } from "./synth.js";
 import { registerFeaturesCommand } from "./features.js";
 
@@ -17,6 +19,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerMixCommand(program);
   registerCheckCommand(program);
+  registerTrainCommand(program);
+  registerModelCommand(program);
   registerSynthCommand(program);
   registerFeaturesCommand(program);
   return program;

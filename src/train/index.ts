@@ -9,3 +9,12 @@ export {
   type TrainProgress,
   type TrainSummary,
 } from "./trainer.js";
+export {
+  type DataSplit,
+  labelIndices,
+  readTrainData,
+  type SampleRef,
+  splitTrainData,
+  type TrainData,
+} from "../data/dataset.js";
+export { BatchLoader, buildFeatureCache, type FeatureBatch, type FeatureStore } from "../data/cache.js";

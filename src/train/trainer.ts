@@ -23,7 +23,13 @@ import {
 } from "../engine/index.js";
 import { StemscopeError, UsageError } from "../errors.js";
 import { BatchLoader, buildFeatureCache, type FeatureBatch, type FeatureStore } from "../data/cache.js";
-import { labelIndices, readTrainData, splitTrainData, type DataSplit, type TrainData } from "../data/dataset.js";
+import {
+  labelIndices,
+  readTrainData,
+  splitTrainData,
+  type DataSplit,
+  type TrainData,
+} from "../data/dataset.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { MODEL_FORMAT_VERSION, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
 import { JointModel, type JointOutput, jointLoss } from "../model/joint.js";
@@ -132,7 +138,11 @@ interface CheckpointState {
 
 /** JSON with ±Infinity and NaN kept (as the strings "Infinity", "-Infinity", "NaN"). */
 function toJson(value: unknown, indent?: number): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v), indent);
+  return JSON.stringify(
+    value,
+    (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v),
+    indent,
+  );
 }
 function fromJson<T>(text: string): T {
   return JSON.parse(text, (_k, v: unknown) =>
@@ -160,7 +170,15 @@ function torchSeed(seed: number, epoch: number): number {
 }
 
 /** Fields a resumed run may change; everything else comes from the checkpoint. */
-const RESUMABLE_OVERRIDES = ["epochs", "earlyStop", "threads", "maxSteps", "cacheDir", "cacheJobs", "data"] as const;
+const RESUMABLE_OVERRIDES = [
+  "epochs",
+  "earlyStop",
+  "threads",
+  "maxSteps",
+  "cacheDir",
+  "cacheJobs",
+  "data",
+] as const;
 
 function readCheckpoint(out: string): { state: CheckpointState; tensors: Map<string, Tensor> } | null {
   const path = join(out, "checkpoint.safetensors");
@@ -193,10 +211,13 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   let folder: ModelFolderConfig | null = null;
   if (input.resume === true) {
     const out = input.out;
-    if (typeof out !== "string" || out === "") throw new UsageError("resume: the run folder (--out) is required");
+    if (typeof out !== "string" || out === "")
+      throw new UsageError("resume: the run folder (--out) is required");
     checkpoint = readCheckpoint(out);
     if (checkpoint === null) {
-      throw new TrainError(`${join(out, "checkpoint.safetensors")}: not found; there is no run to resume in ${out}`);
+      throw new TrainError(
+        `${join(out, "checkpoint.safetensors")}: not found; there is no run to resume in ${out}`,
+      );
     }
     try {
       folder = readModelConfig(out);
@@ -212,7 +233,10 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     config = parseConfig({ ...checkpoint.state.config, ...overrides, resume: true, out });
   } else {
     config = parseConfig(input);
-    if (existsSync(join(config.out, "checkpoint.safetensors")) || existsSync(join(config.out, "config.json"))) {
+    if (
+      existsSync(join(config.out, "checkpoint.safetensors")) ||
+      existsSync(join(config.out, "config.json"))
+    ) {
       throw new TrainError(
         `${config.out}: already holds a training run; use --resume to continue it, or choose another --out`,
       );
@@ -220,7 +244,15 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   }
   const tensorsToFree: Tensor[] = checkpoint === null ? [] : [...checkpoint.tensors.values()];
   try {
-    return await run(config, folder, checkpoint?.state ?? null, checkpoint?.tensors ?? null, options, warn, started);
+    return await run(
+      config,
+      folder,
+      checkpoint?.state ?? null,
+      checkpoint?.tensors ?? null,
+      options,
+      warn,
+      started,
+    );
   } finally {
     dispose(tensorsToFree);
   }
@@ -246,7 +278,9 @@ async function run(
       "--split random: samples are split at random as the seed did, so the same source clips appear in train and test; test accuracy will be optimistic",
     );
   } else if (split.source === "seeded") {
-    warn(`${join(data.dir, "split.json")} not found: using a seeded per-sample ${Math.round((1 - config.testFraction) * 10)}:${Math.round(config.testFraction * 10)} split`);
+    warn(
+      `${join(data.dir, "split.json")} not found: using a seeded per-sample ${Math.round((1 - config.testFraction) * 10)}:${Math.round(config.testFraction * 10)} split`,
+    );
   }
   if (config.batchSize > split.train.length) {
     throw new TrainError(
@@ -287,7 +321,11 @@ async function run(
   let history: EpochRecord[] = [];
   if (resumed !== null && resumedTensors !== null) {
     const pick = (prefix: string): Map<string, Tensor> =>
-      new Map([...resumedTensors].filter(([n]) => n.startsWith(prefix)).map(([n, t]) => [n.slice(prefix.length), t]));
+      new Map(
+        [...resumedTensors]
+          .filter(([n]) => n.startsWith(prefix))
+          .map(([n, t]) => [n.slice(prefix.length), t]),
+      );
     model.loadStateDict(pick("model."));
     optimizer.loadStateDict({ kind: "adam", hyper: resumed.optimizer, tensors: pick("optimizer.") });
     scheduler.loadStateDict(resumed.scheduler);
@@ -309,7 +347,12 @@ async function run(
         ...config,
         data: data.dir,
         sources: k,
-        split: { mode: config.split, source: split.source, train: split.train.length, test: split.test.length },
+        split: {
+          mode: config.split,
+          source: split.source,
+          train: split.train.length,
+          test: split.test.length,
+        },
       },
     };
     await writeFileAtomic(join(out, "config.json"), `${toJson(folderConfig, 2)}\n`);
@@ -317,7 +360,13 @@ async function run(
 
   const batchOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
   const labelTensor = (indices: number[]): Tensor =>
-    tensor(BigInt64Array.from(indices.flatMap((i) => labelsOf[i]!), (v) => BigInt(v)), [indices.length, k]);
+    tensor(
+      BigInt64Array.from(
+        indices.flatMap((i) => labelsOf[i]!),
+        (v) => BigInt(v),
+      ),
+      [indices.length, k],
+    );
   const inputs = (batch: FeatureBatch, b: number): { mixture: Tensor; sources: Tensor } => ({
     mixture: tensor(batch.mixture, [b, 1, rows, cols]).contiguous("channels_last"),
     sources: tensor(batch.sources, [b, k, rows, cols]),
@@ -340,7 +389,8 @@ async function run(
 
   const batches = (indices: number[]): number[][] => {
     const list: number[][] = [];
-    for (let i = 0; i < indices.length; i += config.batchSize) list.push(indices.slice(i, i + config.batchSize));
+    for (let i = 0; i < indices.length; i += config.batchSize)
+      list.push(indices.slice(i, i + config.batchSize));
     return list;
   };
 
@@ -450,7 +500,9 @@ async function run(
         const kept = lastRecord();
         throw new TrainError(
           `the validation loss became ${valLoss} after epoch ${epoch}; training stopped. ` +
-            (kept === null ? `${out} has no checkpoint yet. ` : `${out} keeps the last good checkpoint (epoch ${kept.epoch}). `) +
+            (kept === null
+              ? `${out} has no checkpoint yet. `
+              : `${out} keeps the last good checkpoint (epoch ${kept.epoch}). `) +
             `Try a lower --lr.`,
         );
       }
@@ -492,7 +544,11 @@ async function run(
 
       // ---- save: best weights, then the checkpoint (the commit point), then the readable files
       const modelState = model.stateDict();
-      if (best) await writeFileAtomic(join(out, "weights.safetensors"), encodeSafetensors(modelState, { epoch: String(epoch) }));
+      if (best)
+        await writeFileAtomic(
+          join(out, "weights.safetensors"),
+          encodeSafetensors(modelState, { epoch: String(epoch) }),
+        );
       const state: CheckpointState = {
         formatVersion: 1,
         epoch,
@@ -508,8 +564,14 @@ async function run(
       const ckptTensors = new Map<string, Tensor>();
       for (const [n, t] of modelState) ckptTensors.set(`model.${n}`, t);
       for (const [n, t] of optimizer.stateDict().tensors) ckptTensors.set(`optimizer.${n}`, t);
-      await writeFileAtomic(join(out, "checkpoint.safetensors"), encodeSafetensors(ckptTensors, { state: toJson(state) }));
-      await writeFileAtomic(join(out, "last.safetensors"), encodeSafetensors(modelState, { epoch: String(epoch) }));
+      await writeFileAtomic(
+        join(out, "checkpoint.safetensors"),
+        encodeSafetensors(ckptTensors, { state: toJson(state) }),
+      );
+      await writeFileAtomic(
+        join(out, "last.safetensors"),
+        encodeSafetensors(modelState, { epoch: String(epoch) }),
+      );
       const { history: _h, ...stateWithoutHistory } = state;
       await writeFileAtomic(join(out, "checkpoint.json"), `${toJson(stateWithoutHistory, 2)}\n`);
       await writeFileAtomic(join(out, "train_log.jsonl"), history.map((r) => toJson(r)).join("\n") + "\n");

@@ -1,0 +1,65 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { JointModel } from "../model/joint.js";
+import { readModelConfig } from "../model/folder.js";
+import { PRESET_NAMES, presetConfig } from "../model/presets.js";
+import { parseChoice, parseIntFlag } from "./options.js";
+
+interface ModelInfoFlags {
+  preset?: string;
+  classes?: string;
+  sources?: string;
+  json?: boolean;
+}
+
+/** Parameter counts of a model's parts: the U-Net, the ResNet and the total. */
+export function modelParameterCounts(model: JointModel): { unet: number; classifier: number; total: number } {
+  const unet = model.unet.parameterCount();
+  const classifier = model.classifier.parameterCount();
+  return { unet, classifier, total: unet + classifier };
+}
+
+/** Registers `stemscope model info`. */
+export function registerModelCommand(program: Command): void {
+  const model = program.command("model").description("Inspect model architectures and model folders.");
+  model
+    .command("info [dir]")
+    .description(
+      "Print the architecture and parameter counts of a preset (--preset) or of a model folder (dir).",
+    )
+    .option("--preset <name>", `one of ${PRESET_NAMES.join(", ")}`)
+    .option("--classes <n>", "number of classes for --preset (default: 10)")
+    .option("--sources <k>", "number of sources for --preset (default: 2)")
+    .option("--json", "print JSON")
+    .action((dir: string | undefined, flags: ModelInfoFlags) => {
+      if ((dir === undefined) === (flags.preset === undefined)) {
+        throw new UsageError("model info needs either a model folder or --preset <name> (not both)");
+      }
+      const config =
+        dir !== undefined
+          ? readModelConfig(dir).model
+          : presetConfig(
+              parseChoice("--preset", flags.preset!, PRESET_NAMES),
+              flags.classes === undefined ? 10 : parseIntFlag("--classes", flags.classes, { min: 2 }),
+              flags.sources === undefined ? 2 : parseIntFlag("--sources", flags.sources, { min: 2, max: 16 }),
+            );
+      const m = new JointModel(config);
+      try {
+        const counts = modelParameterCounts(m);
+        if (flags.json === true) {
+          process.stdout.write(`${JSON.stringify({ config, parameters: counts })}\n`);
+          return;
+        }
+        const u = config.unet;
+        const r = config.resnet;
+        process.stdout.write(
+          `${dir ?? `preset ${config.preset}`}: ${config.sources} sources, ${config.numClasses} classes\n` +
+            `  U-Net   depth ${u.depth}, channels ${u.baseChannels}→${u.baseChannels * 2 ** (u.depth - 1)}, dropout ${u.dropout}, output ${u.output}: ${counts.unet.toLocaleString("en-US")} parameters\n` +
+            `  ResNet-${r.depth} width ${r.width}, stem stride ${r.stemStride}${r.stemPool ? " + max-pool" : ""}, dropout ${r.dropout}: ${counts.classifier.toLocaleString("en-US")} parameters\n` +
+            `  total   ${counts.total.toLocaleString("en-US")} parameters (${((counts.total * 4) / 2 ** 20).toFixed(1)} MiB float32)\n`,
+        );
+      } finally {
+        m.dispose();
+      }
+    });
+}

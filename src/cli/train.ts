@@ -1,0 +1,150 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { PRESET_NAMES } from "../model/presets.js";
+import { type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
+import { formatEpochLine, train, type TrainProgress } from "../train/trainer.js";
+import { createProgress, type Progress } from "../util/progress.js";
+import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
+
+interface TrainFlags {
+  data?: string;
+  out?: string;
+  preset?: string;
+  features?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  weightDecay?: string;
+  lossWeight?: string;
+  pit?: boolean;
+  bf16?: boolean;
+  threads?: string;
+  seed?: string;
+  earlyStop?: string;
+  resume?: boolean;
+  split?: string;
+  cacheDir?: string;
+  maxSteps?: string;
+  quiet?: boolean;
+}
+
+/** Turns the flags into a config input; flags not given stay undefined so the schema's defaults apply. */
+export function trainFlagsToConfig(flags: TrainFlags): TrainConfigInput {
+  if (flags.out === undefined)
+    throw new UsageError("--out <dir> is required (the model folder to write, e.g. runs/first)");
+  if (flags.data === undefined && flags.resume !== true) {
+    throw new UsageError("--data <dir> is required (a train_data folder made by `stemscope mix`)");
+  }
+  const c: Partial<TrainConfigInput> & { out: string } = { out: flags.out };
+  if (flags.data !== undefined) c.data = flags.data;
+  if (flags.preset !== undefined) c.preset = parseChoice("--preset", flags.preset, PRESET_NAMES);
+  if (flags.features !== undefined)
+    c.featureMode = parseChoice("--features", flags.features, ["seed", "native"] as const);
+  if (flags.epochs !== undefined) c.epochs = parseIntFlag("--epochs", flags.epochs, { min: 1 });
+  if (flags.batchSize !== undefined) c.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1 });
+  if (flags.lr !== undefined) c.lr = parseFloatFlag("--lr", flags.lr, { min: 1e-12 });
+  if (flags.weightDecay !== undefined)
+    c.weightDecay = parseFloatFlag("--weight-decay", flags.weightDecay, { min: 0 });
+  if (flags.lossWeight !== undefined)
+    c.lossWeight = parseFloatFlag("--loss-weight", flags.lossWeight, { min: 0, max: 1 });
+  if (flags.pit === true) c.pit = true;
+  if (flags.bf16 === true) c.bf16 = true;
+  if (flags.threads !== undefined) c.threads = parseIntFlag("--threads", flags.threads, { min: 1, max: 256 });
+  if (flags.seed !== undefined) c.seed = parseIntFlag("--seed", flags.seed);
+  if (flags.earlyStop !== undefined) c.earlyStop = parseIntFlag("--early-stop", flags.earlyStop, { min: 1 });
+  if (flags.resume === true) c.resume = true;
+  if (flags.split !== undefined) c.split = parseChoice("--split", flags.split, ["auto", "random"] as const);
+  if (flags.cacheDir !== undefined) c.cacheDir = flags.cacheDir;
+  if (flags.maxSteps !== undefined) c.maxSteps = parseIntFlag("--max-steps", flags.maxSteps, { min: 1 });
+  return c as TrainConfigInput;
+}
+
+/** Registers `stemscope train`. */
+export function registerTrainCommand(program: Command): void {
+  const d = TrainConfigSchema.parse({ data: "-", out: "-" });
+  program
+    .command("train")
+    .description(
+      "Train the joint U-Net + ResNet on a train_data folder (the seed's 02.py) and write a model folder: config.json, weights.safetensors (best by test accuracy), last.safetensors, checkpoint, train_log.jsonl, metrics.json.",
+    )
+    .option("--data <dir>", "train_data folder (labels.txt, sample_<i>/, split.json)")
+    .option("--out <dir>", "model folder to write, e.g. runs/first (the seed wrote logs/m2.pth)")
+    .option("--preset <name>", `architecture: ${PRESET_NAMES.join(" | ")} (default: ${d.preset})`)
+    .option("--features <mode>", `seed | native spectrograms (default: ${d.featureMode})`)
+    .option("--epochs <n>", `epochs (default: ${d.epochs})`)
+    .option("--batch-size <n>", `batch size (default: ${d.batchSize})`)
+    .option("--lr <x>", `Adam learning rate (default: ${d.lr})`)
+    .option("--weight-decay <x>", `Adam L2 weight decay (default: ${d.weightDecay})`)
+    .option("--loss-weight <x>", `λ in λ·L_sep + (1−λ)·L_cls (default: ${d.lossWeight})`)
+    .option("--pit", "permutation-invariant training: best source order per sample")
+    .option("--bf16", "bfloat16 autocast (faster on CPUs with bf16 support)")
+    .option("--threads <n>", "libtorch threads (default: CPU cores)")
+    .option("--seed <n>", `seed of initialisation, shuffling and dropout (default: ${d.seed})`)
+    .option("--early-stop <n>", "stop after n epochs without a better test accuracy")
+    .option("--resume", "continue the interrupted run in --out exactly where its last epoch ended")
+    .option(
+      "--split <mode>",
+      `auto (split.json, else seeded) | random (the seed's leaky split) (default: ${d.split})`,
+    )
+    .option("--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)")
+    .option("--max-steps <n>", "stop after n optimizer steps in total (benchmarks)")
+    .option("--quiet", "no progress output (the per-epoch lines are still printed)")
+    .action(async (flags: TrainFlags) => {
+      const config = trainFlagsToConfig(flags);
+      const quiet = flags.quiet === true;
+      let bar: Progress | undefined;
+      let barKey = "";
+      const controller = new AbortController();
+      const onSigint = (): void => {
+        if (controller.signal.aborted) process.exit(130);
+        process.stderr.write(
+          "\nstemscope: stopping after this step (Ctrl-C again to quit now); the last finished epoch is kept\n",
+        );
+        controller.abort();
+      };
+      process.on("SIGINT", onSigint);
+      const onProgress = (e: TrainProgress): void => {
+        const key = `${e.phase}:${e.epoch}`;
+        if (key !== barKey) {
+          bar?.stop();
+          barKey = key;
+          const label = e.phase === "cache" ? "features" : `epoch ${e.epoch}/${e.epochs} ${e.phase}`;
+          bar = createProgress({ label, total: e.total, quiet });
+        }
+        const payload: Record<string, number> = {};
+        if (e.loss !== undefined) payload.loss = e.loss;
+        if (e.acc !== undefined) payload.acc = e.acc;
+        bar?.update(e.done, payload);
+      };
+      try {
+        const summary = await train(config, {
+          signal: controller.signal,
+          onProgress,
+          onWarning: (message) => process.stderr.write(`stemscope: warning: ${message}\n`),
+          onEpoch: (record) => {
+            bar?.stop();
+            bar = undefined;
+            barKey = "";
+            process.stdout.write(`${formatEpochLine(record)}\n`);
+          },
+        });
+        bar?.stop();
+        const best =
+          summary.bestEpoch > 0
+            ? `best epoch ${summary.bestEpoch} (test acc ${summary.bestValAcc.toFixed(4)})`
+            : "no epoch finished";
+        const why = {
+          epochs: "",
+          "early-stop": " (early stop)",
+          "max-steps": " (--max-steps reached)",
+          aborted: " (interrupted)",
+        }[summary.stopReason];
+        process.stdout.write(
+          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split}); features: ${summary.cache.computed} computed, ${summary.cache.hits} cached; peak RSS ${summary.peakRssMb} MiB\n`,
+        );
+      } finally {
+        bar?.stop();
+        process.off("SIGINT", onSigint);
+      }
+    });
+}
