@@ -96,6 +96,10 @@ export function resample(
     M = fromRate / g;
   }
   const usePhases = L > 0 && L <= MAX_PHASES;
+  if (usePhases && L === 1) {
+    decimate(samples, M, h, reach, out);
+    return out;
+  }
   let table: Float64Array | undefined;
   if (usePhases) {
     table = new Float64Array(L * taps);
@@ -130,4 +134,54 @@ export function resample(
     out[m] = acc;
   }
   return out;
+}
+
+/**
+ * Integer decimation by `M` (the `L = 1` case of {@link resample}): one phase, so the filter is the
+ * symmetric sequence h(t), t = −reach…reach, and out[m] = Σ_t h(t) · x[M·m − t]. Only the kept
+ * outputs are computed, each as h(0)·x[c] + Σ_{t≥1} h(t)·(x[c − t] + x[c + t]) (half the
+ * multiplies), over the non-zero taps only (a half-band filter, rolloff 1 at M = 2, has every second
+ * tap zero). Same filter as the general path; only the summation order differs (≈ 1e-16 relative).
+ * Writes `out` (length ceil(n / M)).
+ */
+function decimate(
+  x: Float32Array,
+  M: number,
+  h: (t: number) => number,
+  reach: number,
+  out: Float32Array,
+): void {
+  const n = x.length;
+  const h0 = h(0);
+  const lagList: number[] = [];
+  const coefList: number[] = [];
+  for (let t = 1; t < reach; t++) {
+    const c = h(t);
+    if (c !== 0) {
+      lagList.push(t);
+      coefList.push(c);
+    }
+  }
+  const lags = Int32Array.from(lagList);
+  const coefs = Float64Array.from(coefList);
+  const taps = lags.length;
+  const last = taps > 0 ? lags[taps - 1]! : 0; // the largest lag
+  for (let m = 0; m < out.length; m++) {
+    const c = m * M;
+    let acc = h0 * x[c]!;
+    if (c - last >= 0 && c + last < n) {
+      for (let k = 0; k < taps; k++) {
+        const t = lags[k]!;
+        acc += coefs[k]! * (x[c - t]! + x[c + t]!);
+      }
+    } else {
+      for (let k = 0; k < taps; k++) {
+        const t = lags[k]!;
+        const a = c - t >= 0 ? x[c - t]! : 0;
+        const b = c + t < n ? x[c + t]! : 0;
+        acc += coefs[k]! * (a + b);
+      }
+    }
+    out[m] = acc;
+  }
 }
