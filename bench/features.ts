@@ -145,7 +145,9 @@ process.stdout.write(
       },
       numpy,
       speedupVsNumpyPerClip:
-        numpyRate === null ? null : Number((Math.max(singleThread.clipsPerSecond, workers.clipsPerSecond) / numpyRate).toFixed(1)),
+        numpyRate === null
+          ? null
+          : Number((Math.max(singleThread.clipsPerSecond, workers.clipsPerSecond) / numpyRate).toFixed(1)),
       maxAbsDiffVsNumpy,
       target: "≥ 2000 clips/s on 2 cores",
     },
