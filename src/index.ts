@@ -8,3 +8,4 @@ export * from "./data/index.js";
 export { Random, hash32, hashUnit } from "./util/random.js";
 export { type Progress, type ProgressOptions, type ProgressPayload, createProgress } from "./util/progress.js";
 export * from "./train/index.js";
+export * from "./infer/index.js";

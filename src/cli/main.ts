@@ -6,6 +6,8 @@ import { registerModelCommand } from "./model.js";
 import { registerTrainCommand } from "./train.js";
 import { registerSynthCommand } from "./synth.js";
 import { registerFeaturesCommand } from "./features.js";
+import { registerPredictCommand } from "./predict.js";
+import { registerSeparateCommand } from "./separate.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   registerModelCommand(program);
   registerSynthCommand(program);
   registerFeaturesCommand(program);
+  registerPredictCommand(program);
+  registerSeparateCommand(program);
   return program;
 }
 

@@ -14,6 +14,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { loadAudio } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
 import { noGrad, tensor, tidy, F } from "../engine/index.js";
 import { StemscopeError } from "../errors.js";
@@ -184,7 +185,13 @@ export class StemscopeModel {
     options: InferenceOptions = {},
   ): Promise<Separation> {
     const audio = this.prepare(samples, sampleRate, options);
-    const outputs = await this.run(audio, options, true);
+    // Progress counts each window twice: once through the model, once through the masks and iSTFT.
+    const report = options.onProgress;
+    const outputs = await this.run(
+      audio,
+      { ...options, onProgress: report && ((done, total) => report(done, 2 * total)) },
+      true,
+    );
     const prediction = this.describe(audio, outputs, options);
     const k = this.sources;
     const names = prediction.instruments.slice(0, k).map((i) => i.name);
@@ -193,7 +200,9 @@ export class StemscopeModel {
     const c = this.classes.length;
     const length = this.extractor.length;
     const adders = names.map(() => new OverlapAdd(audio.length, length));
-    outputs.windows.forEach((window, w) => {
+    const total = outputs.windows.length;
+    for (let w = 0; w < total; w++) {
+      const window = outputs.windows[w] as WindowPlan;
       const probs = outputs.probabilities[w] as Float64Array;
       // source s goes to stem perm[s]
       let best = perms[0] as number[];
@@ -211,9 +220,26 @@ export class StemscopeModel {
       const signals = separateClip(clip, outputs.separated[w] as Float32Array[], this.features);
       for (let s = 0; s < k; s++)
         (adders[best[s] as number] as OverlapAdd).add(window.start, signals[s] as Float32Array);
-    });
+      report?.(total + w + 1, 2 * total);
+      if (w % 4 === 3) await new Promise<void>((resolve) => setImmediate(resolve));
+    }
     const stems = names.map((name, i) => ({ name, samples: (adders[i] as OverlapAdd).result() }));
     return { stems, mixture: audio, sampleRate: this.features.sampleRate, prediction };
+  }
+
+  /**
+   * {@link predict} on an audio file (any format loadAudio reads; mixed to mono, resampled).
+   * @throws AudioError for unreadable files, InferenceError for silent ones (both name the file)
+   */
+  async predictFile(path: string, options: InferenceOptions = {}): Promise<Prediction> {
+    const loaded = await loadAudio(path, { sampleRate: this.features.sampleRate });
+    return this.predict(loaded.samples, loaded.sampleRate, { name: path, ...options });
+  }
+
+  /** {@link separate} on an audio file (any format loadAudio reads; mixed to mono, resampled). */
+  async separateFile(path: string, options: InferenceOptions = {}): Promise<Separation> {
+    const loaded = await loadAudio(path, { sampleRate: this.features.sampleRate });
+    return this.separate(loaded.samples, loaded.sampleRate, { name: path, ...options });
   }
 
   /** Frees the model's weights. */

@@ -1,0 +1,125 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { setNumThreads } from "../engine/index.js";
+import { StemscopeError } from "../errors.js";
+import {
+  formatPrediction,
+  type InferenceOptions,
+  loadModel,
+  predictionRecord,
+  type StemscopeModel,
+  timelinePng,
+  trackName,
+} from "../infer/index.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { parseFloatFlag, parseIntFlag } from "./options.js";
+
+/** Flags shared by `predict` and `separate`. */
+export interface InferenceFlags {
+  model?: string;
+  hop?: string;
+  batch?: string;
+  silenceDb?: string;
+  threads?: string;
+}
+
+/** Adds the flags of {@link InferenceFlags} to a command. */
+export function addInferenceOptions(command: Command): Command {
+  return command
+    .option(
+      "--model <dir>",
+      "model folder (config.json + weights.safetensors); default: the packaged models/default",
+    )
+    .option("--hop <seconds>", "seconds between the starts of the 2-s windows (default: 1)")
+    .option("--batch <n>", "windows per forward pass (default: 16)")
+    .option(
+      "--silence-db <dB>",
+      "windows quieter than this RMS level (dBFS) are marked silent (default: -60)",
+    )
+    .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)");
+}
+
+/** Parses the shared flags into inference options (and sets the thread count). */
+export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
+  const options: InferenceOptions = {};
+  if (flags.hop !== undefined)
+    options.hopSeconds = parseFloatFlag("--hop", flags.hop, { min: 0.01, max: 3600 });
+  if (flags.batch !== undefined)
+    options.batchSize = parseIntFlag("--batch", flags.batch, { min: 1, max: 1024 });
+  if (flags.silenceDb !== undefined)
+    options.silenceDb = parseFloatFlag("--silence-db", flags.silenceDb, { min: -200, max: 0 });
+  if (flags.threads !== undefined)
+    setNumThreads(parseIntFlag("--threads", flags.threads, { min: 1, max: 256 }));
+  return options;
+}
+
+/**
+ * Runs `work` on every file; an input error (unreadable, silent) is printed and the next file goes
+ * on. Throws at the end when any file failed, so the exit status is 1.
+ */
+export async function forEachFile(files: string[], work: (file: string) => Promise<void>): Promise<void> {
+  let failed = 0;
+  for (const file of files) {
+    try {
+      await work(file);
+    } catch (error) {
+      if (!(error instanceof StemscopeError)) throw error;
+      process.stderr.write(`stemscope: ${error.message}\n`);
+      failed++;
+    }
+  }
+  if (failed > 0)
+    throw new StemscopeError(
+      `${failed} of ${files.length} input file${files.length === 1 ? "" : "s"} failed`,
+    );
+}
+
+interface PredictFlags extends InferenceFlags {
+  json?: boolean;
+  timeline?: boolean;
+  plot?: string;
+}
+
+/** `stemscope predict <audio…> [--model <dir>] [--json] [--timeline] [--plot <dir>]` */
+export function registerPredictCommand(program: Command): void {
+  const command = program
+    .command("predict")
+    .description(
+      "Name the instruments playing in audio files of any length, rate, channel count and format: 2-s windows every second, a file-level probability per instrument (the highest over non-silent windows of 1 − Π_k (1 − p_k)), and a per-window timeline.",
+    )
+    .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
+  addInferenceOptions(command)
+    .option(
+      "--json",
+      'print one JSON object per file, one per line: {"file", "instruments": [{"name", "probability"}…] (highest first, all classes), "windows": […]}',
+    )
+    .option("--timeline", "also print one line per window (text output)")
+    .option(
+      "--plot <dir>",
+      "write <dir>/<track>.timeline.png: rows = classes in model order, columns = windows, white = probability 1",
+    )
+    .action(async (files: string[], flags: PredictFlags) => {
+      const options = inferenceOptions(flags);
+      const model: StemscopeModel = await loadModel(flags.model);
+      try {
+        await forEachFile(files, async (file) => {
+          const prediction = await model.predictFile(file, options);
+          for (const warning of prediction.warnings) process.stderr.write(`stemscope: warning: ${warning}\n`);
+          if (flags.plot !== undefined) {
+            await writeFileAtomic(
+              join(flags.plot, `${trackName(file)}.timeline.png`),
+              timelinePng(prediction, model.classes),
+            );
+          }
+          if (flags.json === true)
+            process.stdout.write(`${JSON.stringify(predictionRecord(file, prediction))}\n`);
+          else
+            process.stdout.write(
+              `${formatPrediction(file, prediction, { timeline: flags.timeline === true })}\n`,
+            );
+        });
+      } finally {
+        model.dispose();
+      }
+    });
+}

@@ -1,0 +1,85 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { loadModel, trackName, writeSeparation } from "../infer/index.js";
+import { createProgress } from "../util/progress.js";
+import { addInferenceOptions, forEachFile, type InferenceFlags, inferenceOptions } from "./predict.js";
+import { parseChoice } from "./options.js";
+
+interface SeparateFlags extends InferenceFlags {
+  out: string;
+  float32?: boolean;
+  clipMode: string;
+  quiet?: boolean;
+}
+
+/** `stemscope separate <audio…> [--model <dir>] [--out separated/] [--float32] [--clip-mode rescale|clamp] [--quiet]` */
+export function registerSeparateCommand(program: Command): void {
+  const command = program
+    .command("separate")
+    .description(
+      "Separate audio files into one stem per source, named by the predicted instrument: <out>/<track>/<instrument>.wav and predictions.json. Masks from the separated spectrograms are applied to the mixture's STFT (mixture phase), windows are cross-faded, and the stems sum back to the mixture.",
+    )
+    .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
+  addInferenceOptions(command)
+    .option("--out <dir>", "output folder", "separated")
+    .option("--float32", "write 32-bit float WAV (default: 16-bit PCM)")
+    .option(
+      "--clip-mode <mode>",
+      "16-bit PCM beyond ±1: clamp, or rescale all stems of a track together",
+      "clamp",
+    )
+    .option("--quiet", "no progress bar")
+    .action(async (files: string[], flags: SeparateFlags) => {
+      const clipMode = parseChoice("--clip-mode", flags.clipMode, ["clamp", "rescale"] as const);
+      const options = inferenceOptions(flags);
+      const names = new Map<string, string>();
+      for (const file of files) {
+        const track = trackName(file);
+        const other = names.get(track);
+        if (other !== undefined && other !== file)
+          throw new UsageError(
+            `${other} and ${file} would both be written to ${join(flags.out, track)}; rename one`,
+          );
+        names.set(track, file);
+      }
+      const model = await loadModel(flags.model);
+      try {
+        await forEachFile(files, async (file) => {
+          const track = trackName(file);
+          let progress: ReturnType<typeof createProgress> | undefined;
+          try {
+            const separation = await model.separateFile(file, {
+              ...options,
+              onProgress: (done, total) => {
+                progress ??= createProgress({
+                  label: `separate ${track}`,
+                  total,
+                  quiet: flags.quiet === true,
+                });
+                progress.update(done);
+              },
+            });
+            progress?.stop();
+            for (const warning of separation.prediction.warnings)
+              process.stderr.write(`stemscope: warning: ${warning}\n`);
+            const dir = join(flags.out, track);
+            const written = await writeSeparation(dir, file, separation, {
+              encoding: flags.float32 === true ? "float32" : "pcm16",
+              clipMode,
+              onWarning: (message) => process.stderr.write(`stemscope: warning: ${message}\n`),
+            });
+            const stems = separation.stems.map((s, i) => {
+              const p = separation.prediction.instruments.find((x) => x.name === s.name)?.probability ?? 0;
+              return `${written[i]} (${p.toFixed(2)})`;
+            });
+            process.stdout.write(`${file}: ${stems.join(", ")}\n`);
+          } finally {
+            progress?.stop();
+          }
+        });
+      } finally {
+        model.dispose();
+      }
+    });
+}

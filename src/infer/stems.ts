@@ -1,0 +1,91 @@
+/**
+ * Writing a separation to disk: `<out>/<track>/<instrument>.wav` for each stem and
+ * `<out>/<track>/predictions.json`, all or nothing.
+ */
+import { existsSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { basename, extname, join } from "node:path";
+import { type ClipMode, encodeWav, type WavEncoding } from "../audio/wav.js";
+import { writeFileAtomic } from "../util/atomic.js";
+import { InferenceError, type Separation } from "./model.js";
+import { predictionRecord } from "./output.js";
+
+/** Options of {@link writeSeparation}. */
+export interface WriteStemsOptions {
+  /** `pcm16` (default) or `float32`. */
+  encoding?: WavEncoding;
+  /**
+   * For pcm16, samples beyond ±1: `clamp` (default) clips them; `rescale` scales every stem of the
+   * track by the same factor (1 / the largest peak), so the stems still sum to a scaled mixture.
+   */
+  clipMode?: Exclude<ClipMode, "error">;
+  /** Notices (clipping, rescaling). Default: ignored. */
+  onWarning?: (message: string) => void;
+}
+
+/** The folder name of a track: the file name without its extension, e.g. `song` for `a/song.mp3`. */
+export function trackName(file: string): string {
+  const base = basename(file);
+  const ext = extname(base);
+  return ext.length > 0 && ext.length < base.length ? base.slice(0, -ext.length) : base;
+}
+
+/**
+ * Writes the stems (`<instrument>.wav`) and `predictions.json` of one track into `dir`. Everything is
+ * encoded first and written into a temporary sibling folder that replaces `dir` at the end, so an
+ * error leaves no partial output (and an earlier result in `dir` is replaced only on success).
+ * @returns the paths of the written stem files, in stem order
+ */
+export async function writeSeparation(
+  dir: string,
+  file: string,
+  separation: Separation,
+  options: WriteStemsOptions = {},
+): Promise<string[]> {
+  const encoding = options.encoding ?? "pcm16";
+  const clipMode = options.clipMode ?? "clamp";
+  const warn = options.onWarning ?? (() => undefined);
+  let scale = 1;
+  if (encoding === "pcm16" && clipMode === "rescale") {
+    let peak = 0;
+    for (const stem of separation.stems) for (const v of stem.samples) peak = Math.max(peak, Math.abs(v));
+    if (peak > 1) {
+      scale = 1 / peak;
+      warn(
+        `${dir}: stems rescaled by ${scale.toPrecision(6)} (common peak ${peak.toFixed(4)}) to avoid clipping`,
+      );
+    }
+  }
+  const files = separation.stems.map((stem) => {
+    if (!/^[\w.+-]+$/u.test(stem.name) || stem.name.startsWith(".")) {
+      throw new InferenceError(`${file}: instrument name "${stem.name}" cannot be used as a file name`);
+    }
+    const samples = scale === 1 ? stem.samples : stem.samples.map((v) => v * scale);
+    const { bytes, report } = encodeWav(samples, separation.sampleRate, { encoding, clipMode: "clamp" });
+    if (report.clippedSamples > 0) {
+      warn(
+        `${join(dir, `${stem.name}.wav`)}: clipped ${report.clippedSamples} samples to ±1 (peak ${report.peak.toFixed(4)}); use --clip-mode rescale or --float32`,
+      );
+    }
+    return { name: `${stem.name}.wav`, bytes };
+  });
+  const record = {
+    ...predictionRecord(file, separation.prediction),
+    stems: separation.stems.map((s) => ({ name: s.name, file: `${s.name}.wav` })),
+  };
+  const temp = `${dir}.partial-${process.pid}`;
+  await rm(temp, { recursive: true, force: true });
+  await mkdir(temp, { recursive: true });
+  try {
+    for (const f of files) await writeFileAtomic(join(temp, f.name), f.bytes);
+    await writeFileAtomic(join(temp, "predictions.json"), `${JSON.stringify(record, null, 2)}\n`);
+    if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
+    await rename(temp, dir);
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true });
+    throw new InferenceError(`${dir}: cannot write the stems (${(error as Error).message})`, {
+      cause: error,
+    });
+  }
+  return files.map((f) => join(dir, f.name));
+}
