@@ -382,7 +382,7 @@ export class BatchLoader {
       const p = this.#pending.get(reply.id);
       if (p === undefined) return;
       this.#pending.delete(reply.id);
-      if (this.#pending.size === 0) this.#worker.unref();
+      if (this.#pending.size === 0 && !this.#closed) this.#worker.unref();
       if (reply.type === "error") p.reject(new DataError(reply.message));
       else p.resolve({ mixture: new Float32Array(reply.mixture), sources: new Float32Array(reply.sources) });
     });
@@ -413,7 +413,11 @@ export class BatchLoader {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // An unref'd worker does not keep the event loop alive until its exit event: ref it first.
+    this.#worker.ref();
     await this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(new Error("BatchLoader closed"));
+    this.#pending.clear();
   }
 }
 

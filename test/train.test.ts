@@ -1,0 +1,297 @@
+// The trainer end to end on a tiny generated train_data folder: model folder contents, cache reuse,
+// exact resume after an interruption, flat tensor count, every bad-input error, and the CLI.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { buildMixtures } from "../src/data/mix.js";
+import { createHash } from "node:crypto";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  liveTensorCount,
+  noGrad,
+  rand,
+  tidy,
+} from "../src/engine/index.js";
+import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
+import { type TrainConfigInput, train, TrainError } from "../src/train/index.js";
+import { makeRawData, tempDir } from "./data-helpers.js";
+
+const repo = fileURLToPath(new URL("..", import.meta.url));
+const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+function cli(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
+    cwd,
+    encoding: "utf8",
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** sha256 over the names and bytes of checkpoint.safetensors' tensors. */
+function checkpointTensorsDigest(dir: string): string {
+  const { tensors } = decodeSafetensors(readFileSync(join(dir, "checkpoint.safetensors")));
+  const hash = createHash("sha256");
+  for (const [name, t] of [...tensors].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    hash.update(name).update(t.bytesView());
+    t.dispose();
+  }
+  return hash.digest("hex");
+}
+
+let root = "";
+let data = "";
+/** 3 classes × 3 combinations × 8 samples = 24 samples (18 train, 6 test by split.json), 2 s at 16 kHz. */
+before(async () => {
+  root = tempDir("stemscope-train-");
+  makeRawData(join(root, "raw"), ["bass", "flute", "piano"], 4, 16000);
+  data = join(root, "train_data");
+  await buildMixtures({ dataDir: join(root, "raw"), outputDir: data, samplesPerCombination: 8 }, { jobs: 1 });
+});
+
+const tiny = (out: string, extra: Partial<TrainConfigInput> = {}): TrainConfigInput => ({
+  data,
+  out: join(root, "runs", out),
+  preset: "tiny",
+  epochs: 2,
+  batchSize: 6,
+  threads: 2,
+  cacheJobs: 1,
+  ...extra,
+});
+
+test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no leaks, exact resume", async () => {
+  const live = liveTensorCount();
+  const epochsSeen: number[] = [];
+  const phases = new Set<string>();
+  const a = await train(tiny("a"), {
+    onEpoch: (r) => epochsSeen.push(r.epoch),
+    onProgress: (e) => phases.add(e.phase),
+  });
+  assert.equal(liveTensorCount(), live, "train() leaked native tensors");
+  assert.deepEqual(epochsSeen, [1, 2]);
+  assert.deepEqual([...phases].sort(), ["cache", "eval", "train"]);
+  assert.equal(a.stopReason, "epochs");
+  assert.equal(a.trainSamples, 18);
+  assert.equal(a.testSamples, 6);
+  assert.equal(a.split, "split.json");
+  assert.deepEqual(a.classes, ["bass", "flute", "piano"]);
+  assert.equal(a.cache.computed, 24);
+  const out = join(root, "runs", "a");
+  for (const f of [
+    "config.json",
+    "weights.safetensors",
+    "last.safetensors",
+    "checkpoint.json",
+    "checkpoint.safetensors",
+    "train_log.jsonl",
+    "metrics.json",
+  ]) {
+    assert.ok(existsSync(join(out, f)), `${f} missing`);
+  }
+  const config = readModelConfig(out);
+  assert.equal(config.formatVersion, 1);
+  assert.equal(config.model.preset, "tiny");
+  assert.equal(config.features.mode, "seed");
+  assert.deepEqual(config.classes, ["bass", "flute", "piano"]);
+  const log = readFileSync(join(out, "train_log.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(log.length, 2);
+  for (const r of log) {
+    for (const key of [
+      "trainLoss",
+      "valLoss",
+      "trainAcc",
+      "valAcc",
+      "valSepMse",
+      "lr",
+      "trainSeconds",
+      "samplesPerSecond",
+    ]) {
+      assert.equal(typeof r[key], "number", `${key} in train_log.jsonl`);
+      assert.ok(Number.isFinite(r[key]), `${key} finite`);
+    }
+    assert.ok(r.valAcc >= 0 && r.valAcc <= 1);
+  }
+  assert.equal(log[0].liveTensors, log[1].liveTensors, "live tensors grew between epochs");
+  // The training loss falls (tiny model, same data, 2 epochs).
+  assert.ok(log[1].trainLoss < log[0].trainLoss, `train loss ${log[0].trainLoss} → ${log[1].trainLoss}`);
+  const metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"));
+  assert.equal(metrics.bestEpoch, a.bestEpoch);
+  assert.equal(metrics.valAccuracy, log[a.bestEpoch - 1].valAcc);
+  assert.equal(metrics.valSeparationMse, log[a.bestEpoch - 1].valSepMse);
+
+  // loadModelFolder gives a working model.
+  const loaded = await loadModelFolder(out);
+  noGrad(() =>
+    tidy(() => {
+      const y = loaded.model.forward(rand([2, 1, 128, 128]).contiguous("channels_last"));
+      assert.deepEqual(y.separated.shape, [2, 2, 128, 128]);
+      assert.deepEqual(y.logits.shape, [2, 2, 3]);
+    }),
+  );
+  loaded.model.dispose();
+
+  // Interrupted in epoch 2, then resumed: the same weights, bytes for bytes, as the uninterrupted run.
+  const controller = new AbortController();
+  const b = await train(tiny("b"), {
+    signal: controller.signal,
+    onProgress: (e) => {
+      if (e.phase === "train" && e.epoch === 2) controller.abort();
+    },
+  });
+  assert.equal(b.stopReason, "aborted");
+  assert.equal(b.epochs, 1);
+  assert.equal(b.cache.computed, 0, "features were not reused from the cache");
+  assert.equal(b.cache.hits, 24);
+  const resumed = await train({ out: join(root, "runs", "b"), resume: true });
+  assert.equal(resumed.epochs, 2);
+  const outB = join(root, "runs", "b");
+  assert.ok(
+    readFileSync(join(outB, "last.safetensors")).equals(readFileSync(join(out, "last.safetensors"))),
+    "resumed weights differ",
+  );
+  // The checkpoint's tensors (model + Adam moments) too; its metadata holds timings, so not its bytes.
+  assert.equal(
+    checkpointTensorsDigest(outB),
+    checkpointTensorsDigest(out),
+    "resumed optimizer state differs",
+  );
+  assert.equal(readFileSync(join(outB, "train_log.jsonl"), "utf8").trim().split("\n").length, 2);
+  assert.equal(liveTensorCount(), live, "train() leaked native tensors");
+
+  // Starting over in a folder that holds a run is refused; resuming where there is none too.
+  await assert.rejects(train(tiny("a")), { message: /runs\/a: already holds a training run; use --resume/ });
+  await assert.rejects(train({ out: join(root, "runs", "none"), resume: true }), {
+    message: /checkpoint\.safetensors: not found; there is no run to resume/,
+  });
+});
+
+test("PIT, native features and bf16 train too", async () => {
+  const r = await train(tiny("pit", { pit: true, featureMode: "native", bf16: true, epochs: 1 }));
+  assert.equal(r.epochs, 1);
+  assert.equal(readModelConfig(join(root, "runs", "pit")).features.mode, "native");
+  assert.ok(Number.isFinite(r.last!.valLoss));
+});
+
+/** A copy of the generated train_data folder (without its cache) to break. */
+function brokenCopy(name: string): string {
+  const dir = join(root, `broken-${name}`);
+  cpSync(data, dir, { recursive: true, filter: (src) => !src.includes(".stemscope-cache") });
+  return dir;
+}
+
+test("bad input: missing or empty labels.txt, unknown labels, one class, batch too large", async () => {
+  const missing = brokenCopy("missing");
+  rmSync(join(missing, "labels.txt"));
+  await assert.rejects(train(tiny("x1", { data: missing })), {
+    message: new RegExp(`${missing}/labels.txt: not found; a train_data folder needs labels.txt`),
+  });
+  const empty = brokenCopy("empty");
+  writeFileSync(join(empty, "labels.txt"), "\n\n");
+  await assert.rejects(train(tiny("x2", { data: empty })), {
+    message: /labels\.txt: empty; it lists no samples/,
+  });
+
+  const unknown = brokenCopy("unknown");
+  const lines = readFileSync(join(unknown, "labels.txt"), "utf8").split("\n");
+  lines[2] = lines[2]!.replace(/ piano$/, " banjo").replace(/ flute$/, " banjo");
+  writeFileSync(join(unknown, "labels.txt"), lines.join("\n"));
+  await assert.rejects(train(tiny("x3", { data: unknown })), {
+    message: /labels\.txt:3: unknown label "banjo"; the classes of .*mix\.json are bass, flute, piano/,
+  });
+
+  const one = brokenCopy("one");
+  rmSync(join(one, "mix.json"));
+  rmSync(join(one, "split.json"));
+  const oneLines = readFileSync(join(one, "labels.txt"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.replace(/ \S+ \S+$/, " bass bass"));
+  writeFileSync(join(one, "labels.txt"), oneLines.join("\n"));
+  await assert.rejects(train(tiny("x4", { data: one })), {
+    message: /labels\.txt: only 1 class \(bass\); a classifier needs at least 2 classes/,
+  });
+
+  await assert.rejects(train(tiny("x5", { batchSize: 19 })), {
+    message: /--batch-size 19 is larger than the 18 training samples of .*; use --batch-size 18 or less/,
+  });
+  assert.ok(!existsSync(join(root, "runs", "x5", "config.json")), "a failed start wrote a model folder");
+});
+
+test("bad input: a NaN loss stops training with a clear message and keeps the last good checkpoint", async () => {
+  // From the start: an absurd learning rate blows the weights up within the first epoch.
+  await assert.rejects(train(tiny("nan", { lr: 1e30, epochs: 1 })), (error: unknown) => {
+    assert.ok(error instanceof TrainError, String(error));
+    assert.match(
+      error.message,
+      /the loss became (NaN|Infinity|-Infinity) at epoch 1, step \d+; training stopped/,
+    );
+    assert.match(error.message, /has no checkpoint\. Try a lower --lr\./);
+    return true;
+  });
+  // After a good epoch: a NaN planted in the checkpoint's weights makes epoch 2's loss NaN; the
+  // checkpoint of epoch 1 stays as it was.
+  const out = join(root, "runs", "a");
+  const copy = join(root, "runs", "nan2");
+  cpSync(out, copy, { recursive: true });
+  const path = join(copy, "checkpoint.safetensors");
+  const { tensors, metadata } = decodeSafetensors(readFileSync(path));
+  const state = JSON.parse(metadata.state!);
+  state.epoch = 1;
+  state.history = state.history.slice(0, 1);
+  const fc = tensors.get("model.classifier.fc.bias")!;
+  fc.fill(Number.NaN);
+  writeFileSync(path, encodeSafetensors(tensors, { state: JSON.stringify(state) }));
+  for (const t of tensors.values()) t.dispose();
+  const before = readFileSync(path);
+  await assert.rejects(train({ out: copy, resume: true, cacheJobs: 1, threads: 2 }), {
+    message:
+      /the loss became NaN at epoch 2, step 1; training stopped\. .*runs\/nan2 keeps the last good checkpoint \(epoch 1\)/,
+  });
+  assert.ok(readFileSync(path).equals(before), "the checkpoint changed after a NaN loss");
+});
+
+test("cli: stemscope train prints the seed's epoch lines and the model folder works with model info", () => {
+  const r = cli(
+    [
+      "train",
+      "--data",
+      data,
+      "--out",
+      join(root, "runs", "cli"),
+      "--preset",
+      "tiny",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "6",
+      "--quiet",
+      "--threads",
+      "2",
+    ],
+    root,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^Epoch 01 \| Train Acc: \d\.\d{4} \| Test Acc: \d\.\d{4} \| LR: 0\.001500$/m);
+  assert.match(r.stdout, /runs\/cli: 1 epochs, best epoch 1/);
+  const info = cli(["model", "info", join(root, "runs", "cli")], root);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /total +[\d,]+ parameters/);
+  const bad = cli(
+    ["train", "--data", join(root, "nowhere"), "--out", join(root, "runs", "cli2"), "--preset", "tiny"],
+    root,
+  );
+  assert.equal(bad.code, 1);
+  assert.equal(
+    bad.stderr.trim(),
+    `stemscope: ${join(root, "nowhere")}: folder not found; expected a train_data folder made by \`stemscope mix\``,
+  );
+  const flag = cli(["train", "--data", data, "--out", join(root, "runs", "cli3"), "--batch-size", "0"], root);
+  assert.equal(flag.code, 1);
+  assert.match(flag.stderr, /--batch-size must be ≥ 1, got 0/);
+});
