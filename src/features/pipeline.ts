@@ -198,17 +198,19 @@ export class FeatureExtractor {
       return;
     }
     const inv = -1 / min;
-    for (let i = 0; i < total; i++) buf[i] = ((buf[i] as number) - min) * inv;
     // Resize [nMels, frames] → [nMels, size]: rows map 1:1 (half-pixel centres, same count), columns
-    // interpolate linearly.
+    // interpolate linearly. Min-max scaling is affine and the two weights sum to 1, so it is applied
+    // after interpolating: (w0·a + w1·b − min) / (0 − min).
     const { i0, i1, w0, w1 } = taps;
     for (let m = 0; m < nMels; m++) {
       const row = m * frames;
       const o = outOffset + m * size;
       for (let j = 0; j < size; j++) {
-        out[o + j] =
+        const v =
           (w0[j] as number) * (buf[row + (i0[j] as number)] as number) +
           (w1[j] as number) * (buf[row + (i1[j] as number)] as number);
+        const r = (v - min) * inv;
+        out[o + j] = r < 0 ? 0 : r > 1 ? 1 : r; // skimage clips to the input range (clip=True)
       }
     }
   }
