@@ -140,8 +140,9 @@ export function resample(
  * Integer decimation by `M` (the `L = 1` case of {@link resample}): one phase, so the filter is the
  * symmetric sequence h(t), t = −reach…reach, and out[m] = Σ_t h(t) · x[M·m − t]. Only the kept
  * outputs are computed, each as h(0)·x[c] + Σ_{t≥1} h(t)·(x[c − t] + x[c + t]) (half the
- * multiplies), over the non-zero taps only (a half-band filter, rolloff 1 at M = 2, has every second
- * tap zero). Same filter as the general path; only the summation order differs (≈ 1e-16 relative).
+ * multiplies), over the non-zero taps only: a half-band filter (rolloff 1 at M = 2) has every second
+ * tap zero (sin(πk) ≈ 1e-16 in floating point, so taps below 1e-12 · h(0) count as zero). Otherwise
+ * the same filter as the general path; only the summation order differs (≈ 1e-16 relative).
  * Writes `out` (length ceil(n / M)).
  */
 function decimate(
@@ -157,7 +158,7 @@ function decimate(
   const coefList: number[] = [];
   for (let t = 1; t < reach; t++) {
     const c = h(t);
-    if (c !== 0) {
+    if (Math.abs(c) > 1e-12 * Math.abs(h0)) {
       lagList.push(t);
       coefList.push(c);
     }

@@ -6,7 +6,7 @@ import { Random } from "../util/random.js";
 import { DataError } from "./errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { ManifestEntry } from "./manifest.js";
-import { SILENT_PEAK, bankHasProgram, peakOf, planClip, renderClip } from "./synth-render.js";
+import { ClipRenderer, SILENT_PEAK, bankHasProgram, peakOf, planClip } from "./synth-render.js";
 
 /** Attempts before a class/soundfont combination is declared unable to sound. */
 export const MAX_ATTEMPTS = 20;
@@ -26,13 +26,15 @@ export function clipFileName(index: number): string {
  * Draws, renders and writes clip `task` (`<outDir>/<class>/<id>.wav`, 16-bit mono) and returns its
  * manifest line. A render that is (nearly) silent is re-drawn from the next attempt's stream
  * (`…/attempt:<a>`), so the result stays deterministic. Its peak is set to the drawn gain (−18…−1
- * dBFS), so no clip is clipped.
+ * dBFS), so no clip is clipped. Pass one `renderer` for many clips (it keeps a synthesizer per sound
+ * bank); the bytes do not depend on it.
  */
 export function makeClip(
   task: SynthTask,
   classes: readonly InstrumentClass[],
   banks: ReadonlyMap<string, BasicSoundBank>,
   settings: { outDir: string; seconds: number; sampleRate: number; seed: number },
+  renderer: ClipRenderer = new ClipRenderer(),
 ): ManifestEntry {
   const cls = classes[task.classIndex]!;
   const label = `synth:${cls.name}:${task.index}`;
@@ -41,7 +43,7 @@ export function makeClip(
   const has = (sf: string, program: number): boolean => bankHasProgram(banks.get(sf)!, program);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const plan = planClip(stream.fork(`attempt:${attempt}`), cls, ids, has, settings.seconds);
-    const audio = renderClip(banks.get(plan.soundfont)!, plan, settings.seconds, settings.sampleRate);
+    const audio = renderer.render(banks.get(plan.soundfont)!, plan, settings.seconds, settings.sampleRate);
     const peak = peakOf(audio);
     if (peak < SILENT_PEAK) continue;
     const scale = 10 ** (plan.gainDb / 20) / peak;

@@ -8,7 +8,7 @@ import { StemscopeError } from "../errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { ManifestEntry } from "./manifest.js";
 import { type SynthTask, makeClip } from "./synth-clip.js";
-import { loadSoundBank } from "./synth-render.js";
+import { ClipRenderer, loadSoundBank } from "./synth-render.js";
 import type { WorkerFailure } from "./workers.js";
 
 export interface SynthSettings {
@@ -34,6 +34,7 @@ if (port !== null) {
   let banks = new Map<string, BasicSoundBank>();
   let classes: InstrumentClass[] = [];
   let settings: SynthSettings | undefined;
+  const renderer = new ClipRenderer();
   port.on("message", (message: SynthWorkerRequest) => {
     try {
       if (message.type === "init") {
@@ -42,7 +43,7 @@ if (port !== null) {
         settings = message.settings;
         port.postMessage({ type: "ready" } satisfies SynthWorkerReply);
       } else {
-        const entries = message.tasks.map((t) => makeClip(t, classes, banks, settings!));
+        const entries = message.tasks.map((t) => makeClip(t, classes, banks, settings!, renderer));
         port.postMessage({ type: "done", entries } satisfies SynthWorkerReply);
       }
     } catch (error) {

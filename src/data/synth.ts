@@ -16,7 +16,7 @@ import { type InstrumentClass, resolveClasses, resolveSoundfonts } from "./instr
 import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "./manifest.js";
 import { type SynthTask, clipFileName, makeClip } from "./synth-clip.js";
 import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./synth-config.js";
-import { loadSoundBank } from "./synth-render.js";
+import { ClipRenderer, loadSoundBank } from "./synth-render.js";
 import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./synth-worker.js";
 import { siblingModule, startWorker } from "./workers.js";
 
@@ -148,8 +148,9 @@ export async function synthesize(
           banks.set(sf.id, loadSoundBank(sf.path));
           onProgress({ phase: "load", done: banks.size, total: soundfonts.length });
         }
+        const renderer = new ClipRenderer();
         for (const task of tasks) {
-          finished([makeClip(task, classes, banks, settings)]);
+          finished([makeClip(task, classes, banks, settings, renderer)]);
           if (done % 8 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } else {
