@@ -9,3 +9,4 @@ export { Random, hash32, hashUnit } from "./util/random.js";
 export { type Progress, type ProgressOptions, type ProgressPayload, createProgress } from "./util/progress.js";
 export * from "./train/index.js";
 export * from "./infer/index.js";
+export * from "./eval/index.js";

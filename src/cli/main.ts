@@ -8,6 +8,7 @@ import { registerSynthCommand } from "./synth.js";
 import { registerFeaturesCommand } from "./features.js";
 import { registerPredictCommand } from "./predict.js";
 import { registerSeparateCommand } from "./separate.js";
+import { registerEvalCommand } from "./eval.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerFeaturesCommand(program);
   registerPredictCommand(program);
   registerSeparateCommand(program);
+  registerEvalCommand(program);
   return program;
 }
 

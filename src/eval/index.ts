@@ -1,0 +1,43 @@
+// Evaluation: metrics (classification, spectrogram MSE, SDR / SI-SDR), `evaluate()` on a labels.txt
+// dataset, and the Markdown + SVG report.
+export {
+  classificationScores,
+  type ClassificationScores,
+  type ClassScores,
+  confusionMatrix,
+  finiteMean,
+  finiteMedian,
+  meanSquaredError,
+  sameLabels,
+  SDR_CAP_DB,
+  sdr,
+  siSdr,
+  sourceAudioScores,
+  type SourceAudioScores,
+} from "./metrics.js";
+export {
+  type DbSummary,
+  EVAL_FORMAT_VERSION,
+  evaluate,
+  type EvaluateOptions,
+  type EvalMetrics,
+  evaluationSamples,
+} from "./evaluate.js";
+export {
+  readTrainLog,
+  reportMarkdown,
+  trainingCurveSvgs,
+  type TrainLogRecord,
+  writeReport,
+} from "./report.js";
+export {
+  barChartSvg,
+  type BarChartOptions,
+  escapeXml,
+  heatmapSvg,
+  type HeatmapOptions,
+  lineChartSvg,
+  type LineChartOptions,
+  type LineSeries,
+  niceTicks,
+} from "./svg.js";
