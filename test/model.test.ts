@@ -1,0 +1,138 @@
+// Model presets (shapes, the loss falls on a fixed batch), the model folder loader's errors, and
+// `stemscope model info`.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  Adam,
+  liveTensorCount,
+  manualSeed,
+  noGrad,
+  rand,
+  randint,
+  setNumThreads,
+  tidy,
+} from "../src/engine/index.js";
+import { JointModel, jointLoss, type PresetName, presetConfig } from "../src/model/index.js";
+import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
+import { tempDir } from "./data-helpers.js";
+
+const repo = fileURLToPath(new URL("..", import.meta.url));
+const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
+const slow = process.env.STEMSCOPE_SLOW_TESTS === "1";
+// One libtorch thread: the test machines are shared, and OpenMP's barriers crawl when oversubscribed.
+setNumThreads(1);
+
+/** Forward shapes, and the joint loss falls over `steps` Adam steps on one fixed batch. */
+function checkPreset(preset: PresetName, batch: number, steps: number, lr: number): void {
+  const live = liveTensorCount();
+  manualSeed(0);
+  const model = new JointModel(presetConfig(preset, 4)).toChannelsLast();
+  const optimizer = new Adam(model.parameters(), { lr, weightDecay: 1e-4 });
+  const x = tidy(() => rand([batch, 1, 128, 128]).contiguous("channels_last"));
+  const sources = rand([batch, 2, 128, 128]);
+  const labels = randint(0, 4, [batch, 2]);
+  try {
+    noGrad(() =>
+      tidy(() => {
+        model.eval();
+        const y = model.forward(x);
+        assert.deepEqual(y.separated.shape, [batch, 2, 128, 128]);
+        assert.deepEqual(y.logits.shape, [batch, 2, 4]);
+        model.train();
+      }),
+    );
+    const losses: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      optimizer.zeroGrad();
+      losses.push(
+        tidy(() => {
+          const loss = jointLoss(model.forward(x), sources, labels, 0.7).total;
+          loss.backward();
+          return loss.item();
+        }),
+      );
+      optimizer.step();
+    }
+    assert.ok(losses[losses.length - 1]! < losses[0]!, `${preset}: loss did not fall: ${losses.join(", ")}`);
+  } finally {
+    for (const t of [x, sources, labels]) t.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+  assert.equal(liveTensorCount(), live, `${preset}: leaked tensors`);
+}
+
+test("tiny: shapes, and the loss falls on a fixed batch", () => checkPreset("tiny", 4, 5, 0.01));
+test("fast: shapes, and the loss falls on a fixed batch", () => checkPreset("fast", 2, 3, 0.0015));
+test(
+  "seed (49M parameters, STEMSCOPE_SLOW_TESTS=1): shapes, and the loss falls on a fixed batch",
+  { skip: !slow },
+  () => checkPreset("seed", 2, 3, 0.0015),
+);
+
+test("preset parameter counts: seed is the seed's 49M-parameter model; fast and tiny are small", () => {
+  const counts = Object.fromEntries(
+    (["seed", "fast", "tiny"] as const).map((p) => {
+      const m = new JointModel(presetConfig(p, 10));
+      const n = m.parameterCount();
+      m.dispose();
+      return [p, n];
+    }),
+  );
+  assert.ok(counts.seed! > 45e6 && counts.seed! < 55e6, `seed: ${counts.seed}`);
+  assert.ok(counts.fast! < 5e6, `fast: ${counts.fast}`);
+  assert.ok(counts.tiny! < 1e5, `tiny: ${counts.tiny}`);
+});
+
+test("loadModelFolder: clear errors for a missing folder, missing files and an unknown formatVersion", async () => {
+  const root = tempDir("stemscope-model-");
+  await assert.rejects(loadModelFolder(join(root, "nope")), {
+    message: `${join(root, "nope")}: model folder not found`,
+  });
+  mkdirSync(join(root, "empty"));
+  await assert.rejects(loadModelFolder(join(root, "empty")), {
+    message: `${join(root, "empty", "config.json")}: not found; expected a model folder written by \`stemscope train\``,
+  });
+  const config = {
+    formatVersion: 1,
+    model: presetConfig("tiny", 3),
+    features: { mode: "seed" },
+    classes: ["a", "b", "c"],
+  };
+  mkdirSync(join(root, "v2"));
+  writeFileSync(join(root, "v2", "config.json"), JSON.stringify({ ...config, formatVersion: 2 }));
+  await assert.rejects(loadModelFolder(join(root, "v2")), {
+    message: `${join(root, "v2", "config.json")}: formatVersion 2 is not supported; this stemscope reads formatVersion 1`,
+  });
+  mkdirSync(join(root, "noweights"));
+  writeFileSync(join(root, "noweights", "config.json"), JSON.stringify(config));
+  assert.deepEqual(readModelConfig(join(root, "noweights")).classes, ["a", "b", "c"]);
+  await assert.rejects(loadModelFolder(join(root, "noweights")), {
+    message: `${join(root, "noweights", "weights.safetensors")}: no such weights file`,
+  });
+  mkdirSync(join(root, "mismatch"));
+  writeFileSync(join(root, "mismatch", "config.json"), JSON.stringify({ ...config, classes: ["a", "b"] }));
+  await assert.rejects(loadModelFolder(join(root, "mismatch")), {
+    message: /2 class names but the model has 3 outputs/,
+  });
+});
+
+test("cli: stemscope model info --preset prints parameter counts", () => {
+  const r = spawnSync(
+    process.execPath,
+    ["--import", tsx, join(repo, "src/cli/main.ts"), "model", "info", "--preset", "tiny", "--classes", "3"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const m = new JointModel(presetConfig("tiny", 3));
+  const total = m.parameterCount();
+  m.dispose();
+  assert.match(r.stdout, /^preset tiny: 2 sources, 3 classes$/m);
+  assert.match(r.stdout, new RegExp(`total +${total.toLocaleString("en-US")} parameters`));
+});
