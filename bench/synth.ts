@@ -1,9 +1,12 @@
 // Benchmark of `synthesize`: two-second clips per second over all ten classes, jobs = 1 (baseline)
 // and jobs = cores, in the same run. "clipsPerSecond" counts the whole call (soundfont loading
-// included); "renderClipsPerSecond" counts from the first finished clip on. Prints one JSON object.
+// included); "renderClipsPerSecond" counts from the first finished clip on. CPU time (process.cpuUsage,
+// all threads: main + workers) is reported too, split at the first finished clip ("loadCpuS": start-up
+// and soundfont loading; "renderCpuMsPerClip": after it), since wall time on a shared machine says
+// little. "loadAvg" is the 1-minute load average at the start and end of each run. Prints one JSON object.
 // Usage: node --import tsx bench/synth.ts [--per-class 20] [--soundfonts all]
 import { rmSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { synthesize } from "../src/data/synth.js";
 import { tempDir } from "../test/data-helpers.js";
@@ -18,9 +21,12 @@ const soundfonts = soundfontsArg === "all" ? ("all" as const) : soundfontsArg.sp
 const root = tempDir("stemscope-bench-synth-");
 const runs = [];
 for (const jobs of [1, availableParallelism()]) {
+  const load0 = loadavg()[0]!;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let firstDone = 0;
   let firstCount = 0;
+  let firstCpu = cpu0;
   const result = await synthesize(
     { outDir: join(root, `out${jobs}`), perClass, soundfonts, seconds: 2 },
     {
@@ -29,11 +35,15 @@ for (const jobs of [1, availableParallelism()]) {
         if (e.phase === "render" && firstDone === 0 && e.done > 0) {
           firstDone = performance.now();
           firstCount = e.done;
+          firstCpu = process.cpuUsage();
         }
       },
     },
   );
   const end = performance.now();
+  const cpuEnd = process.cpuUsage();
+  const cpuS = (a: NodeJS.CpuUsage, b: NodeJS.CpuUsage): number =>
+    (b.user + b.system - a.user - a.system) / 1e6;
   const seconds = (end - t0) / 1000;
   runs.push({
     jobs,
@@ -41,6 +51,10 @@ for (const jobs of [1, availableParallelism()]) {
     seconds: Number(seconds.toFixed(2)),
     clipsPerSecond: Number((result.written / seconds).toFixed(1)),
     renderClipsPerSecond: Number(((result.written - firstCount) / ((end - firstDone) / 1000)).toFixed(1)),
+    cpuS: Number(cpuS(cpu0, cpuEnd).toFixed(2)),
+    loadCpuS: Number(cpuS(cpu0, firstCpu).toFixed(2)),
+    renderCpuMsPerClip: Number(((1000 * cpuS(firstCpu, cpuEnd)) / (result.written - firstCount)).toFixed(1)),
+    loadAvg: [Number(load0.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
   });
 }
 rmSync(root, { recursive: true, force: true });
