@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { PRESET_NAMES } from "../model/presets.js";
 import { type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
-import { formatEpochLine, train, type TrainProgress } from "../train/trainer.js";
+import { formatEpochLine, train, type TrainInput, type TrainProgress } from "../train/trainer.js";
 import { createProgress, type Progress } from "../util/progress.js";
 import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
@@ -29,7 +29,7 @@ interface TrainFlags {
 }
 
 /** Turns the flags into a config input; flags not given stay undefined so the schema's defaults apply. */
-export function trainFlagsToConfig(flags: TrainFlags): TrainConfigInput {
+export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.out === undefined)
     throw new UsageError("--out <dir> is required (the model folder to write, e.g. runs/first)");
   if (flags.data === undefined && flags.resume !== true) {
@@ -56,7 +56,7 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainConfigInput {
   if (flags.split !== undefined) c.split = parseChoice("--split", flags.split, ["auto", "random"] as const);
   if (flags.cacheDir !== undefined) c.cacheDir = flags.cacheDir;
   if (flags.maxSteps !== undefined) c.maxSteps = parseIntFlag("--max-steps", flags.maxSteps, { min: 1 });
-  return c as TrainConfigInput;
+  return c as TrainInput;
 }
 
 /** Registers `stemscope train`. */

@@ -5,6 +5,7 @@ export {
   formatEpochLine,
   train,
   TrainError,
+  type TrainInput,
   type TrainOptions,
   type TrainProgress,
   type TrainSummary,

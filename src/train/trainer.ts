@@ -39,6 +39,12 @@ import { writeFileAtomic } from "../util/atomic.js";
 import { Random } from "../util/random.js";
 import { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "./config.js";
 
+/**
+ * What {@link train} takes: a full config input, or `{ out, resume: true }` plus the settings a
+ * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs, data).
+ */
+export type TrainInput = TrainConfigInput | (Partial<TrainConfigInput> & { out: string; resume: true });
+
 /** Training could not start or had to stop; the message says why and what to do. */
 export class TrainError extends StemscopeError {}
 
@@ -201,7 +207,7 @@ function readCheckpoint(out: string): { state: CheckpointState; tensors: Map<str
  *   audio); TrainError for a batch larger than the training set, a folder holding another run, nothing
  *   to resume, or a non-finite loss (the last good checkpoint is kept)
  */
-export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainSummary> {
+export async function train(input: TrainInput, options: TrainOptions = {}): Promise<TrainSummary> {
   const started = performance.now();
   const warn = options.onWarning ?? (() => undefined);
   let config: TrainConfig;
@@ -232,7 +238,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     }
     config = parseConfig({ ...checkpoint.state.config, ...overrides, resume: true, out });
   } else {
-    config = parseConfig(input);
+    config = parseConfig(input as TrainConfigInput);
     if (
       existsSync(join(config.out, "checkpoint.safetensors")) ||
       existsSync(join(config.out, "config.json"))
