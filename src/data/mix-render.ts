@@ -56,8 +56,14 @@ export function cropStart(clipLength: number, length: number, u: number, mode: "
   return Math.min(span - 1, Math.floor(u * span));
 }
 
+/** Scratch buffers reused across calls (one set per thread): the float sum and the integer mixture. */
+let sumScratch = new Float64Array(0);
+let mixScratch = new Int32Array(0);
+
 /**
- * Renders one mixture from its clips (mono, at the output rate).
+ * Renders one mixture from its clips (mono, at the output rate). Two passes over each source and no
+ * per-call float buffers: the gained sample v = clip[start + i] · gain is recomputed in the second
+ * pass (the same float64 product, so the same bytes as keeping it).
  * @param clips clip table (indexed by `task.clipIds`)
  */
 export function renderMixture(
@@ -67,8 +73,15 @@ export function renderMixture(
 ): RenderedMixture {
   const { length } = settings;
   const k = task.clipIds.length;
-  const floats: Float64Array[] = [];
-  const sum = new Float64Array(length);
+  if (sumScratch.length < length) {
+    sumScratch = new Float64Array(length);
+    mixScratch = new Int32Array(length);
+  }
+  const sum = sumScratch;
+  const starts: number[] = [];
+  const counts: number[] = [];
+  const gains: number[] = [];
+  const sources: Float32Array[] = [];
   let peak = 0;
   for (let j = 0; j < k; j++) {
     const clip = clips[task.clipIds[j]!];
@@ -85,15 +98,26 @@ export function renderMixture(
       const rms = Math.sqrt(sq / length);
       gain = rms > 0 ? (gain * RMS_REFERENCE) / rms : 0;
     }
-    const x = new Float64Array(length); // zero beyond n
-    for (let i = 0; i < n; i++) {
-      const v = clip[start + i]! * gain;
-      x[i] = v;
-      sum[i] = sum[i]! + v;
-      const a = v < 0 ? -v : v;
-      if (a > peak) peak = a;
+    if (j === 0) {
+      for (let i = 0; i < n; i++) {
+        const v = clip[start + i]! * gain;
+        sum[i] = v; // = 0 + v
+        const a = v < 0 ? -v : v;
+        if (a > peak) peak = a;
+      }
+      sum.fill(0, n, length);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const v = clip[start + i]! * gain;
+        sum[i] = sum[i]! + v;
+        const a = v < 0 ? -v : v;
+        if (a > peak) peak = a;
+      }
     }
-    floats.push(x);
+    starts.push(start);
+    counts.push(n);
+    gains.push(gain);
+    sources.push(clip);
   }
   for (let i = 0; i < length; i++) {
     const v = sum[i]!;
@@ -103,16 +127,22 @@ export function renderMixture(
   let scale = 0;
   if (peak > 0) scale = settings.normalize === "peak" || peak > settings.peak ? settings.peak / peak : 1;
   const f = scale * 32767;
-  const mixed = new Int32Array(length);
-  const sources = floats.map((x) => {
-    const q = new Int16Array(length);
-    for (let i = 0; i < length; i++) {
-      const v = Math.round(x[i]! * f);
+  const mixed = mixScratch;
+  mixed.fill(0, 0, length);
+  const quantised: Int16Array[] = [];
+  for (let j = 0; j < k; j++) {
+    const clip = sources[j]!;
+    const start = starts[j]!;
+    const n = counts[j]!;
+    const gain = gains[j]!;
+    const q = new Int16Array(length); // zero beyond n
+    for (let i = 0; i < n; i++) {
+      const v = Math.round(clip[start + i]! * gain * f);
       q[i] = v;
       mixed[i] = mixed[i]! + v;
     }
-    return q;
-  });
+    quantised.push(q);
+  }
   const mixed16 = new Int16Array(length);
   for (let i = 0; i < length; i++) {
     const v = mixed[i]!;
@@ -120,7 +150,7 @@ export function renderMixture(
       throw new Error(`renderMixture: sample ${task.index} overflows 16 bits at ${i}`);
     mixed16[i] = v;
   }
-  return { mixed: mixed16, sources, scale };
+  return { mixed: mixed16, sources: quantised, scale };
 }
 
 /**

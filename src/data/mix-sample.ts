@@ -1,6 +1,5 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomicSync } from "../util/atomic.js";
 import { sampleFileNames } from "./labels.js";
 import { type MixRenderSettings, type MixTask, renderMixture } from "./mix-render.js";
 
@@ -40,8 +39,10 @@ export function encodePcm16Mono(q: Int16Array, sampleRate: number): Uint8Array {
 
 /**
  * Renders sample `task.index` and writes `<outputDir>/sample_<index>/{mixed,source1..K}.wav`
- * (16-bit PCM, mono, `sampleRate` Hz), each file atomically. Synchronous so it runs the same in the
- * main thread and in workers.
+ * (16-bit PCM, mono, `sampleRate` Hz). Synchronous so it runs the same in the main thread and in
+ * workers. Plain writes, not atomic ones (temp + rename cost more than the rendering): a sample
+ * counts as done only once its index is in the run's journal or labels.txt, which happens after this
+ * returns, so a write cut short leaves an unlisted sample that a resume renders again.
  */
 export function writeMixSample(
   outputDir: string,
@@ -56,6 +57,6 @@ export function writeMixSample(
   const names = sampleFileNames(rendered.sources.length);
   const signals = [rendered.mixed, ...rendered.sources];
   for (let j = 0; j < signals.length; j++) {
-    writeFileAtomicSync(join(dir, names[j]!), encodePcm16Mono(signals[j]!, sampleRate));
+    writeFileSync(join(dir, names[j]!), encodePcm16Mono(signals[j]!, sampleRate));
   }
 }
