@@ -1,0 +1,202 @@
+// npm run bench:infer [-- --model <dir> --seconds 60 --threads 2 --repeats 3]
+//
+// `predict` on a generated 60-s WAV file, model load included, as the CLI does it (decode, resample,
+// features, forward passes in batches of 16, summary) — target ≤ 2 s wall on 2 cores — plus the
+// model's share alone (eval mode, no autograd, channels-last) against PyTorch running the same
+// model and weights on the same number of windows (bench/infer_torch.py), in the same run.
+//
+// The model: --model, else the packaged models/default, else a `fast`-preset model with random
+// weights written to a temp folder (said in the output; speed does not depend on the weights).
+// Prints one JSON line.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { encodeWav, loadAudio } from "../src/audio/index.js";
+import {
+  F,
+  liveTensorCount,
+  manualSeed,
+  noGrad,
+  saveSafetensors,
+  setNumThreads,
+  tensor,
+  tidy,
+} from "../src/engine/index.js";
+import { getExtractor, resolveFeatureConfig } from "../src/features/index.js";
+import { defaultModelDir, loadModel, planWindows, windowSamples } from "../src/infer/index.js";
+import { JointModel, MODEL_FORMAT_VERSION, presetConfig } from "../src/model/index.js";
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string" },
+    seconds: { type: "string", default: "60" },
+    threads: { type: "string", default: "2" },
+    repeats: { type: "string", default: "3" },
+    batch: { type: "string", default: "16" },
+  },
+});
+const seconds = Number(values.seconds);
+const threads = Number(values.threads);
+const repeats = Number(values.repeats);
+const batch = Number(values.batch);
+setNumThreads(threads);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const temp = mkdtempSync(join(tmpdir(), "stemscope-bench-infer-"));
+let modelDir = values.model ?? defaultModelDir();
+let modelNote = values.model !== undefined ? "given" : "models/default";
+if (!existsSync(join(modelDir, "config.json"))) {
+  modelDir = join(temp, "model");
+  modelNote = "fast preset, random weights (models/default is missing)";
+  manualSeed(0);
+  const classes = ["cello", "clarinet", "flute", "guitar", "piano", "saxophone", "trumpet", "violin"];
+  const config = presetConfig("fast", classes.length);
+  const m = new JointModel(config);
+  await saveSafetensors(join(modelDir, "weights.safetensors"), m.stateDict());
+  m.dispose();
+  writeFileSync(
+    join(modelDir, "config.json"),
+    JSON.stringify({
+      formatVersion: MODEL_FORMAT_VERSION,
+      model: config,
+      features: resolveFeatureConfig({}),
+      classes,
+      training: {},
+    }),
+  );
+}
+
+// A 44.1-kHz stereo file (so decoding and resampling are part of the work, as for a typical input).
+const rate = 44100;
+const n = Math.round(seconds * rate);
+const left = new Float32Array(n);
+const right = new Float32Array(n);
+for (let i = 0; i < n; i++) {
+  const t = i / rate;
+  const f1 = 220 * 2 ** ((Math.floor(t / 2) % 5) / 12);
+  left[i] = 0.3 * Math.sin(2 * Math.PI * f1 * t) + 0.1 * Math.sin(4 * Math.PI * f1 * t);
+  right[i] = 0.2 * Math.sin(2 * Math.PI * 659 * t) + 0.5 * left[i]!;
+}
+const wav = join(temp, "song.wav");
+writeFileSync(wav, encodeWav([left, right], rate).bytes);
+
+const live = liveTensorCount();
+// End to end, as `stemscope predict` runs (model.predictFile = loadAudio + predict), by phase.
+const endToEnd: number[] = [];
+const phases = { load_model_s: [] as number[], decode_resample_s: [] as number[], predict_s: [] as number[] };
+let windows = 0;
+for (let r = 0; r < repeats; r++) {
+  const t0 = performance.now();
+  const model = await loadModel(modelDir);
+  const t1 = performance.now();
+  const loaded = await loadAudio(wav, { sampleRate: model.features.sampleRate });
+  const t2 = performance.now();
+  const prediction = await model.predict(loaded.samples, loaded.sampleRate, { batchSize: batch });
+  const t3 = performance.now();
+  endToEnd.push((t3 - t0) / 1000);
+  phases.load_model_s.push((t1 - t0) / 1000);
+  phases.decode_resample_s.push((t2 - t1) / 1000);
+  phases.predict_s.push((t3 - t2) / 1000);
+  windows = prediction.windows.length;
+  model.dispose();
+}
+
+// The model's share alone: the same windows' forward passes, eval mode, no autograd.
+const model = await loadModel(modelDir);
+const ex = getExtractor(model.features);
+const { nMels, size } = model.features;
+const audio = new Float32Array(Math.round(seconds * model.features.sampleRate));
+for (let i = 0; i < audio.length; i++)
+  audio[i] = 0.3 * Math.sin((2 * Math.PI * 440 * i) / model.features.sampleRate);
+const plan = planWindows(audio.length, ex.length, model.features.sampleRate);
+const features = new Float32Array(plan.length * ex.outputSize);
+const tf = performance.now();
+plan.forEach((w, i) => ex.compute(windowSamples(audio, w), features, i * ex.outputSize));
+const featureSeconds = (performance.now() - tf) / 1000;
+const forwardOnce = (): void => {
+  for (let b = 0; b < plan.length; b += batch) {
+    const count = Math.min(batch, plan.length - b);
+    noGrad(() =>
+      tidy(() => {
+        const x = tensor(features.subarray(b * ex.outputSize, (b + count) * ex.outputSize), [
+          count,
+          1,
+          nMels,
+          size,
+        ]);
+        const y = model.model.forward(x.contiguous("channels_last"));
+        F.softmax(y.logits, 2).toFloat32Array();
+        y.separated.toFloat32Array();
+      }),
+    );
+  }
+};
+forwardOnce(); // warm-up
+const forward: number[] = [];
+for (let r = 0; r < repeats; r++) {
+  const t0 = performance.now();
+  forwardOnce();
+  forward.push((performance.now() - t0) / 1000);
+}
+const params = model.model.parameterCount();
+const preset = model.config.model.preset;
+model.dispose();
+
+const script = join(dirname(fileURLToPath(import.meta.url)), "infer_torch.py");
+const torchOut = execFileSync(
+  "/usr/bin/python3",
+  [
+    script,
+    "--model",
+    modelDir,
+    "--windows",
+    String(plan.length),
+    "--batch",
+    String(batch),
+    "--threads",
+    String(threads),
+    "--repeats",
+    String(repeats),
+  ],
+  { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
+);
+const torchResult = JSON.parse(torchOut.trim().split("\n").pop()!) as {
+  median_s: number;
+  load_s: number;
+  params: number;
+};
+rmSync(temp, { recursive: true, force: true });
+
+const wall = median(endToEnd);
+console.log(
+  JSON.stringify({
+    model: modelNote,
+    preset,
+    params,
+    audio_seconds: seconds,
+    windows,
+    batch,
+    threads,
+    predict_wall_s: endToEnd.map((v) => Number(v.toFixed(3))),
+    predict_wall_median_s: Number(wall.toFixed(3)),
+    real_time_factor: Number((wall / seconds).toFixed(4)),
+    target_met: wall <= 2,
+    load_model_median_s: Number(median(phases.load_model_s).toFixed(3)),
+    decode_resample_median_s: Number(median(phases.decode_resample_s).toFixed(3)),
+    features_and_forward_median_s: Number(median(phases.predict_s).toFixed(3)),
+    features_s: Number(featureSeconds.toFixed(3)),
+    ours_forward_median_s: Number(median(forward).toFixed(3)),
+    pytorch_forward_median_s: torchResult.median_s,
+    pytorch_params: torchResult.params,
+    forward_ratio_pytorch_over_ours: Number((torchResult.median_s / median(forward)).toFixed(3)),
+  }),
+);
+if (liveTensorCount() !== live) console.error(`warning: ${liveTensorCount() - live} tensors leaked`);
