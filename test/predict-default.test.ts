@@ -1,0 +1,64 @@
+// The packaged default model on the example files. Skipped until both exist: `models/default/`
+// (scripts/train-default.sh) and `examples/examples.json`, a list of
+// `{"file": "examples/<name>.wav", "instruments": ["<class>", …]}` with the instruments that play.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { defaultModelDir, InferenceError, loadModel } from "../src/infer/index.js";
+
+const modelDir = defaultModelDir();
+const examplesJson = join("examples", "examples.json");
+const haveModel = existsSync(join(modelDir, "config.json"));
+const haveExamples = existsSync(examplesJson);
+
+test(
+  "without a default model, loadModel() says what is missing",
+  { skip: haveModel && "models/default exists" },
+  async () => {
+    await assert.rejects(loadModel(), (e: Error) => {
+      assert.ok(e instanceof InferenceError);
+      assert.match(e.message, /no default model: .*models\/default is missing.*pass --model <dir>/);
+      return true;
+    });
+  },
+);
+
+test(
+  "default model: predict names the instruments of each example, separate gives stems that sum to the mixture",
+  { skip: !(haveModel && haveExamples) && "needs models/default and examples/examples.json" },
+  async () => {
+    const examples = JSON.parse(readFileSync(examplesJson, "utf8")) as {
+      file: string;
+      instruments: string[];
+    }[];
+    const model = await loadModel();
+    try {
+      for (const ex of examples) {
+        const prediction = await model.predictFile(ex.file);
+        const top = prediction.instruments.slice(0, ex.instruments.length).map((i) => i.name);
+        assert.deepEqual(
+          [...top].sort(),
+          [...ex.instruments].sort(),
+          `${ex.file}: predicted ${JSON.stringify(prediction.instruments.slice(0, 4))}`,
+        );
+        const sep = await model.separateFile(ex.file);
+        assert.deepEqual(
+          sep.stems.map((s) => s.name).sort(),
+          [...sep.prediction.instruments.slice(0, model.sources).map((i) => i.name)].sort(),
+        );
+        let err = 0;
+        let peak = 0;
+        for (let i = 0; i < sep.mixture.length; i++) {
+          let sum = 0;
+          for (const s of sep.stems) sum += s.samples[i]!;
+          err = Math.max(err, Math.abs(sum - sep.mixture[i]!));
+          peak = Math.max(peak, Math.abs(sep.mixture[i]!));
+        }
+        assert.ok(err <= 1e-4 * Math.max(1, peak), `${ex.file}: stems sum to the mixture (error ${err})`);
+      }
+    } finally {
+      model.dispose();
+    }
+  },
+);
