@@ -297,12 +297,20 @@ async function run(
     folder?.features ??
     FeatureConfigSchema.parse({ mode: config.featureMode, ...(data.audio === null ? {} : data.audio) });
   const epochs = config.epochs;
-  options.onProgress?.({ phase: "cache", epoch: 0, epochs, done: 0, total: data.samples.length });
-  const store: FeatureStore = await buildFeatureCache(data.samples, features, {
-    cacheDir: config.cacheDir ?? join(data.dir, ".stemscope-cache"),
-    ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
-    onProgress: (done, total) => options.onProgress?.({ phase: "cache", epoch: 0, epochs, done, total }),
-  });
+  // The loader thread starts now, so it has booted by the first batch.
+  const loader = new BatchLoader({ planes: 1 + data.sources, rows: features.nMels, cols: features.size });
+  let store: FeatureStore;
+  try {
+    options.onProgress?.({ phase: "cache", epoch: 0, epochs, done: 0, total: data.samples.length });
+    store = await buildFeatureCache(data.samples, features, {
+      cacheDir: config.cacheDir ?? join(data.dir, ".stemscope-cache"),
+      ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
+      onProgress: (done, total) => options.onProgress?.({ phase: "cache", epoch: 0, epochs, done, total }),
+    });
+  } catch (error) {
+    await loader.close();
+    throw error;
+  }
   const labelsOf = data.samples.map((s) => labelIndices(data, s));
   const k = data.sources;
   const [rows, cols] = [store.rows, store.cols];
@@ -317,93 +325,91 @@ async function run(
     patience: config.plateauPatience,
     factor: config.plateauFactor,
   });
-  const loader = new BatchLoader(store);
-
-  let startEpoch = 0;
-  let globalStep = 0;
-  let bestEpoch = 0;
-  let bestValAcc = -Infinity;
-  let sinceBest = 0;
-  let history: EpochRecord[] = [];
-  if (resumed !== null && resumedTensors !== null) {
-    const pick = (prefix: string): Map<string, Tensor> =>
-      new Map(
-        [...resumedTensors]
-          .filter(([n]) => n.startsWith(prefix))
-          .map(([n, t]) => [n.slice(prefix.length), t]),
-      );
-    model.loadStateDict(pick("model."));
-    optimizer.loadStateDict({ kind: "adam", hyper: resumed.optimizer, tensors: pick("optimizer.") });
-    scheduler.loadStateDict(resumed.scheduler);
-    startEpoch = resumed.epoch;
-    globalStep = resumed.globalStep;
-    bestEpoch = resumed.bestEpoch;
-    bestValAcc = resumed.bestValAcc;
-    sinceBest = resumed.epochsWithoutImprovement;
-    history = resumed.history;
-    warn(`resuming ${out} after epoch ${startEpoch} of ${epochs}`);
-  } else {
-    mkdirSync(out, { recursive: true });
-    const folderConfig: ModelFolderConfig = {
-      formatVersion: MODEL_FORMAT_VERSION,
-      model: modelConfig,
-      features,
-      classes: data.classes,
-      training: {
-        ...config,
-        data: data.dir,
-        sources: k,
-        split: {
-          mode: config.split,
-          source: split.source,
-          train: split.train.length,
-          test: split.test.length,
-        },
-      },
-    };
-    await writeFileAtomic(join(out, "config.json"), `${toJson(folderConfig, 2)}\n`);
-  }
-
-  const batchOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
-  const labelTensor = (indices: number[]): Tensor =>
-    tensor(
-      BigInt64Array.from(
-        indices.flatMap((i) => labelsOf[i]!),
-        (v) => BigInt(v),
-      ),
-      [indices.length, k],
-    );
-  const inputs = (batch: FeatureBatch, b: number): { mixture: Tensor; sources: Tensor } => ({
-    mixture: tensor(batch.mixture, [b, 1, rows, cols]).contiguous("channels_last"),
-    sources: tensor(batch.sources, [b, k, rows, cols]),
-  });
-  const forward = (mixture: Tensor): JointOutput =>
-    config.bf16 ? withAutocast(() => model.forward(mixture)) : model.forward(mixture);
-  /** Losses and correct count of one batch; the total keeps its graph when `backward` is set. */
-  const evaluate = (batch: FeatureBatch, indices: number[], backward: boolean) =>
-    tidy(() => {
-      const { mixture, sources } = inputs(batch, indices.length);
-      const labels = labelTensor(indices);
-      let output = forward(mixture);
-      if (config.pit) output = permuteToSources(output, sources).output;
-      const loss = jointLoss(output, sources, labels, config.lossWeight);
-      const total = loss.total.item();
-      if (backward && Number.isFinite(total)) loss.total.backward();
-      const correct = output.logits.argmax(2).eq(labels).sum().item();
-      return { total, sep: loss.separation.item(), cls: loss.classification.item(), correct };
-    });
-
-  const batches = (indices: number[]): number[][] => {
-    const list: number[][] = [];
-    for (let i = 0; i < indices.length; i += config.batchSize)
-      list.push(indices.slice(i, i + config.batchSize));
-    return list;
-  };
-
-  let stopReason: TrainSummary["stopReason"] = "epochs";
-  let peakRss = 0;
-  const lastRecord = (): EpochRecord | null => history[history.length - 1] ?? null;
   try {
+    let startEpoch = 0;
+    let globalStep = 0;
+    let bestEpoch = 0;
+    let bestValAcc = -Infinity;
+    let sinceBest = 0;
+    let history: EpochRecord[] = [];
+    if (resumed !== null && resumedTensors !== null) {
+      const pick = (prefix: string): Map<string, Tensor> =>
+        new Map(
+          [...resumedTensors]
+            .filter(([n]) => n.startsWith(prefix))
+            .map(([n, t]) => [n.slice(prefix.length), t]),
+        );
+      model.loadStateDict(pick("model."));
+      optimizer.loadStateDict({ kind: "adam", hyper: resumed.optimizer, tensors: pick("optimizer.") });
+      scheduler.loadStateDict(resumed.scheduler);
+      startEpoch = resumed.epoch;
+      globalStep = resumed.globalStep;
+      bestEpoch = resumed.bestEpoch;
+      bestValAcc = resumed.bestValAcc;
+      sinceBest = resumed.epochsWithoutImprovement;
+      history = resumed.history;
+      warn(`resuming ${out} after epoch ${startEpoch} of ${epochs}`);
+    } else {
+      mkdirSync(out, { recursive: true });
+      const folderConfig: ModelFolderConfig = {
+        formatVersion: MODEL_FORMAT_VERSION,
+        model: modelConfig,
+        features,
+        classes: data.classes,
+        training: {
+          ...config,
+          data: data.dir,
+          sources: k,
+          split: {
+            mode: config.split,
+            source: split.source,
+            train: split.train.length,
+            test: split.test.length,
+          },
+        },
+      };
+      await writeFileAtomic(join(out, "config.json"), `${toJson(folderConfig, 2)}\n`);
+    }
+
+    const batchOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
+    const labelTensor = (indices: number[]): Tensor =>
+      tensor(
+        BigInt64Array.from(
+          indices.flatMap((i) => labelsOf[i]!),
+          (v) => BigInt(v),
+        ),
+        [indices.length, k],
+      );
+    const inputs = (batch: FeatureBatch, b: number): { mixture: Tensor; sources: Tensor } => ({
+      mixture: tensor(batch.mixture, [b, 1, rows, cols]).contiguous("channels_last"),
+      sources: tensor(batch.sources, [b, k, rows, cols]),
+    });
+    const forward = (mixture: Tensor): JointOutput =>
+      config.bf16 ? withAutocast(() => model.forward(mixture)) : model.forward(mixture);
+    /** Losses and correct count of one batch; the total keeps its graph when `backward` is set. */
+    const evaluate = (batch: FeatureBatch, indices: number[], backward: boolean) =>
+      tidy(() => {
+        const { mixture, sources } = inputs(batch, indices.length);
+        const labels = labelTensor(indices);
+        let output = forward(mixture);
+        if (config.pit) output = permuteToSources(output, sources).output;
+        const loss = jointLoss(output, sources, labels, config.lossWeight);
+        const total = loss.total.item();
+        if (backward && Number.isFinite(total)) loss.total.backward();
+        const correct = output.logits.argmax(2).eq(labels).sum().item();
+        return { total, sep: loss.separation.item(), cls: loss.classification.item(), correct };
+      });
+
+    const batches = (indices: number[]): number[][] => {
+      const list: number[][] = [];
+      for (let i = 0; i < indices.length; i += config.batchSize)
+        list.push(indices.slice(i, i + config.batchSize));
+      return list;
+    };
+
+    let stopReason: TrainSummary["stopReason"] = "epochs";
+    let peakRss = 0;
+    const lastRecord = (): EpochRecord | null => history[history.length - 1] ?? null;
     for (let epoch = startEpoch + 1; epoch <= epochs; epoch++) {
       // ---- train
       manualSeed(torchSeed(config.seed, epoch));
@@ -610,25 +616,25 @@ async function run(
         break;
       }
     }
+    const last = lastRecord();
+    return {
+      out,
+      epochs: last?.epoch ?? startEpoch,
+      bestEpoch,
+      bestValAcc: Number.isFinite(bestValAcc) ? bestValAcc : 0,
+      last,
+      stopReason,
+      classes: data.classes,
+      trainSamples: split.train.length,
+      testSamples: split.test.length,
+      split: split.source,
+      cache: { computed: store.computed, hits: store.hits, dir: store.dir },
+      peakRssMb: Math.round(Math.max(peakRss, process.resourceUsage().maxRSS / 1024)),
+      seconds: (performance.now() - started) / 1000,
+    };
   } finally {
     await loader.close();
     optimizer.dispose();
     model.dispose();
   }
-  const last = lastRecord();
-  return {
-    out,
-    epochs: last?.epoch ?? startEpoch,
-    bestEpoch,
-    bestValAcc: Number.isFinite(bestValAcc) ? bestValAcc : 0,
-    last,
-    stopReason,
-    classes: data.classes,
-    trainSamples: split.train.length,
-    testSamples: split.test.length,
-    split: split.source,
-    cache: { computed: store.computed, hits: store.hits, dir: store.dir },
-    peakRssMb: Math.round(Math.max(peakRss, process.resourceUsage().maxRSS / 1024)),
-    seconds: (performance.now() - started) / 1000,
-  };
 }
