@@ -236,7 +236,7 @@ test("stemscope eval CLI writes the report and prints a summary", () => {
       out,
       "--quiet",
     ],
-    { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "2" } },
+    { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "1" } },
   );
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /split\.json test: 2 samples/);

@@ -39,7 +39,7 @@ before(async () => {
 function spawnCli(...args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
     encoding: "utf8",
-    env: { ...process.env, STEMSCOPE_THREADS: "2" },
+    env: { ...process.env, STEMSCOPE_THREADS: "1" },
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

@@ -185,6 +185,11 @@ export class StemscopeModel {
     options: InferenceOptions = {},
   ): Promise<Separation> {
     const audio = this.prepare(samples, sampleRate, options);
+    if ((options.hopSeconds ?? 1) > this.windowSeconds) {
+      throw new InferenceError(
+        `${options.name ?? "audio"}: a hop of ${options.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs hop ≤ ${this.windowSeconds} s`,
+      );
+    }
     // Progress counts each window twice: once through the model, once through the masks and iSTFT.
     const report = options.onProgress;
     const outputs = await this.run(
