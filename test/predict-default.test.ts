@@ -1,6 +1,6 @@
-// The packaged default model on the example files. Skipped until both exist: `models/default/`
-// (scripts/train-default.sh) and `examples/examples.json`, a list of
-// `{"file": "examples/<name>.wav", "instruments": ["<class>", …]}` with the instruments that play.
+// The packaged default model on the example files: `examples/expected.json` maps each file name in
+// examples/ to `{"instruments": [...]}`, the instruments that play. Skipped until models/default/
+// (scripts/train-default.sh) exists.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { test } from "node:test";
 import { defaultModelDir, InferenceError, loadModel } from "../src/infer/index.js";
 
 const modelDir = defaultModelDir();
-const examplesJson = join("examples", "examples.json");
+const examplesJson = join("examples", "expected.json");
 const haveModel = existsSync(join(modelDir, "config.json"));
 const haveExamples = existsSync(examplesJson);
 
@@ -26,7 +26,7 @@ test(
 
 test(
   "default model: predict names the instruments of each example, separate gives stems that sum to the mixture",
-  { skip: !(haveModel && haveExamples) && "needs models/default and examples/examples.json" },
+  { skip: !(haveModel && haveExamples) && "needs models/default and examples/expected.json" },
   async () => {
     const examples = JSON.parse(readFileSync(examplesJson, "utf8")) as {
       file: string;
