@@ -24,6 +24,7 @@ import {
   setNumThreads,
   tensor,
   tidy,
+  withAutocast,
 } from "../src/engine/index.js";
 import { getExtractor, resolveFeatureConfig } from "../src/features/index.js";
 import { defaultModelDir, loadModel, planWindows, windowSamples } from "../src/infer/index.js";
@@ -121,7 +122,7 @@ const features = new Float32Array(plan.length * ex.outputSize);
 const tf = performance.now();
 plan.forEach((w, i) => ex.compute(windowSamples(audio, w), features, i * ex.outputSize));
 const featureSeconds = (performance.now() - tf) / 1000;
-const forwardOnce = (): void => {
+const forwardOnce = (bf16 = false): void => {
   for (let b = 0; b < plan.length; b += batch) {
     const count = Math.min(batch, plan.length - b);
     noGrad(() =>
@@ -132,7 +133,8 @@ const forwardOnce = (): void => {
           nMels,
           size,
         ]);
-        const y = model.model.forward(x.contiguous("channels_last"));
+        const run = () => model.model.forward(x.contiguous("channels_last"));
+        const y = bf16 ? withAutocast(run) : run();
         F.softmax(y.logits, 2).toFloat32Array();
         y.separated.toFloat32Array();
       }),
@@ -145,6 +147,13 @@ for (let r = 0; r < repeats; r++) {
   const t0 = performance.now();
   forwardOnce();
   forward.push((performance.now() - t0) / 1000);
+}
+forwardOnce(true); // warm-up
+const forwardBf16: number[] = [];
+for (let r = 0; r < repeats; r++) {
+  const t0 = performance.now();
+  forwardOnce(true);
+  forwardBf16.push((performance.now() - t0) / 1000);
 }
 const params = model.model.parameterCount();
 const preset = model.config.model.preset;
@@ -194,6 +203,7 @@ console.log(
     features_and_forward_median_s: Number(median(phases.predict_s).toFixed(3)),
     features_s: Number(featureSeconds.toFixed(3)),
     ours_forward_median_s: Number(median(forward).toFixed(3)),
+    ours_forward_bf16_median_s: Number(median(forwardBf16).toFixed(3)),
     pytorch_forward_median_s: torchResult.median_s,
     pytorch_params: torchResult.params,
     forward_ratio_pytorch_over_ours: Number((torchResult.median_s / median(forward)).toFixed(3)),

@@ -159,7 +159,7 @@ test("predict: every class listed and sorted, windows with times, silence marked
   assert.equal(result.durationSeconds, 5.5);
 });
 
-test("predict: batching does not change the result; other rates are resampled; short input is padded with a warning", async () => {
+test("predict: batching does not change the result, bf16 is close; other rates are resampled; short input is padded with a warning", async () => {
   const sr = 16000;
   const audio = harmonicTone(4, sr, 262);
   const a = await seedModel.predict(audio, sr, { batchSize: 16 });
@@ -167,6 +167,11 @@ test("predict: batching does not change the result; other rates are resampled; s
   for (let i = 0; i < a.instruments.length; i++) {
     assert.equal(a.instruments[i]!.name, b.instruments[i]!.name);
     assert.ok(Math.abs(a.instruments[i]!.probability - b.instruments[i]!.probability) < 1e-5);
+  }
+  const c = await seedModel.predict(audio, sr, { bf16: true });
+  for (const inst of a.instruments) {
+    const other = c.instruments.find((x) => x.name === inst.name)!;
+    assert.ok(Math.abs(other.probability - inst.probability) < 0.05, `bf16 ${inst.name}`);
   }
   const r = await seedModel.predict(harmonicTone(3, 22050, 262), 22050);
   assert.equal(r.sampleRate, 16000);

@@ -21,6 +21,7 @@ export interface InferenceFlags {
   batch?: string;
   silenceDb?: string;
   threads?: string;
+  bf16?: boolean;
 }
 
 /** Adds the flags of {@link InferenceFlags} to a command. */
@@ -36,12 +37,17 @@ export function addInferenceOptions(command: Command): Command {
       "--silence-db <dB>",
       "windows quieter than this RMS level (dBFS) are marked silent (default: -60)",
     )
-    .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)");
+    .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)")
+    .option(
+      "--bf16",
+      "bfloat16 convolutions (faster on CPUs with AVX512-BF16/AMX; slightly different numbers)",
+    );
 }
 
 /** Parses the shared flags into inference options (and sets the thread count). */
 export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
   const options: InferenceOptions = {};
+  if (flags.bf16 === true) options.bf16 = true;
   if (flags.hop !== undefined)
     options.hopSeconds = parseFloatFlag("--hop", flags.hop, { min: 0.01, max: 3600 });
   if (flags.batch !== undefined)
