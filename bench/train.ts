@@ -1,4 +1,4 @@
-// npm run bench:train [-- --preset fast --batch 16 --steps 5 --threads 2 --bf16 --data DIR]
+// npm run bench:train [-- --preset fast --batch 16 --steps 5 --threads 2 --bf16 --data DIR --skip-pytorch]
 //
 // Trainer throughput on cached real data (features of WAV mixtures read through the feature cache and
 // the loader thread) against, in the same run and with the same model, batch and threads:
@@ -35,7 +35,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     bf16: { type: "boolean", default: false },
     data: { type: "string" },
-    pytorch: { type: "boolean", default: true },
+    "skip-pytorch": { type: "boolean", default: false },
   },
 });
 const preset = values.preset as PresetName;
@@ -160,7 +160,7 @@ try {
   const engineAfter = engineAlone(config);
   const trainerRate = median(trainerRates);
   const engineRate = (engineBefore + engineAfter) / 2;
-  const torchRate = values.pytorch ? pytorch(config) : null;
+  const torchRate = values["skip-pytorch"] ? null : pytorch(config);
   console.log(
     JSON.stringify({
       preset,
