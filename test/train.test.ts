@@ -1,7 +1,7 @@
 // The trainer end to end on a tiny generated train_data folder: model folder contents, cache reuse,
 // exact resume after an interruption, flat tensor count, every bad-input error, and the CLI.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
@@ -171,6 +171,44 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
   await assert.rejects(train({ out: join(root, "runs", "none"), resume: true }), {
     message: /checkpoint\.safetensors: not found; there is no run to resume/,
   });
+});
+
+test("resume after SIGKILL: a CLI run killed in epoch 2 and resumed equals the uninterrupted run", async () => {
+  const outK = join(root, "runs", "killed");
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      tsx,
+      join(repo, "src/cli/main.ts"),
+      "train",
+      "--data",
+      data,
+      "--out",
+      outK,
+      "--preset",
+      "tiny",
+    ].concat(["--epochs", "2", "--batch-size", "6", "--threads", "1", "--quiet"]),
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  const killed = await new Promise<boolean>((resolve) => {
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes("Epoch 01 |")) resolve(child.kill("SIGKILL"));
+    });
+    child.on("exit", () => resolve(false));
+  });
+  assert.ok(killed, `the run ended before it could be killed: ${stdout}`);
+  await new Promise((resolve) => child.once("close", resolve));
+  const resumed = await train({ out: outK, resume: true, cacheJobs: 1 });
+  assert.equal(resumed.epochs, 2);
+  const out = join(root, "runs", "a");
+  assert.ok(
+    readFileSync(join(outK, "last.safetensors")).equals(readFileSync(join(out, "last.safetensors"))),
+    "weights after kill + resume differ from the uninterrupted run",
+  );
+  assert.equal(checkpointTensorsDigest(outK), checkpointTensorsDigest(out));
 });
 
 test("PIT, native features and bf16 train too", async () => {
