@@ -136,7 +136,15 @@ export async function evaluate(
   options: EvaluateOptions = {},
 ): Promise<EvalMetrics> {
   const t0 = performance.now();
-  const data = readTrainData(dataDir, { classes: model.classes });
+  const data = readTrainData(dataDir);
+  for (const sample of data.samples) {
+    const unknown = sample.labels.find((l) => !model.classes.includes(l));
+    if (unknown !== undefined) {
+      throw new InferenceError(
+        `${data.labelsPath}:${sample.line}: label "${unknown}" is not a class of the model ${model.dir} (${model.classes.join(", ")})`,
+      );
+    }
+  }
   const k = model.sources;
   if (data.sources !== k) {
     throw new InferenceError(
