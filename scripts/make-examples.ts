@@ -17,7 +17,10 @@ const PAIRS: [string, string][] = [
 const work = mkdtempSync(join(tmpdir(), "stemscope-examples-"));
 try {
   const classes = [...new Set(PAIRS.flat())].sort();
-  await synthesize({ outDir: work, classes, perClass: 1, seconds: 4, seed: 2026, soundfonts: "all" }, { jobs: 1 });
+  await synthesize(
+    { outDir: work, classes, perClass: 1, seconds: 4, seed: 2026, soundfonts: "all" },
+    { jobs: 1 },
+  );
   const manifest = readFileSync(join(work, "manifest.jsonl"), "utf8")
     .trim()
     .split("\n")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Reproduces models/default/: the `fast` preset trained on the ten default classes, rendered from all
+# four Debian soundfonts. Every random choice comes from the seeds below.
+#   bash scripts/train-default.sh [work folder, default /tmp/stemscope-default]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=${1:-/tmp/stemscope-default}
+stemscope() { node --import tsx src/cli/main.ts "$@"; }
+
+stemscope synth --out "$work/raw_data" --per-class 600 --seconds 2 --soundfonts all --seed 0
+stemscope mix --data-dir "$work/raw_data" --output-dir "$work/train_data" --samples-per-combination 200 \
+  --seed 0 --split-by clip
+stemscope train --data "$work/train_data" --out "$work/run" --preset fast --features native \
+  --epochs 4 --batch-size 32 --bf16 --seed 0
+stemscope eval --model "$work/run" --data "$work/train_data" --report "$work/run/report"
+
+mkdir -p models/default
+cp "$work/run/config.json" "$work/run/weights.safetensors" "$work/run/train_log.jsonl" "$work/run/metrics.json" models/default/
+rm -rf models/default/report && cp -r "$work/run/report" models/default/report
