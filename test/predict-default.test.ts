@@ -28,10 +28,15 @@ test(
   "default model: predict names the instruments of each example, separate gives stems that sum to the mixture",
   { skip: !(haveModel && haveExamples) && "needs models/default and examples/expected.json" },
   async () => {
-    const examples = JSON.parse(readFileSync(examplesJson, "utf8")) as {
-      file: string;
-      instruments: string[];
-    }[];
+    const expected = JSON.parse(readFileSync(examplesJson, "utf8")) as Record<
+      string,
+      { instruments: string[] }
+    >;
+    const examples = Object.entries(expected).map(([name, e]) => ({
+      file: join("examples", name),
+      instruments: e.instruments,
+    }));
+    assert.ok(examples.length >= 2, "examples/expected.json lists the example files");
     const model = await loadModel();
     try {
       for (const ex of examples) {
