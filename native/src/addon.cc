@@ -3,11 +3,7 @@
 
 #include <ATen/Parallel.h>
 
-#include <cstdlib>
 #include <sstream>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 namespace stemscope {
 
@@ -263,13 +259,6 @@ Napi::Value Guard(const Args& args, std::initializer_list<const at::Tensor*> inp
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-#if defined(__GLIBC__)
-  // glibc raises its mmap threshold after large buffers are freed, so later tensor buffers come from
-  // the heap; in this process the heap then fragments and RSS grew ~0.5 MB per training step
-  // (bench/engine-memory.ts) although every tensor was freed. Pinning the threshold at glibc's
-  // default (128 KiB) keeps large buffers mmapped and returned on free. MALLOC_MMAP_THRESHOLD_ wins.
-  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-#endif
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
   return exports;

@@ -6,6 +6,9 @@
 #include <torch/version.h>
 
 #include <cmath>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <cstring>
 
 #include "tensor.h"
@@ -714,6 +717,17 @@ Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), previous);
 }
 
+// releaseFreeMemory() -> true when memory was returned to the OS. glibc keeps freed tensor buffers in
+// its heap (its mmap threshold rises after large frees, which is what makes repeated allocations
+// cheap, as in PyTorch); malloc_trim hands the free pages back. Call it between epochs, not per step.
+Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   Args a{info, "setNumThreads"};
   int64_t n = a.integer(0);
@@ -842,7 +856,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"crossEntropy", CrossEntropy}, {"bceWithLogits", BceWithLogits},
       {"copy_", CopyInto}, {"fill_", Fill},
       {"backward", Backward}, {"grad", Grad}, {"setGrad", SetGrad}, {"setGradEnabled", SetGradEnabled},
-      {"setAutocast", SetAutocast}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
+      {"setAutocast", SetAutocast}, {"releaseFreeMemory", ReleaseFreeMemory}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
       {"cudaAvailable", CudaAvailable}, {"buildInfo", BuildInfo},
       {"adamStep", AdamStep}, {"gradNorm", GradNorm}, {"scaleGrads", ScaleGrads},
   };

@@ -59,6 +59,7 @@ export {
   rand,
   randint,
   randn,
+  releaseFreeMemory,
   setNumThreads,
   stack,
   Tensor,

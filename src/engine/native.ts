@@ -133,6 +133,7 @@ export interface NativeBinding {
   setGradEnabled(flag: boolean): boolean;
   setAutocast(enabled: boolean, dtype?: string): boolean;
   setNumThreads(n: number): void;
+  releaseFreeMemory(): boolean;
   getNumThreads(): number;
   cudaAvailable(): boolean;
   buildInfo(): {

@@ -573,6 +573,14 @@ export function setNumThreads(threads: number): void {
 export function getNumThreads(): number {
   return native.getNumThreads();
 }
+/**
+ * Returns freed native memory to the OS (glibc's malloc_trim). Freed tensor buffers otherwise stay in
+ * the process heap for reuse, which keeps allocation fast (as in PyTorch) but lets RSS creep up through
+ * fragmentation over long runs; the trainer calls this between epochs. Returns true if memory was released.
+ */
+export function releaseFreeMemory(): boolean {
+  return native.releaseFreeMemory();
+}
 /** True when libtorch was built with CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
   return native.cudaAvailable();

@@ -20,6 +20,7 @@ import {
   tensor,
   tidy,
   withAutocast,
+  releaseFreeMemory,
 } from "../engine/index.js";
 import { StemscopeError, UsageError } from "../errors.js";
 import { BatchLoader, buildFeatureCache, type FeatureBatch, type FeatureStore } from "../data/cache.js";
@@ -528,6 +529,7 @@ async function run(
       } else {
         sinceBest++;
       }
+      releaseFreeMemory(); // hand freed tensor buffers back to the OS once per epoch (see engine)
       const rss = process.memoryUsage().rss / 2 ** 20;
       peakRss = Math.max(peakRss, rss);
       const record: EpochRecord = {
