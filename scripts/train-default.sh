@@ -11,7 +11,7 @@ stemscope synth --out "$work/raw_data" --per-class 600 --seconds 2 --soundfonts 
 stemscope mix --data-dir "$work/raw_data" --output-dir "$work/train_data" --samples-per-combination 200 \
   --seed 0 --split-by clip
 stemscope train --data "$work/train_data" --out "$work/run" --preset fast --features native \
-  --epochs 4 --batch-size 32 --bf16 --seed 0
+  --epochs 6 --batch-size 32 --bf16 --seed 0
 stemscope eval --model "$work/run" --data "$work/train_data" --report "$work/run/report"
 
 mkdir -p models/default
