@@ -9,17 +9,9 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import {
-  Adam,
-  liveTensorCount,
-  manualSeed,
-  rand,
-  randint,
-  setNumThreads,
-  tidy,
-  withAutocast,
-} from "../src/engine/index.js";
-import { JointModel, jointLoss, type PresetName, presetConfig } from "../src/model/index.js";
+import { liveTensorCount, setNumThreads } from "../src/engine/index.js";
+import { type PresetName, presetConfig } from "../src/model/index.js";
+import { median, trainOnRandom } from "./random-steps.js";
 
 const { values } = parseArgs({
   options: {
@@ -37,39 +29,8 @@ const threads = Number(values.threads);
 const classes = Number(values.classes);
 setNumThreads(threads);
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 function ours(preset: PresetName, mode: string): { rates: number[]; params: number } {
-  manualSeed(0);
-  const model = new JointModel(presetConfig(preset, classes)).toChannelsLast();
-  const optimizer = new Adam(model.parameters(), { lr: 0.0015, weightDecay: 1e-4 });
-  const x = tidy(() => rand([batch, 1, 128, 128]).contiguous("channels_last"));
-  const target = rand([batch, 2, 128, 128]);
-  const labels = randint(0, classes, [batch, 2]);
-  const step = (): void => {
-    optimizer.zeroGrad();
-    tidy(() => {
-      const output = mode === "bf16" ? withAutocast(() => model.forward(x)) : model.forward(x);
-      jointLoss(output, target, labels, 0.7).total.backward();
-    });
-    optimizer.step();
-  };
-  step();
-  const rates: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    step();
-    rates.push(batch / ((performance.now() - t0) / 1000));
-  }
-  const params = model.parameterCount();
-  for (const t of [x, target, labels]) t.dispose();
-  optimizer.dispose();
-  model.dispose();
-  return { rates, params };
+  return trainOnRandom(presetConfig(preset, classes), { batch, steps, bf16: mode === "bf16" });
 }
 
 function pytorch(preset: PresetName, mode: string): { median: number; params: number } {

@@ -16,14 +16,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { encodeWav } from "../src/audio/index.js";
 import { buildMixtures } from "../src/data/mix.js";
-import { Adam, manualSeed, rand, randint, setNumThreads, tidy, withAutocast } from "../src/engine/index.js";
-import {
-  JointModel,
-  type JointModelConfig,
-  jointLoss,
-  type PresetName,
-  presetConfig,
-} from "../src/model/index.js";
+import { setNumThreads } from "../src/engine/index.js";
+import { type JointModelConfig, type PresetName, presetConfig } from "../src/model/index.js";
+import { median, trainOnRandom } from "./random-steps.js";
 import { readTrainData } from "../src/data/dataset.js";
 import { train } from "../src/train/index.js";
 
@@ -44,12 +39,6 @@ const steps = Number(values.steps);
 const threads = Number(values.threads);
 const mode = values.bf16 ? "bf16" : "fp32";
 setNumThreads(threads);
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 /** A train_data folder mixed from generated harmonic tones: 4 classes, enough samples for the steps. */
 async function makeData(root: string): Promise<string> {
@@ -80,33 +69,9 @@ async function makeData(root: string): Promise<string> {
   return join(root, "train_data");
 }
 
-/** The engine alone: bench/engine.ts's step on random tensors. */
+/** The engine alone: the same model and batch on random tensors (bench/random-steps.ts). */
 function engineAlone(config: JointModelConfig): number {
-  manualSeed(0);
-  const model = new JointModel(config).toChannelsLast();
-  const optimizer = new Adam(model.parameters(), { lr: 0.0015, weightDecay: 1e-4 });
-  const x = tidy(() => rand([batch, 1, 128, 128]).contiguous("channels_last"));
-  const target = rand([batch, config.sources, 128, 128]);
-  const labels = randint(0, config.numClasses, [batch, config.sources]);
-  const step = (): void => {
-    optimizer.zeroGrad();
-    tidy(() => {
-      const output = mode === "bf16" ? withAutocast(() => model.forward(x)) : model.forward(x);
-      jointLoss(output, target, labels, 0.7).total.backward();
-    });
-    optimizer.step();
-  };
-  step();
-  const rates: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const t0 = performance.now();
-    step();
-    rates.push(batch / ((performance.now() - t0) / 1000));
-  }
-  for (const t of [x, target, labels]) t.dispose();
-  optimizer.dispose();
-  model.dispose();
-  return median(rates);
+  return median(trainOnRandom(config, { batch, steps, bf16: mode === "bf16" }).rates);
 }
 
 function pytorch(config: JointModelConfig): number {
