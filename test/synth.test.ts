@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeWav } from "../src/audio/index.js";
 import { checkDataset } from "../src/data/check.js";
 import { resolveSoundfonts } from "../src/data/instruments.js";
 import { readManifest } from "../src/data/manifest.js";
-import { synthesize } from "../src/data/synth.js";
+import { SYNTH_FORMAT_VERSION, synthesize } from "../src/data/synth.js";
 import { hashTree, tempDir } from "./data-helpers.js";
 
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
@@ -66,6 +66,15 @@ test(
     await assert.rejects(
       synthesize({ ...config, seed: 5, outDir: join(root, "one") }, { jobs: 1 }),
       /was rendered with a different seed .*use --overwrite/,
+    );
+    // A folder from an older rendering recipe is not resumed with clips that would sound different.
+    const synthJson = join(root, "one", "synth.json");
+    const record = JSON.parse(readFileSync(synthJson, "utf8"));
+    assert.equal(record.version, SYNTH_FORMAT_VERSION);
+    writeFileSync(synthJson, JSON.stringify({ ...record, version: 1 }));
+    await assert.rejects(
+      synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 }),
+      /one: was rendered by another version of stemscope synth \(format version 1, this one writes 2\).*use --overwrite/,
     );
   },
 );

@@ -16,6 +16,9 @@ interface TrainFlags {
   lr?: string;
   weightDecay?: string;
   lossWeight?: string;
+  schedule?: string;
+  warmup?: string;
+  unetOutput?: string;
   pit?: boolean;
   bf16?: boolean;
   threads?: string;
@@ -47,6 +50,11 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.weightDecay = parseFloatFlag("--weight-decay", flags.weightDecay, { min: 0 });
   if (flags.lossWeight !== undefined)
     c.lossWeight = parseFloatFlag("--loss-weight", flags.lossWeight, { min: 0, max: 1 });
+  if (flags.schedule !== undefined)
+    c.schedule = parseChoice("--schedule", flags.schedule, ["plateau", "cosine"] as const);
+  if (flags.warmup !== undefined) c.warmup = parseFloatFlag("--warmup", flags.warmup, { min: 0, max: 0.99 });
+  if (flags.unetOutput !== undefined)
+    c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
   if (flags.pit === true) c.pit = true;
   if (flags.bf16 === true) c.bf16 = true;
   if (flags.threads !== undefined) c.threads = parseIntFlag("--threads", flags.threads, { min: 1, max: 256 });
@@ -76,6 +84,12 @@ export function registerTrainCommand(program: Command): void {
     .option("--lr <x>", `Adam learning rate (default: ${d.lr})`)
     .option("--weight-decay <x>", `Adam L2 weight decay (default: ${d.weightDecay})`)
     .option("--loss-weight <x>", `λ in λ·L_sep + (1−λ)·L_cls (default: ${d.lossWeight})`)
+    .option(
+      "--schedule <name>",
+      `plateau (ReduceLROnPlateau on test loss, the seed's) | cosine (warm-up, then cosine decay to 0 over all epochs) (default: ${d.schedule})`,
+    )
+    .option("--warmup <fraction>", `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`)
+    .option("--unet-output <kind>", "direct | mask (sigmoid mask × mixture) (default: the preset's)")
     .option("--pit", "permutation-invariant training: best source order per sample")
     .option("--bf16", "bfloat16 autocast (faster on CPUs with bf16 support)")
     .option("--threads <n>", "libtorch threads (default: CPU cores)")

@@ -64,6 +64,12 @@ function readEntries(path: string): ManifestEntry[] {
 }
 
 /**
+ * Version of the rendering recipe recorded in synth.json; bumped whenever the same seed would give
+ * different audio (2: dry render + our own reverb/chorus at 16 kHz), so a resume never mixes recipes.
+ */
+export const SYNTH_FORMAT_VERSION = 2;
+
+/**
  * Renders `perClass` clips of each class. See the module comment for the layout and guarantees.
  * @throws DataError for unknown classes or soundfonts, a soundfont that is not installed (naming its
  *   Debian package), or a folder made with another configuration (unless `overwrite`)
@@ -84,9 +90,17 @@ export async function synthesize(
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
 
   const synthJsonPath = join(config.outDir, SYNTH_JSON);
-  const record = { format: "stemscope-synth", version: 1, config, soundfonts: soundfonts.map((s) => s.id) };
+  const record = { format: "stemscope-synth", version: SYNTH_FORMAT_VERSION, config, soundfonts: soundfonts.map((s) => s.id) };
   if (existsSync(synthJsonPath) && options.overwrite !== true) {
-    const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as { config?: Record<string, unknown> };
+    const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as {
+      version?: unknown;
+      config?: Record<string, unknown>;
+    };
+    if (previous.version !== SYNTH_FORMAT_VERSION) {
+      throw new DataError(
+        `${config.outDir}: was rendered by another version of stemscope synth (format version ${String(previous.version)}, this one writes ${SYNTH_FORMAT_VERSION}), whose clips sound different; use --overwrite to re-render, or choose another --out`,
+      );
+    }
     const prev = previous.config ?? {};
     // Adding clips (a larger perClass) or classes keeps every existing clip, so only these must match.
     const differs = (["seed", "seconds", "sampleRate", "soundfonts"] as const).filter(

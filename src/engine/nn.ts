@@ -179,29 +179,42 @@ export function kaimingNormal(shape: number[], fan: number): Tensor {
 
 // ---------------------------------------------------------------- layers
 
-/** torch.nn.Conv2d, with PyTorch's default init (kaiming_uniform a=√5 → U(±1/√fanIn), same bound for bias). */
-export class Conv2d extends Layer {
+/** Options shared by {@link Conv2d} and {@link ConvTranspose2d}. */
+interface ConvOptions {
+  stride?: Pair;
+  padding?: Pair;
+  groups?: number;
+  bias?: boolean;
+}
+
+/**
+ * What Conv2d and ConvTranspose2d share: stride/padding/groups and PyTorch's default init,
+ * kaiming_uniform(a=√5) → U(±1/√fanIn) for the weight and the same bound for the bias.
+ */
+abstract class ConvLayer extends Layer {
   readonly stride: Pair;
   readonly padding: Pair;
-  readonly dilation: Pair;
   readonly groups: number;
+  protected readonly kernel: [number, number];
 
   constructor(
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernelSize: number | [number, number],
-    options: { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean } = {},
+    options: ConvOptions,
   ) {
     super();
     this.stride = options.stride ?? 1;
     this.padding = options.padding ?? 0;
-    this.dilation = options.dilation ?? 1;
     this.groups = options.groups ?? 1;
-    const [kh, kw] = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
-    const fanIn = (inChannels / this.groups) * kh * kw;
-    const bound = 1 / Math.sqrt(fanIn);
-    this.registerParameter("weight", uniform([outChannels, inChannels / this.groups, kh, kw], bound));
-    if (options.bias ?? true) this.registerParameter("bias", uniform([outChannels], bound));
+    this.kernel = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
+  }
+
+  /** Registers `weight` of `shape` (and `bias` unless disabled), fan_in = shape[1] · kH · kW as PyTorch. */
+  protected initParameters(shape: number[], bias: boolean): void {
+    const bound = 1 / Math.sqrt(shape[1]! * this.kernel[0] * this.kernel[1]);
+    this.registerParameter("weight", uniform(shape, bound));
+    if (bias) this.registerParameter("bias", uniform([this.outChannels], bound));
   }
 
   get weight(): Tensor {
@@ -209,6 +222,22 @@ export class Conv2d extends Layer {
   }
   get bias(): Tensor | null {
     return this.optionalParameter("bias");
+  }
+}
+
+/** torch.nn.Conv2d (weight [out, in/groups, kH, kW]) with PyTorch's default init. */
+export class Conv2d extends ConvLayer {
+  readonly dilation: Pair;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number | [number, number],
+    options: ConvOptions & { dilation?: Pair } = {},
+  ) {
+    super(inChannels, outChannels, kernelSize, options);
+    this.dilation = options.dilation ?? 1;
+    this.initParameters([outChannels, inChannels / this.groups, ...this.kernel], options.bias ?? true);
   }
 
   /** [batch, inChannels, H, W] → [batch, outChannels, H', W'] */
@@ -223,36 +252,19 @@ export class Conv2d extends Layer {
 }
 
 /** torch.nn.ConvTranspose2d (weight [in, out/groups, kH, kW]) with PyTorch's default init. */
-export class ConvTranspose2d extends Layer {
-  readonly stride: Pair;
-  readonly padding: Pair;
+export class ConvTranspose2d extends ConvLayer {
   readonly outputPadding: Pair;
-  readonly groups: number;
 
   constructor(
-    readonly inChannels: number,
-    readonly outChannels: number,
-    readonly kernelSize: number | [number, number],
-    options: { stride?: Pair; padding?: Pair; outputPadding?: Pair; groups?: number; bias?: boolean } = {},
+    inChannels: number,
+    outChannels: number,
+    kernelSize: number | [number, number],
+    options: ConvOptions & { outputPadding?: Pair } = {},
   ) {
-    super();
-    this.stride = options.stride ?? 1;
-    this.padding = options.padding ?? 0;
+    super(inChannels, outChannels, kernelSize, options);
     this.outputPadding = options.outputPadding ?? 0;
-    this.groups = options.groups ?? 1;
-    const [kh, kw] = typeof kernelSize === "number" ? [kernelSize, kernelSize] : kernelSize;
-    // PyTorch computes fan_in from weight.size(1) * receptive field, i.e. outChannels/groups · kH · kW.
-    const fanIn = (outChannels / this.groups) * kh * kw;
-    const bound = 1 / Math.sqrt(fanIn);
-    this.registerParameter("weight", uniform([inChannels, outChannels / this.groups, kh, kw], bound));
-    if (options.bias ?? true) this.registerParameter("bias", uniform([outChannels], bound));
-  }
-
-  get weight(): Tensor {
-    return this.parameter("weight");
-  }
-  get bias(): Tensor | null {
-    return this.optionalParameter("bias");
+    // PyTorch's fan_in is weight.size(1) · kH · kW, i.e. outChannels/groups · kH · kW.
+    this.initParameters([inChannels, outChannels / this.groups, ...this.kernel], options.bias ?? true);
   }
 
   /** [batch, inChannels, H, W] → [batch, outChannels, H', W'] */

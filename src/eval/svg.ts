@@ -176,16 +176,13 @@ export function barChartSvg(o: BarChartOptions): string {
   body.push(
     `<line x1="${left}" x2="${n(width - 16)}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333333"/>`,
   );
-  if (o.yLabel !== undefined)
-    body.push(
-      text(
-        14,
-        top + plotH / 2,
-        o.yLabel,
-        `text-anchor="middle" transform="rotate(-90 14 ${n(top + plotH / 2)})"`,
-      ),
-    );
+  if (o.yLabel !== undefined) body.push(yAxisLabel(o.yLabel, top + plotH / 2));
   return svgDocument(width, height, body);
+}
+
+/** A y-axis title, rotated, centred at height `y` near the left edge. */
+function yAxisLabel(label: string, y: number): string {
+  return text(14, y, label, `text-anchor="middle" transform="rotate(-90 14 ${n(y)})"`);
 }
 
 /** One line of a {@link lineChartSvg}. */
@@ -271,14 +268,6 @@ export function lineChartSvg(o: LineChartOptions): string {
   });
   if (o.xLabel !== undefined)
     body.push(text(left + plotW / 2, top + plotH + 40, o.xLabel, 'text-anchor="middle"'));
-  if (o.yLabel !== undefined)
-    body.push(
-      text(
-        14,
-        top + plotH / 2,
-        o.yLabel,
-        `text-anchor="middle" transform="rotate(-90 14 ${n(top + plotH / 2)})"`,
-      ),
-    );
+  if (o.yLabel !== undefined) body.push(yAxisLabel(o.yLabel, top + plotH / 2));
   return svgDocument(width, height, body);
 }

@@ -22,6 +22,16 @@ export const TrainConfigSchema = z
     lr: z.number().positive().default(0.0015),
     /** Adam's L2 penalty (added to the gradient, as torch.optim.Adam). */
     weightDecay: z.number().min(0).default(1e-4),
+    /**
+     * Learning-rate schedule. `plateau` (the seed's): ReduceLROnPlateau on the validation loss.
+     * `cosine`: linear warm-up over `warmup` of all steps to `lr`, then cosine decay to 0 at the last
+     * step of the last epoch; better when the time budget (epochs) is fixed in advance.
+     */
+    schedule: z.enum(["plateau", "cosine"]).default("plateau"),
+    /** Fraction of all steps spent warming up (`cosine` only). */
+    warmup: z.number().min(0).lt(1).default(0.05),
+    /** U-Net output override: `mask` (sigmoid mask × mixture) or `direct` (the preset's own choice when absent). */
+    unetOutput: z.enum(["direct", "mask"]).optional(),
     /** ReduceLROnPlateau on the validation loss. */
     plateauPatience: z.number().int().min(0).default(2),
     plateauFactor: z.number().gt(0).lt(1).default(0.5),

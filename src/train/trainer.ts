@@ -33,7 +33,7 @@ import {
 } from "../data/dataset.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { MODEL_FORMAT_VERSION, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
-import { JointModel, type JointOutput, jointLoss } from "../model/joint.js";
+import { JointModel, type JointModelConfig, type JointOutput, jointLoss } from "../model/joint.js";
 import { permuteToSources } from "../model/pit.js";
 import { presetConfig } from "../model/presets.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -172,6 +172,11 @@ function parseConfig(input: TrainConfigInput): TrainConfig {
 }
 
 /** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
+/** The preset's model config with the `--unet-output` override applied. */
+function withUnetOutput(model: JointModelConfig, config: TrainConfig): JointModelConfig {
+  return config.unetOutput === undefined ? model : { ...model, unet: { ...model.unet, output: config.unetOutput } };
+}
+
 function torchSeed(seed: number, epoch: number): number {
   return new Random(seed).fork(`train:torch:${epoch}`).uint32();
 }
@@ -318,7 +323,7 @@ async function run(
 
   // ---- model, optimizer, scheduler
   manualSeed(config.seed);
-  const modelConfig = folder?.model ?? presetConfig(config.preset, data.classes.length, k);
+  const modelConfig = folder?.model ?? withUnetOutput(presetConfig(config.preset, data.classes.length, k), config);
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
@@ -343,6 +348,8 @@ async function run(
       model.loadStateDict(pick("model."));
       optimizer.loadStateDict({ kind: "adam", hyper: resumed.optimizer, tensors: pick("optimizer.") });
       scheduler.loadStateDict(resumed.scheduler);
+      // Everything was copied into the model and optimizer: free the loaded copies now, not at the end.
+      dispose([...resumedTensors.values()]);
       startEpoch = resumed.epoch;
       globalStep = resumed.globalStep;
       bestEpoch = resumed.bestEpoch;
@@ -401,6 +408,16 @@ async function run(
         return { total, sep: loss.separation.item(), cls: loss.classification.item(), correct };
       });
 
+    const stepsPerEpoch = Math.ceil(split.train.length / config.batchSize);
+    const totalSteps = stepsPerEpoch * epochs;
+    /** The cosine schedule's rate before optimizer step number `step` (0-based). */
+    const cosineLr = (step: number): number => {
+      const warm = Math.floor(config.warmup * totalSteps);
+      if (step < warm) return (config.lr * (step + 1)) / warm;
+      const progress = Math.min(1, (step - warm) / Math.max(1, totalSteps - warm));
+      return config.lr * 0.5 * (1 + Math.cos(Math.PI * progress));
+    };
+
     const batches = (indices: number[]): number[][] => {
       const list: number[][] = [];
       for (let i = 0; i < indices.length; i += config.batchSize)
@@ -447,6 +464,7 @@ async function run(
               `Try a lower --lr${config.bf16 ? " or train without --bf16" : ""}.`,
           );
         }
+        if (config.schedule === "cosine") optimizer.lr = cosineLr(globalStep);
         optimizer.step();
         steps++;
         globalStep++;
@@ -522,7 +540,7 @@ async function run(
             `Try a lower --lr.`,
         );
       }
-      scheduler.step(valLoss);
+      if (config.schedule === "plateau") scheduler.step(valLoss);
       const valAcc = vSums.correct / (vSeen * k);
       const best = valAcc > bestValAcc;
       if (best) {
@@ -547,7 +565,7 @@ async function run(
         valClsLoss: vSums.cls / vSeen,
         valSepMse: vSums.sep / vSeen / k,
         valAcc,
-        lr,
+        lr: config.schedule === "cosine" ? optimizer.lr : lr,
         steps,
         trainSeconds,
         valSeconds,
