@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
 import { resample } from "../src/audio/index.js";
-import { DEFAULT_CLASSES } from "../src/data/instruments.js";
+import { DEFAULT_CLASSES, resolveSoundfonts } from "../src/data/instruments.js";
 import { applyChorus, applyReverb } from "../src/data/synth-effects.js";
 import {
   ClipRenderer,
@@ -84,8 +84,8 @@ test("synth effects: amount 0 changes nothing; reverb and chorus are determinist
   assert.equal(ones[0], 0.5); // before the first delayed sample
 });
 
-test("ClipRenderer: a reused synthesizer renders the same bytes as a fresh one", { skip }, () => {
-  const bank = loadSoundBank(TIMGM);
+test("ClipRenderer: a reused synthesizer renders the same bytes as a fresh one", { skip }, async () => {
+  const bank = await loadSoundBank(TIMGM);
   const reused = new ClipRenderer();
   let checked = 0;
   for (const cls of DEFAULT_CLASSES) {
@@ -106,3 +106,35 @@ test("ClipRenderer: a reused synthesizer renders the same bytes as a fresh one",
   }
   assert.equal(checked, 20);
 });
+
+const MUSESCORE = resolveSoundfonts(["musescore"])[0]!.path;
+test(
+  "SF3 (Ogg Vorbis) banks sound for every default class: the decoder is awaited before the first render",
+  {
+    skip: existsSync(MUSESCORE)
+      ? false
+      : `${MUSESCORE} is not installed (apt-get install musescore-general-soundfont)`,
+  },
+  async () => {
+    // Before the fix, every MuseScore sample decoded to zeros whenever rendering began before the
+    // WebAssembly Vorbis decoder had started, so its clips were silent and re-drawn from other banks.
+    const bank = await loadSoundBank(MUSESCORE);
+    const renderer = new ClipRenderer();
+    for (const cls of DEFAULT_CLASSES) {
+      const program = cls.programs.find((p) => bankHasProgram(bank, p));
+      assert.ok(program !== undefined, `MuseScore has none of ${cls.name}'s programs`);
+      const note = Math.round((cls.range[0] + cls.range[1]) / 2);
+      const plan = {
+        ...planClip(new Random(3).fork(cls.name), cls, ["musescore"], () => true, 1),
+        program,
+        notes: [{ note, start: 0, duration: 0.5 }],
+        velocity: 100,
+        bendSemitones: 0,
+      };
+      const audio = renderer.render(bank, plan, 1, 16000);
+      let peak = 0;
+      for (const v of audio) peak = Math.max(peak, Math.abs(v));
+      assert.ok(peak > 0.01, `${cls.name} (program ${program}, note ${note}) rendered silent: peak ${peak}`);
+    }
+  },
+);

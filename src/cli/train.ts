@@ -20,6 +20,7 @@ interface TrainFlags {
   warmup?: string;
   unetOutput?: string;
   pit?: boolean;
+  augment?: boolean;
   bf16?: boolean;
   threads?: string;
   seed?: string;
@@ -56,6 +57,7 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.unetOutput !== undefined)
     c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
   if (flags.pit === true) c.pit = true;
+  if (flags.augment === true) c.augment = true;
   if (flags.bf16 === true) c.bf16 = true;
   if (flags.threads !== undefined) c.threads = parseIntFlag("--threads", flags.threads, { min: 1, max: 256 });
   if (flags.seed !== undefined) c.seed = parseIntFlag("--seed", flags.seed);
@@ -88,8 +90,12 @@ export function registerTrainCommand(program: Command): void {
       "--schedule <name>",
       `plateau (ReduceLROnPlateau on test loss, the seed's) | cosine (warm-up, then cosine decay to 0 over all epochs) (default: ${d.schedule})`,
     )
-    .option("--warmup <fraction>", `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`)
+    .option(
+      "--warmup <fraction>",
+      `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`,
+    )
     .option("--unet-output <kind>", "direct | mask (sigmoid mask × mixture) (default: the preset's)")
+    .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
     .option("--pit", "permutation-invariant training: best source order per sample")
     .option("--bf16", "bfloat16 autocast (faster on CPUs with bf16 support)")
     .option("--threads <n>", "libtorch threads (default: CPU cores)")

@@ -3,7 +3,7 @@
  * with spessasynth_core. Used by synth.ts in the main thread and in workers.
  */
 import { readFileSync } from "node:fs";
-import { type BasicSoundBank, SoundBankLoader, SpessaLog, SpessaSynthProcessor } from "spessasynth_core";
+import { BasicSoundBank, SoundBankLoader, SpessaLog, SpessaSynthProcessor } from "spessasynth_core";
 import { fixLength, resample } from "../audio/index.js";
 import type { Random } from "../util/random.js";
 import { DataError } from "./errors.js";
@@ -164,8 +164,15 @@ export function planClip(
   };
 }
 
-/** Loads a soundfont file. @throws DataError naming the file when it cannot be parsed */
-export function loadSoundBank(path: string): BasicSoundBank {
+/**
+ * Loads a soundfont file. Waits first for spessasynth's Ogg Vorbis decoder (a WebAssembly module that
+ * starts asynchronously): SF3 banks such as MuseScore_General.sf3 hold compressed samples, and a
+ * sample decoded before the decoder is ready comes out as silence, so MuseScore clips were silent or
+ * not, depending on timing.
+ * @throws DataError naming the file when it cannot be parsed or its compressed samples cannot be decoded
+ */
+export async function loadSoundBank(path: string): Promise<BasicSoundBank> {
+  await BasicSoundBank.isSF3DecoderReady;
   try {
     const bytes = readFileSync(path);
     return SoundBankLoader.fromArrayBuffer(

@@ -35,10 +35,11 @@ if (port !== null) {
   let classes: InstrumentClass[] = [];
   let settings: SynthSettings | undefined;
   const renderer = new ClipRenderer();
-  port.on("message", (message: SynthWorkerRequest) => {
+  port.on("message", async (message: SynthWorkerRequest) => {
     try {
       if (message.type === "init") {
-        banks = new Map(message.soundfonts.map((s) => [s.id, loadSoundBank(s.path)]));
+        banks = new Map();
+        for (const s of message.soundfonts) banks.set(s.id, await loadSoundBank(s.path));
         classes = message.classes;
         settings = message.settings;
         port.postMessage({ type: "ready" } satisfies SynthWorkerReply);

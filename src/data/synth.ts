@@ -90,7 +90,12 @@ export async function synthesize(
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
 
   const synthJsonPath = join(config.outDir, SYNTH_JSON);
-  const record = { format: "stemscope-synth", version: SYNTH_FORMAT_VERSION, config, soundfonts: soundfonts.map((s) => s.id) };
+  const record = {
+    format: "stemscope-synth",
+    version: SYNTH_FORMAT_VERSION,
+    config,
+    soundfonts: soundfonts.map((s) => s.id),
+  };
   if (existsSync(synthJsonPath) && options.overwrite !== true) {
     const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as {
       version?: unknown;
@@ -159,7 +164,7 @@ export async function synthesize(
         onProgress({ phase: "load", done: 0, total: soundfonts.length });
         const banks = new Map<string, BasicSoundBank>();
         for (const sf of soundfonts) {
-          banks.set(sf.id, loadSoundBank(sf.path));
+          banks.set(sf.id, await loadSoundBank(sf.path));
           onProgress({ phase: "load", done: banks.size, total: soundfonts.length });
         }
         const renderer = new ClipRenderer();

@@ -37,6 +37,11 @@ export const TrainConfigSchema = z
     plateauFactor: z.number().gt(0).lt(1).default(0.5),
     /** λ in λ·L_sep + (1 − λ)·L_cls. */
     lossWeight: z.number().min(0).max(1).default(0.7),
+    /**
+     * Spectrogram augmentation of training batches (random EQ, mel shift, SpecAugment masks, the same
+     * on a sample's mixture and sources; see src/train/augment.ts), for timbres the data lacks.
+     */
+    augment: z.boolean().default(false),
     /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
     pit: z.boolean().default(false),
     /** bfloat16 CPU autocast for the forward pass. */

@@ -38,6 +38,7 @@ import { permuteToSources } from "../model/pit.js";
 import { presetConfig } from "../model/presets.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { Random } from "../util/random.js";
+import { augmentBatch, DEFAULT_AUGMENT } from "./augment.js";
 import { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "./config.js";
 
 /**
@@ -174,7 +175,9 @@ function parseConfig(input: TrainConfigInput): TrainConfig {
 /** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
 /** The preset's model config with the `--unet-output` override applied. */
 function withUnetOutput(model: JointModelConfig, config: TrainConfig): JointModelConfig {
-  return config.unetOutput === undefined ? model : { ...model, unet: { ...model.unet, output: config.unetOutput } };
+  return config.unetOutput === undefined
+    ? model
+    : { ...model, unet: { ...model.unet, output: config.unetOutput } };
 }
 
 function torchSeed(seed: number, epoch: number): number {
@@ -323,7 +326,8 @@ async function run(
 
   // ---- model, optimizer, scheduler
   manualSeed(config.seed);
-  const modelConfig = folder?.model ?? withUnetOutput(presetConfig(config.preset, data.classes.length, k), config);
+  const modelConfig =
+    folder?.model ?? withUnetOutput(presetConfig(config.preset, data.classes.length, k), config);
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
@@ -425,6 +429,7 @@ async function run(
       return list;
     };
 
+    const augmentRandom = new Random(config.seed).fork("train:augment");
     let stopReason: TrainSummary["stopReason"] = "epochs";
     let peakRss = 0;
     const lastRecord = (): EpochRecord | null => history[history.length - 1] ?? null;
@@ -451,6 +456,15 @@ async function run(
         const batch: FeatureBatch = await next!;
         wait += performance.now() - w0;
         next = bi + 1 < trainBatches.length ? loader.load(batchOf(trainBatches[bi + 1]!)) : null;
+        if (config.augment) {
+          augmentBatch(
+            batch.mixture,
+            batch.sources,
+            { batch: indices.length, k, rows, cols },
+            { ...DEFAULT_AUGMENT, topDb: features.topDb },
+            augmentRandom.fork(`${epoch}:${bi}`),
+          );
+        }
         optimizer.zeroGrad();
         const r = evaluate(batch, indices, true);
         if (!Number.isFinite(r.total)) {
