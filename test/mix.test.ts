@@ -232,6 +232,21 @@ test("mix: split by soundfont holds out whole soundfonts; errors without a manif
   const trainSf = new Set(plan.filter((s) => !s.test).flatMap((s) => s.clips.map(sfOfClip)));
   assert.equal(testSf.size, 1);
   for (const sf of testSf) assert.ok(!trainSf.has(sf));
+  // --test-soundfonts names the held-out ones.
+  const named = planMixtures({ ...config, testSoundfonts: ["musescore"] });
+  assert.deepEqual(
+    new Set(named.filter((s) => s.test).flatMap((s) => s.clips.map(sfOfClip))),
+    new Set(["musescore"]),
+  );
+  assert.ok(!named.filter((s) => !s.test).some((s) => s.clips.some((c) => sfOfClip(c) === "musescore")));
+  assert.throws(
+    () => planMixtures({ ...config, testSoundfonts: ["a320u"] }),
+    /--test-soundfonts: a320u not in .*manifest\.jsonl; its clips come from fluidr3, musescore, timgm6mb/,
+  );
+  assert.throws(
+    () => planMixtures({ ...config, testSoundfonts: ["fluidr3", "musescore", "timgm6mb"] }),
+    /holding out all of fluidr3, musescore, timgm6mb leaves nothing to train on/,
+  );
   writeFileSync(join(raw, "manifest.jsonl"), `${lines.slice(1).join("\n")}\n`);
   assert.throws(() => planMixtures(config), /has no line for a\/clip0\.wav/);
 });

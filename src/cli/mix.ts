@@ -18,6 +18,7 @@ interface MixFlags {
   peak?: string;
   testFraction?: string;
   splitBy?: string;
+  testSoundfonts?: string;
   sampleRate?: string;
   seconds?: string;
   jobs?: string;
@@ -53,6 +54,15 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
     config.testFraction = parseFloatFlag("--test-fraction", flags.testFraction, { min: 0, max: 0.95 });
   if (flags.splitBy !== undefined)
     config.splitBy = parseChoice("--split-by", flags.splitBy, ["clip", "soundfont", "random"] as const);
+  if (flags.testSoundfonts !== undefined) {
+    if (config.splitBy !== "soundfont") throw new UsageError("--test-soundfonts needs --split-by soundfont");
+    const list = flags.testSoundfonts.split(",").map((x) => x.trim());
+    if (list.some((x) => x === ""))
+      throw new UsageError(
+        `--test-soundfonts: expected comma-separated soundfont ids, got "${flags.testSoundfonts}"`,
+      );
+    config.testSoundfonts = list;
+  }
   if (flags.sampleRate !== undefined)
     config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 1000, max: 192000 });
   if (flags.seconds !== undefined)
@@ -101,6 +111,10 @@ export function registerMixCommand(program: Command): void {
       `fraction of samples assigned to test in split.json (default: ${d.testFraction})`,
     )
     .option("--split-by <mode>", `clip | soundfont | random (the seed's leaky split) (default: ${d.splitBy})`)
+    .option(
+      "--test-soundfonts <ids>",
+      "with --split-by soundfont: the soundfonts held out for test, e.g. a320u (default: drawn from --seed)",
+    )
     .option("--sample-rate <hz>", `output sample rate (default: ${d.sampleRate})`)
     .option("--seconds <s>", `output length in seconds (default: ${d.seconds})`)
     .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")

@@ -48,6 +48,8 @@ export const MixConfigSchema = z
      * `random`: the seed's per-sample split, which shares clips between train and test.
      */
     splitBy: z.enum(["clip", "soundfont", "random"]).default("clip"),
+    /** `splitBy: "soundfont"`: the soundfonts to hold out for test (default: drawn from `seed`). */
+    testSoundfonts: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 

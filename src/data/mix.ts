@@ -182,12 +182,28 @@ function assignClipSides(
       `${manifestPath}: all clips come from one soundfont (${soundfonts[0] ?? "none"}); --split-by soundfont needs at least 2 (use --split-by clip)`,
     );
   }
-  const shuffled = new Random(config.seed).fork("split:soundfonts").shuffle(soundfonts.slice());
-  const nTest = Math.min(
-    soundfonts.length - 1,
-    Math.max(1, Math.round(soundfonts.length * config.testFraction)),
-  );
-  const testSoundfonts = shuffled.slice(0, nTest).sort();
+  let testSoundfonts: string[];
+  if (config.testSoundfonts !== undefined) {
+    const unknown = config.testSoundfonts.filter((sf) => !soundfonts.includes(sf));
+    if (unknown.length > 0) {
+      throw new DataError(
+        `--test-soundfonts: ${unknown.join(", ")} not in ${manifestPath}; its clips come from ${soundfonts.join(", ")}`,
+      );
+    }
+    testSoundfonts = [...new Set(config.testSoundfonts)].sort();
+    if (testSoundfonts.length >= soundfonts.length) {
+      throw new DataError(
+        `--test-soundfonts: holding out all of ${soundfonts.join(", ")} leaves nothing to train on; name fewer`,
+      );
+    }
+  } else {
+    const shuffled = new Random(config.seed).fork("split:soundfonts").shuffle(soundfonts.slice());
+    const nTest = Math.min(
+      soundfonts.length - 1,
+      Math.max(1, Math.round(soundfonts.length * config.testFraction)),
+    );
+    testSoundfonts = shuffled.slice(0, nTest).sort();
+  }
   const held = new Set(testSoundfonts);
   for (const clip of clips) clipIsTest[clip.id] = held.has(soundfontOf.get(clip.key)!);
   return { clipIsTest, testSoundfonts };
