@@ -163,7 +163,10 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
     checkpointTensorsDigest(out),
     "resumed optimizer state differs",
   );
-  const logB = readFileSync(join(outB, "train_log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const logB = readFileSync(join(outB, "train_log.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   assert.equal(logB.length, 2);
   // The checkpoint's loaded tensors are freed once copied: a resumed epoch holds no more than a fresh one.
   assert.equal(logB[1].liveTensors, log[1].liveTensors, "resume kept the loaded checkpoint tensors alive");
@@ -338,4 +341,31 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
     message: '--features must be one of seed, native, got "mel"',
   });
   assert.throws(() => trainFlagsToConfig({ data }), { message: /--out <dir> is required/ });
+});
+
+test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask and --augment reach the model folder", async () => {
+  // 18 training samples in batches of 6: 3 steps per epoch, 6 in all; warm-up floor(0.2 · 6) = 1 step.
+  const lr = 0.002;
+  const r = await train(
+    tiny("cosine", { schedule: "cosine", warmup: 0.2, lr, unetOutput: "mask", augment: true }),
+  );
+  assert.equal(r.epochs, 2);
+  const log = readFileSync(join(r.out, "train_log.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  // The rate of the last step of each epoch (steps 2 and 5): lr · ½(1 + cos(π (s − 1) / 5)).
+  const expected = (s: number) => lr * 0.5 * (1 + Math.cos((Math.PI * (s - 1)) / 5));
+  assert.ok(Math.abs(log[0].lr - expected(2)) < 1e-12, `epoch 1 lr ${log[0].lr}`);
+  assert.ok(Math.abs(log[1].lr - expected(5)) < 1e-12, `epoch 2 lr ${log[1].lr}`);
+  const config = JSON.parse(readFileSync(join(r.out, "config.json"), "utf8"));
+  assert.equal(config.model.unet.output, "mask");
+  assert.equal(config.training.augment, true);
+  // Augmentation is seeded: the same run again gives the same weights.
+  const again = await train(
+    tiny("cosine2", { schedule: "cosine", warmup: 0.2, lr, unetOutput: "mask", augment: true }),
+  );
+  assert.ok(
+    readFileSync(join(again.out, "last.safetensors")).equals(readFileSync(join(r.out, "last.safetensors"))),
+  );
 });
