@@ -23,10 +23,14 @@ export function trainOnRandom(
   const labels = randint(0, config.numClasses, [batch, config.sources]);
   const step = (): void => {
     optimizer.zeroGrad();
-    tidy(() => {
+    // Only the loss outlives the scope, so libtorch frees every activation the backward pass does
+    // not need as soon as it is computed, and the saved ones as backward consumes them (as PyTorch).
+    const loss = tidy(() => {
       const output = options.bf16 ? withAutocast(() => model.forward(x)) : model.forward(x);
-      jointLoss(output, target, labels, 0.7).total.backward();
+      return jointLoss(output, target, labels, 0.7).total;
     });
+    loss.backward();
+    loss.dispose();
     optimizer.step();
   };
   step();

@@ -399,18 +399,28 @@ async function run(
     const forward = (mixture: Tensor): JointOutput =>
       config.bf16 ? withAutocast(() => model.forward(mixture)) : model.forward(mixture);
     /** Losses and correct count of one batch; the total keeps its graph when `backward` is set. */
-    const evaluate = (batch: FeatureBatch, indices: number[], backward: boolean) =>
-      tidy(() => {
+    const evaluate = (batch: FeatureBatch, indices: number[], backward: boolean) => {
+      // Only the loss tensor leaves the scope: every other activation is released as soon as the
+      // forward pass is done with it, and the saved ones while backward runs (PyTorch's lifetimes).
+      const r = tidy(() => {
         const { mixture, sources } = inputs(batch, indices.length);
         const labels = labelTensor(indices);
         let output = forward(mixture);
         if (config.pit) output = permuteToSources(output, sources).output;
         const loss = jointLoss(output, sources, labels, config.lossWeight);
-        const total = loss.total.item();
-        if (backward && Number.isFinite(total)) loss.total.backward();
         const correct = output.logits.argmax(2).eq(labels).sum().item();
-        return { total, sep: loss.separation.item(), cls: loss.classification.item(), correct };
+        return {
+          loss: loss.total,
+          total: loss.total.item(),
+          sep: loss.separation.item(),
+          cls: loss.classification.item(),
+          correct,
+        };
       });
+      if (backward && Number.isFinite(r.total)) r.loss.backward();
+      r.loss.dispose();
+      return { total: r.total, sep: r.sep, cls: r.cls, correct: r.correct };
+    };
 
     const stepsPerEpoch = Math.ceil(split.train.length / config.batchSize);
     const totalSteps = stepsPerEpoch * epochs;
