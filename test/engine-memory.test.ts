@@ -5,6 +5,7 @@ import { describe } from "node:test";
 import {
   Adam,
   AdaptiveAvgPool2d,
+  allocatorStats,
   BatchNorm2d,
   Conv2d,
   dispose,
@@ -17,10 +18,13 @@ import {
   MaxPool2d,
   ReLU,
   randn,
+  releaseFreeMemory,
   Sequential,
+  setAllocatorCacheLimit,
   type Tensor,
   tensor,
   tidy,
+  zeros,
 } from "../src/engine/index.js";
 import { engineTest } from "./engine-helpers.js";
 
@@ -217,4 +221,30 @@ describe("training", () => {
       assert.ok(growthMb < 30, `RSS grew ${growthMb.toFixed(1)} MB between step 100 and step 300`);
     },
   );
+});
+
+engineTest("caching allocator: freed large buffers are reused, capped, and released on request", () => {
+  releaseFreeMemory();
+  const before = allocatorStats();
+  // 1 MiB float32 buffers, allocated and freed 10 times: the first comes from the system, the rest
+  // from the cache.
+  for (let i = 0; i < 10; i++) zeros([256, 1024]).dispose();
+  const after = allocatorStats();
+  assert.equal(after.misses - before.misses, 1);
+  assert.equal(after.hits - before.hits, 9);
+  assert.equal(after.cachedBytes, 1 << 20);
+  // A size within the same class (≤ 25% above the power of two) reuses the block too.
+  zeros([256, 1000]).dispose();
+  assert.equal(allocatorStats().hits - after.hits, 1);
+  assert.equal(releaseFreeMemory(), 1 << 20);
+  assert.equal(allocatorStats().cachedBytes, 0);
+  // With a zero cap nothing is kept.
+  setAllocatorCacheLimit(0);
+  try {
+    zeros([256, 1024]).dispose();
+    assert.equal(allocatorStats().cachedBytes, 0);
+  } finally {
+    setAllocatorCacheLimit(8 * 2 ** 30);
+  }
+  assert.throws(() => setAllocatorCacheLimit(-1), /setAllocatorCacheLimit: bytes must be ≥ 0/);
 });

@@ -1,4 +1,5 @@
 // The tensor wrapper, argument conversion and error translation of the stemscope addon.
+#include "allocator.h"
 #include "tensor.h"
 
 #include <ATen/Parallel.h>
@@ -259,6 +260,7 @@ Napi::Value Guard(const Args& args, std::initializer_list<const at::Tensor*> inp
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  stemscope::InstallCachingAllocator();
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
   return exports;

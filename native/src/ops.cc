@@ -11,6 +11,7 @@
 #endif
 #include <cstring>
 
+#include "allocator.h"
 #include "tensor.h"
 
 namespace stemscope {
@@ -717,15 +718,34 @@ Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), previous);
 }
 
-// releaseFreeMemory() -> true when memory was returned to the OS. glibc keeps freed tensor buffers in
-// its heap (its mmap threshold rises after large frees, which is what makes repeated allocations
-// cheap, as in PyTorch); malloc_trim hands the free pages back. Call it between epochs, not per step.
+// releaseFreeMemory() -> bytes of cached tensor blocks released. The caching allocator (allocator.cc)
+// keeps freed tensor buffers for reuse; this returns them, then glibc's free pages (malloc_trim).
 Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
+  size_t released = ReleaseCachedBlocks();
 #if defined(__GLIBC__)
-  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
-#else
-  return Napi::Boolean::New(info.Env(), false);
+  malloc_trim(0);
 #endif
+  return Napi::Number::New(info.Env(), static_cast<double>(released));
+}
+
+// allocatorStats() -> {cachedBytes, limitBytes, hits, misses} of the caching CPU allocator.
+Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
+  CacheStats s = CachedBlockStats();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
+  o.Set("limitBytes", static_cast<double>(s.limitBytes));
+  o.Set("hits", static_cast<double>(s.hits));
+  o.Set("misses", static_cast<double>(s.misses));
+  return o;
+}
+
+// setAllocatorCacheLimit(bytes): most bytes of free blocks the allocator keeps (0 = cache nothing).
+Napi::Value SetAllocatorCacheLimit(const Napi::CallbackInfo& info) {
+  Args a{info, "setAllocatorCacheLimit"};
+  double bytes = a.number(0);
+  if (!(bytes >= 0)) throw Napi::RangeError::New(info.Env(), "setAllocatorCacheLimit: bytes must be ≥ 0");
+  SetCacheLimit(static_cast<size_t>(bytes));
+  return info.Env().Undefined();
 }
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
@@ -856,7 +876,7 @@ void RegisterOps(Napi::Env env, Napi::Object exports) {
       {"crossEntropy", CrossEntropy}, {"bceWithLogits", BceWithLogits},
       {"copy_", CopyInto}, {"fill_", Fill},
       {"backward", Backward}, {"grad", Grad}, {"setGrad", SetGrad}, {"setGradEnabled", SetGradEnabled},
-      {"setAutocast", SetAutocast}, {"releaseFreeMemory", ReleaseFreeMemory}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
+      {"setAutocast", SetAutocast}, {"releaseFreeMemory", ReleaseFreeMemory}, {"allocatorStats", AllocatorStats}, {"setAllocatorCacheLimit", SetAllocatorCacheLimit}, {"setNumThreads", SetNumThreads}, {"getNumThreads", GetNumThreads},
       {"cudaAvailable", CudaAvailable}, {"buildInfo", BuildInfo},
       {"adamStep", AdamStep}, {"gradNorm", GradNorm}, {"scaleGrads", ScaleGrads},
   };

@@ -60,6 +60,8 @@ export {
   randint,
   randn,
   releaseFreeMemory,
+  allocatorStats,
+  setAllocatorCacheLimit,
   setNumThreads,
   stack,
   Tensor,

@@ -133,7 +133,9 @@ export interface NativeBinding {
   setGradEnabled(flag: boolean): boolean;
   setAutocast(enabled: boolean, dtype?: string): boolean;
   setNumThreads(n: number): void;
-  releaseFreeMemory(): boolean;
+  releaseFreeMemory(): number;
+  allocatorStats(): { cachedBytes: number; limitBytes: number; hits: number; misses: number };
+  setAllocatorCacheLimit(bytes: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;
   buildInfo(): {

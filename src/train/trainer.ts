@@ -492,9 +492,6 @@ async function run(
         optimizer.step();
         steps++;
         globalStep++;
-        // glibc keeps freed activation buffers in its heap; trimming every few dozen steps bounds RSS
-        // (a 6-epoch run peaked at 21.5 GB with a trim per epoch only) at the cost of a few ms.
-        if (globalStep % 25 === 0) releaseFreeMemory();
         seen += indices.length;
         sums = {
           total: sums.total + r.total * indices.length,
@@ -574,7 +571,7 @@ async function run(
       } else {
         sinceBest++;
       }
-      releaseFreeMemory(); // hand freed tensor buffers back to the OS once per epoch (see engine)
+      releaseFreeMemory(); // the allocator's cached blocks back to the OS once per epoch (see engine)
       const rss = process.memoryUsage().rss / 2 ** 20;
       peakRss = Math.max(peakRss, rss);
       const record: EpochRecord = {

@@ -1,0 +1,21 @@
+// The caching CPU allocator of allocator.cc.
+#pragma once
+#include <cstddef>
+
+namespace stemscope {
+
+struct CacheStats {
+  size_t cachedBytes;  // free blocks held for reuse
+  size_t limitBytes;   // most bytes held; a free beyond it goes back to the system
+  size_t hits;         // allocations served from the cache
+  size_t misses;       // allocations of cacheable size that went to the system
+};
+
+// Makes the caching allocator libtorch's CPU allocator (called once, when the addon loads).
+void InstallCachingAllocator();
+// Returns every cached block to the system allocator; the number of bytes released.
+size_t ReleaseCachedBlocks();
+CacheStats CachedBlockStats();
+void SetCacheLimit(size_t bytes);
+
+}  // namespace stemscope
