@@ -240,6 +240,10 @@ test("mix: split by soundfont holds out whole soundfonts; errors without a manif
   );
   assert.ok(!named.filter((s) => !s.test).some((s) => s.clips.some((c) => sfOfClip(c) === "musescore")));
   assert.throws(
+    () => planMixtures({ ...config, splitBy: "clip", testSoundfonts: ["musescore"] }),
+    /--test-soundfonts needs --split-by soundfont/,
+  );
+  assert.throws(
     () => planMixtures({ ...config, testSoundfonts: ["a320u"] }),
     /--test-soundfonts: a320u not in .*manifest\.jsonl; its clips come from fluidr3, musescore, timgm6mb/,
   );

@@ -35,35 +35,33 @@ size_t SizeClass(size_t n) {
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t nbytes) const override {
-    void* p = nullptr;
     const size_t size = SizeClass(nbytes);
-    if (size >= kMinCached) {
+    // Small buffers go straight to the system (Free passes pointers it does not know through).
+    if (size < kMinCached) return Wrap(c10::alloc_cpu(size));
+    {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = free_.find(size);
       if (it != free_.end() && !it->second.empty()) {
-        p = it->second.back();
+        void* p = it->second.back();
         it->second.pop_back();
         cached_ -= size;
         hits_++;
+        sizes_[p] = size;
+        return Wrap(p);
       }
     }
-    if (p == nullptr) {
-      p = c10::alloc_cpu(size);
-      if (size >= kMinCached) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        misses_++;
-      }
-    }
-    if (size >= kMinCached) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      sizes_[p] = size;
-    }
-    return {p, p, &Delete, c10::Device(c10::DeviceType::CPU)};
+    void* p = c10::alloc_cpu(size);  // outside the lock: may page-fault for a while
+    std::lock_guard<std::mutex> lock(mutex_);
+    misses_++;
+    sizes_[p] = size;
+    return Wrap(p);
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &Delete; }
 
   static void Delete(void* p) { Instance().Free(p); }
+
+  static c10::DataPtr Wrap(void* p) { return {p, p, &Delete, c10::Device(c10::DeviceType::CPU)}; }
 
   void Free(void* p) {
     if (p == nullptr) return;

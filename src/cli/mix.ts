@@ -55,7 +55,6 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
   if (flags.splitBy !== undefined)
     config.splitBy = parseChoice("--split-by", flags.splitBy, ["clip", "soundfont", "random"] as const);
   if (flags.testSoundfonts !== undefined) {
-    if (config.splitBy !== "soundfont") throw new UsageError("--test-soundfonts needs --split-by soundfont");
     const list = flags.testSoundfonts.split(",").map((x) => x.trim());
     if (list.some((x) => x === ""))
       throw new UsageError(

@@ -132,6 +132,9 @@ function assignClipSides(
   clips: ClipRef[],
   onWarning: (message: string) => void,
 ): { clipIsTest: boolean[] | undefined; testSoundfonts?: string[] } {
+  if (config.testSoundfonts !== undefined && config.splitBy !== "soundfont") {
+    throw new DataError("--test-soundfonts needs --split-by soundfont");
+  }
   if (config.splitBy === "random") {
     onWarning(
       `--split-by random assigns samples, not clips, to train and test (as the seed did): the same source clips appear on both sides, so test scores will be optimistic. Use --split-by clip or soundfont for an honest test set.`,

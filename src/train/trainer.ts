@@ -172,7 +172,6 @@ function parseConfig(input: TrainConfigInput): TrainConfig {
   return parsed.data;
 }
 
-/** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
 /** The preset's model config with the `--unet-output` override applied. */
 function withUnetOutput(model: JointModelConfig, config: TrainConfig): JointModelConfig {
   return config.unetOutput === undefined
@@ -180,6 +179,7 @@ function withUnetOutput(model: JointModelConfig, config: TrainConfig): JointMode
     : { ...model, unet: { ...model.unet, output: config.unetOutput } };
 }
 
+/** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
 function torchSeed(seed: number, epoch: number): number {
   return new Random(seed).fork(`train:torch:${epoch}`).uint32();
 }
@@ -424,9 +424,9 @@ async function run(
 
     const stepsPerEpoch = Math.ceil(split.train.length / config.batchSize);
     const totalSteps = stepsPerEpoch * epochs;
+    const warm = Math.floor(config.warmup * totalSteps);
     /** The cosine schedule's rate before optimizer step number `step` (0-based). */
     const cosineLr = (step: number): number => {
-      const warm = Math.floor(config.warmup * totalSteps);
       if (step < warm) return (config.lr * (step + 1)) / warm;
       const progress = Math.min(1, (step - warm) / Math.max(1, totalSteps - warm));
       return config.lr * 0.5 * (1 + Math.cos(Math.PI * progress));
