@@ -14,9 +14,16 @@ import {
   rand,
   randint,
   setNumThreads,
+  tensor,
   tidy,
 } from "../src/engine/index.js";
-import { JointModel, jointLoss, type PresetName, presetConfig } from "../src/model/index.js";
+import {
+  JointModel,
+  jointLoss,
+  type PresetName,
+  presetConfig,
+  referenceClassLoss,
+} from "../src/model/index.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { tempDir } from "./data-helpers.js";
 
@@ -73,6 +80,34 @@ test(
   { skip: !slow },
   () => checkPreset("seed", 2, 3, 0.0015),
 );
+
+test("referenceClassLoss = Σ_k cross-entropy of the classifier on each reference source", () => {
+  const live = liveTensorCount();
+  manualSeed(3);
+  const model = new JointModel(presetConfig("tiny", 5)).toChannelsLast().eval();
+  noGrad(() =>
+    tidy(() => {
+      const sources = rand([3, 2, 128, 128]);
+      const labelValues = [4, 0, 1, 3, 2, 2];
+      const labels = tensor(BigInt64Array.from(labelValues, (v) => BigInt(v)), [3, 2]);
+      let expected = 0;
+      for (let k = 0; k < 2; k++) {
+        const logits = model.classifier.forward(sources.slice(1, k, k + 1).contiguous("channels_last"));
+        const rows = logits.toArray();
+        for (let b = 0; b < 3; b++) {
+          const row = rows.slice(b * 5, b * 5 + 5);
+          const max = Math.max(...row);
+          const logSum = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+          expected += (logSum - row[labelValues[b * 2 + k]!]!) / 3;
+        }
+      }
+      const got = referenceClassLoss(model, sources, labels).item();
+      assert.ok(Math.abs(got - expected) < 1e-4, `${got} vs ${expected}`);
+    }),
+  );
+  model.dispose();
+  assert.equal(liveTensorCount(), live);
+});
 
 test("preset parameter counts: seed is the seed's 49M-parameter model; fast and tiny are small", () => {
   const counts = Object.fromEntries(

@@ -20,6 +20,7 @@ interface TrainFlags {
   warmup?: string;
   unetOutput?: string;
   pit?: boolean;
+  referenceWeight?: string;
   augment?: boolean;
   bf16?: boolean;
   threads?: string;
@@ -57,6 +58,8 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.unetOutput !== undefined)
     c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
   if (flags.pit === true) c.pit = true;
+  if (flags.referenceWeight !== undefined)
+    c.referenceWeight = parseFloatFlag("--reference-weight", flags.referenceWeight, { min: 0 });
   if (flags.augment === true) c.augment = true;
   if (flags.bf16 === true) c.bf16 = true;
   if (flags.threads !== undefined) c.threads = parseIntFlag("--threads", flags.threads, { min: 1, max: 256 });
@@ -97,6 +100,10 @@ export function registerTrainCommand(program: Command): void {
     .option("--unet-output <kind>", "direct | mask (sigmoid mask × mixture) (default: the preset's)")
     .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
     .option("--pit", "permutation-invariant training: best source order per sample")
+    .option(
+      "--reference-weight <x>",
+      `β: also train the classifier on the reference sources, adding β·Σ CE(classifier(source), label) to L_cls (default: ${d.referenceWeight}, the seed's loss)`,
+    )
     .option("--bf16", "bfloat16 autocast (faster on CPUs with bf16 support)")
     .option("--threads <n>", "libtorch threads (default: CPU cores)")
     .option("--seed <n>", `seed of initialisation, shuffling and dropout (default: ${d.seed})`)

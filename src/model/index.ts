@@ -5,6 +5,7 @@ export {
   type JointModelConfig,
   JointModelConfigSchema,
   type JointOutput,
+  referenceClassLoss,
 } from "./joint.js";
 export { PRESET_NAMES, type PresetName, PRESETS, presetConfig } from "./presets.js";
 export { ResNet, type ResNetConfig, ResNetConfigSchema } from "./resnet.js";

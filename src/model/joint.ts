@@ -76,3 +76,15 @@ export function jointLoss(output: JointOutput, sources: Tensor, labels: Tensor, 
   const total = separation.mul(lambda).add(classification.mul(1 - lambda));
   return { total, separation, classification };
 }
+
+/**
+ * Σ_k CE(classifier(source_k), label_k): the shared classifier applied to the reference sources
+ * [batch, K, H, W] (one batch of batch·K spectrograms), labels int64 [batch, K]. A scalar in float32.
+ */
+export function referenceClassLoss(model: JointModel, sources: Tensor, labels: Tensor): Tensor {
+  const [batch, k, h, w] = sources.shape as [number, number, number, number];
+  const logits = model.classifier
+    .forward(sources.reshape([batch * k, 1, h, w]).contiguous("channels_last"))
+    .float();
+  return F.crossEntropy(logits, labels.reshape([batch * k])).mul(k);
+}

@@ -42,6 +42,14 @@ export const TrainConfigSchema = z
      * on a sample's mixture and sources; see src/train/augment.ts), for timbres the data lacks.
      */
     augment: z.boolean().default(false),
+    /**
+     * β: the classifier is also trained on the reference source spectrograms, adding
+     * β·Σ_k CE(classifier(source_k), label_k) to L_cls (training steps only). Anchors the shared
+     * classifier to real instrument spectrograms, so its gradient asks the U-Net for separated
+     * sources that sound like the instrument, instead of co-adapting with the U-Net's output.
+     * 0 = the seed's loss.
+     */
+    referenceWeight: z.number().min(0).default(0),
     /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
     pit: z.boolean().default(false),
     /** bfloat16 CPU autocast for the forward pass. */

@@ -33,7 +33,13 @@ import {
 } from "../data/dataset.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { MODEL_FORMAT_VERSION, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
-import { JointModel, type JointModelConfig, type JointOutput, jointLoss } from "../model/joint.js";
+import {
+  JointModel,
+  type JointModelConfig,
+  type JointOutput,
+  jointLoss,
+  referenceClassLoss,
+} from "../model/joint.js";
 import { permuteToSources } from "../model/pit.js";
 import { presetConfig } from "../model/presets.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -409,8 +415,16 @@ async function run(
         if (config.pit) output = permuteToSources(output, sources).output;
         const loss = jointLoss(output, sources, labels, config.lossWeight);
         const correct = output.logits.argmax(2).eq(labels).sum().item();
+        // The reported losses stay the seed's; the reference term only shapes the gradient.
+        const reference =
+          backward && config.referenceWeight > 0
+            ? (config.bf16
+                ? withAutocast(() => referenceClassLoss(model, sources, labels))
+                : referenceClassLoss(model, sources, labels)
+              ).mul((1 - config.lossWeight) * config.referenceWeight)
+            : null;
         return {
-          loss: loss.total,
+          loss: reference === null ? loss.total : loss.total.add(reference),
           total: loss.total.item(),
           sep: loss.separation.item(),
           cls: loss.classification.item(),
