@@ -23,6 +23,8 @@ import {
   type PresetName,
   presetConfig,
   referenceClassLoss,
+  UNet,
+  UNetConfigSchema,
 } from "../src/model/index.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { tempDir } from "./data-helpers.js";
@@ -106,6 +108,38 @@ test("referenceClassLoss = Σ_k cross-entropy of the classifier on each referenc
     }),
   );
   model.dispose();
+  assert.equal(liveTensorCount(), live);
+});
+
+test("UNet with full skips: shapes, parameter names, and it fits a fixed target", () => {
+  const live = liveTensorCount();
+  manualSeed(1);
+  const unet = new UNet(UNetConfigSchema.parse({ depth: 2, baseChannels: 4, dropout: 0, skips: "full" }), 3);
+  const names = unet.namedParameters().map(([n]) => n);
+  for (const name of ["enc.1.3.weight", "mid.0.weight", "up.0.weight", "dec.1.0.3.weight", "head.weight"]) {
+    assert.ok(names.includes(name), `${name} missing from ${names.join(", ")}`);
+  }
+  const optimizer = new Adam(unet.parameters(), { lr: 0.01 });
+  const x = rand([2, 1, 32, 16]);
+  const target = rand([2, 3, 32, 16]);
+  const losses: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    optimizer.zeroGrad();
+    losses.push(
+      tidy(() => {
+        const y = unet.forward(x);
+        assert.deepEqual(y.shape, [2, 3, 32, 16]);
+        const loss = y.sub(target).square().mean();
+        loss.backward();
+        return loss.item();
+      }),
+    );
+    optimizer.step();
+  }
+  assert.ok(losses[19]! < 0.5 * losses[0]!, `loss did not halve: ${losses[0]} → ${losses[19]}`);
+  for (const t of [x, target]) t.dispose();
+  optimizer.dispose();
+  unet.dispose();
   assert.equal(liveTensorCount(), live);
 });
 

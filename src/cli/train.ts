@@ -20,6 +20,7 @@ interface TrainFlags {
   warmup?: string;
   unetOutput?: string;
   pit?: boolean;
+  unetSkips?: string;
   referenceWeight?: string;
   augment?: boolean;
   bf16?: boolean;
@@ -57,6 +58,8 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.warmup !== undefined) c.warmup = parseFloatFlag("--warmup", flags.warmup, { min: 0, max: 0.99 });
   if (flags.unetOutput !== undefined)
     c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
+  if (flags.unetSkips !== undefined)
+    c.unetSkips = parseChoice("--unet-skips", flags.unetSkips, ["pooled", "full"] as const);
   if (flags.pit === true) c.pit = true;
   if (flags.referenceWeight !== undefined)
     c.referenceWeight = parseFloatFlag("--reference-weight", flags.referenceWeight, { min: 0 });
@@ -98,6 +101,10 @@ export function registerTrainCommand(program: Command): void {
       `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`,
     )
     .option("--unet-output <kind>", "direct | mask (sigmoid mask × mixture) (default: the preset's)")
+    .option(
+      "--unet-skips <kind>",
+      "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",
+    )
     .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
     .option("--pit", "permutation-invariant training: best source order per sample")
     .option(

@@ -27,6 +27,14 @@ export const UNetConfigSchema = z.object({
    * `mask`: its sigmoid is a mask multiplied with the mixture spectrogram.
    */
   output: z.enum(["direct", "mask"]).default("direct"),
+  /**
+   * `pooled` (the seed): the decoder concatenates the *pooled* encoder outputs and its last
+   * transposed convolution goes straight to one channel per source, so the output is built from
+   * half-resolution features. `full`: a standard U-Net — skips are the encoder features before
+   * pooling, a bottleneck block at the lowest resolution, [Conv3×3 + BN + ReLU] × 2 after each
+   * concatenation, and a 1×1 convolution to the sources from full-resolution features.
+   */
+  skips: z.enum(["pooled", "full"]).default("pooled"),
 });
 export type UNetConfig = z.infer<typeof UNetConfigSchema>;
 
@@ -40,6 +48,18 @@ function encoderBlock(inChannels: number, outChannels: number): Sequential {
     new BatchNorm2d(outChannels),
     new ReLU(),
     new MaxPool2d(2),
+  );
+}
+
+/** [Conv3×3(pad 1) + BN + ReLU] × 2, no pooling (the `full` U-Net's block). */
+function convBlock(inChannels: number, outChannels: number): Sequential {
+  return new Sequential(
+    new Conv2d(inChannels, outChannels, 3, { padding: 1 }),
+    new BatchNorm2d(outChannels),
+    new ReLU(),
+    new Conv2d(outChannels, outChannels, 3, { padding: 1 }),
+    new BatchNorm2d(outChannels),
+    new ReLU(),
   );
 }
 
@@ -63,6 +83,11 @@ function decoderBlock(inChannels: number, outChannels: number, dropout: number, 
 export class UNet extends Module {
   readonly enc: ModuleList<Sequential>;
   readonly dec: ModuleList<Sequential>;
+  /** `full` skips only: the bottleneck block, the upsampling layers and the 1×1 output convolution. */
+  readonly mid: Sequential | null = null;
+  readonly up: ModuleList<ConvTranspose2d> | null = null;
+  readonly head: Conv2d | null = null;
+  readonly #pool = new MaxPool2d(2);
 
   constructor(
     readonly config: UNetConfig,
@@ -72,6 +97,30 @@ export class UNet extends Module {
     const { depth, baseChannels, dropout } = config;
     const channels = Array.from({ length: depth }, (_, i) => baseChannels * 2 ** i);
     const ch = (i: number): number => channels[i]!;
+    if (config.skips === "full") {
+      this.enc = this.registerModule(
+        "enc",
+        new ModuleList(channels.map((c, i) => convBlock(i === 0 ? 1 : ch(i - 1), c))),
+      );
+      this.mid = this.registerModule("mid", convBlock(ch(depth - 1), 2 * ch(depth - 1)));
+      const levels = channels.map((_, j) => depth - 1 - j); // decoder j works at encoder level i
+      this.up = this.registerModule(
+        "up",
+        new ModuleList(levels.map((i) => new ConvTranspose2d(2 * ch(i), ch(i), 2, { stride: 2 }))),
+      );
+      this.dec = this.registerModule(
+        "dec",
+        new ModuleList(
+          levels.map((i) =>
+            dropout > 0
+              ? new Sequential(new Dropout2d(dropout), convBlock(2 * ch(i), ch(i)))
+              : new Sequential(convBlock(2 * ch(i), ch(i))),
+          ),
+        ),
+      );
+      this.head = this.registerModule("head", new Conv2d(ch(0), sources, 1));
+      return;
+    }
     this.enc = this.registerModule(
       "enc",
       new ModuleList(channels.map((c, i) => encoderBlock(i === 0 ? 1 : ch(i - 1), c))),
@@ -90,6 +139,11 @@ export class UNet extends Module {
    * mixture: [batch, 1, H, W] (H, W divisible by 2^depth) → separated sources [batch, sources, H, W].
    */
   forward(mixture: Tensor): Tensor {
+    const x = this.config.skips === "full" ? this.#forwardFull(mixture) : this.#forwardPooled(mixture);
+    return this.config.output === "mask" ? x.sigmoid().mul(mixture) : x;
+  }
+
+  #forwardPooled(mixture: Tensor): Tensor {
     const skips: Tensor[] = [];
     let x = mixture;
     for (const block of this.enc.items) {
@@ -101,6 +155,23 @@ export class UNet extends Module {
     for (let j = 1; j < depth; j++) {
       x = this.dec.at(j).forward(cat([x, skips[depth - 1 - j]!], 1));
     }
-    return this.config.output === "mask" ? x.sigmoid().mul(mixture) : x;
+    return x;
+  }
+
+  #forwardFull(mixture: Tensor): Tensor {
+    const skips: Tensor[] = [];
+    let x = mixture;
+    for (const block of this.enc.items) {
+      x = block.forward(x);
+      skips.push(x);
+      x = this.#pool.forward(x);
+    }
+    x = this.mid!.forward(x);
+    const depth = this.enc.length;
+    for (let j = 0; j < depth; j++) {
+      x = this.up!.at(j).forward(x);
+      x = this.dec.at(j).forward(cat([x, skips[depth - 1 - j]!], 1));
+    }
+    return this.head!.forward(x);
   }
 }

@@ -32,6 +32,8 @@ export const TrainConfigSchema = z
     warmup: z.number().min(0).lt(1).default(0.05),
     /** U-Net output override: `mask` (sigmoid mask × mixture) or `direct` (the preset's own choice when absent). */
     unetOutput: z.enum(["direct", "mask"]).optional(),
+    /** U-Net skip override: `pooled` (the seed's) or `full` (a standard U-Net; see UNetConfigSchema). */
+    unetSkips: z.enum(["pooled", "full"]).optional(),
     /** ReduceLROnPlateau on the validation loss. */
     plateauPatience: z.number().int().min(0).default(2),
     plateauFactor: z.number().gt(0).lt(1).default(0.5),

@@ -178,11 +178,16 @@ function parseConfig(input: TrainConfigInput): TrainConfig {
   return parsed.data;
 }
 
-/** The preset's model config with the `--unet-output` override applied. */
-function withUnetOutput(model: JointModelConfig, config: TrainConfig): JointModelConfig {
-  return config.unetOutput === undefined
-    ? model
-    : { ...model, unet: { ...model.unet, output: config.unetOutput } };
+/** The preset's model config with the `--unet-output` and `--unet-skips` overrides applied. */
+function withUnetOverrides(model: JointModelConfig, config: TrainConfig): JointModelConfig {
+  return {
+    ...model,
+    unet: {
+      ...model.unet,
+      ...(config.unetOutput === undefined ? {} : { output: config.unetOutput }),
+      ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
+    },
+  };
 }
 
 /** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
@@ -333,7 +338,7 @@ async function run(
   // ---- model, optimizer, scheduler
   manualSeed(config.seed);
   const modelConfig =
-    folder?.model ?? withUnetOutput(presetConfig(config.preset, data.classes.length, k), config);
+    folder?.model ?? withUnetOverrides(presetConfig(config.preset, data.classes.length, k), config);
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
