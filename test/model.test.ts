@@ -14,6 +14,7 @@ import {
   rand,
   randint,
   setNumThreads,
+  cat,
   tensor,
   tidy,
 } from "../src/engine/index.js";
@@ -83,33 +84,42 @@ test(
   () => checkPreset("seed", 2, 3, 0.0015),
 );
 
-test("referenceClassLoss = Σ_k cross-entropy of the classifier on each reference source", () => {
-  const live = liveTensorCount();
-  manualSeed(3);
-  const model = new JointModel(presetConfig("tiny", 5)).toChannelsLast().eval();
-  noGrad(() =>
-    tidy(() => {
-      const sources = rand([3, 2, 128, 128]);
-      const labelValues = [4, 0, 1, 3, 2, 2];
-      const labels = tensor(BigInt64Array.from(labelValues, (v) => BigInt(v)), [3, 2]);
-      let expected = 0;
-      for (let k = 0; k < 2; k++) {
-        const logits = model.classifier.forward(sources.slice(1, k, k + 1).contiguous("channels_last"));
-        const rows = logits.toArray();
-        for (let b = 0; b < 3; b++) {
-          const row = rows.slice(b * 5, b * 5 + 5);
-          const max = Math.max(...row);
-          const logSum = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
-          expected += (logSum - row[labelValues[b * 2 + k]!]!) / 3;
+for (const classifierInput of ["source", "source+mixture"] as const) {
+  test(`referenceClassLoss (${classifierInput}) = Σ_k cross-entropy of the classifier on each reference source`, () => {
+    const live = liveTensorCount();
+    manualSeed(3);
+    const model = new JointModel({ ...presetConfig("tiny", 5), classifierInput }).toChannelsLast().eval();
+    noGrad(() =>
+      tidy(() => {
+        const sources = rand([3, 2, 128, 128]);
+        const mixture = rand([3, 1, 128, 128]);
+        const labelValues = [4, 0, 1, 3, 2, 2];
+        const labels = tensor(BigInt64Array.from(labelValues, (v) => BigInt(v)), [3, 2]);
+        let expected = 0;
+        for (let k = 0; k < 2; k++) {
+          const source = sources.slice(1, k, k + 1);
+          // What the classifier is meant to see: the source, then (optionally) the mixture channel.
+          const input = classifierInput === "source" ? source : cat([source, mixture], 1);
+          assert.equal(input.shape[1], classifierInput === "source" ? 1 : 2);
+          const rows = model.classifier.forward(input.contiguous("channels_last")).toArray();
+          for (let b = 0; b < 3; b++) {
+            const row = rows.slice(b * 5, b * 5 + 5);
+            const max = Math.max(...row);
+            const logSum = max + Math.log(row.reduce((s, v) => s + Math.exp(v - max), 0));
+            expected += (logSum - row[labelValues[b * 2 + k]!]!) / 3;
+          }
         }
-      }
-      const got = referenceClassLoss(model, sources, labels).item();
-      assert.ok(Math.abs(got - expected) < 1e-4, `${got} vs ${expected}`);
-    }),
-  );
-  model.dispose();
-  assert.equal(liveTensorCount(), live);
-});
+        const got = referenceClassLoss(model, sources, labels, mixture).item();
+        assert.ok(Math.abs(got - expected) < 1e-4, `${got} vs ${expected}`);
+        // The joint forward pass feeds the classifier the same way.
+        const separatedLogits = model.forward(mixture.contiguous("channels_last")).logits;
+        assert.deepEqual(separatedLogits.shape, [3, 2, 5]);
+      }),
+    );
+    model.dispose();
+    assert.equal(liveTensorCount(), live);
+  });
+}
 
 test("UNet with full skips: shapes, parameter names, and it fits a fixed target", () => {
   const live = liveTensorCount();

@@ -21,6 +21,7 @@ interface TrainFlags {
   unetOutput?: string;
   pit?: boolean;
   unetSkips?: string;
+  classifierInput?: string;
   referenceWeight?: string;
   augment?: boolean;
   bf16?: boolean;
@@ -60,6 +61,11 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
   if (flags.unetSkips !== undefined)
     c.unetSkips = parseChoice("--unet-skips", flags.unetSkips, ["pooled", "full"] as const);
+  if (flags.classifierInput !== undefined)
+    c.classifierInput = parseChoice("--classifier-input", flags.classifierInput, [
+      "source",
+      "source+mixture",
+    ] as const);
   if (flags.pit === true) c.pit = true;
   if (flags.referenceWeight !== undefined)
     c.referenceWeight = parseFloatFlag("--reference-weight", flags.referenceWeight, { min: 0 });
@@ -104,6 +110,10 @@ export function registerTrainCommand(program: Command): void {
     .option(
       "--unet-skips <kind>",
       "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",
+    )
+    .option(
+      "--classifier-input <kind>",
+      "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
     )
     .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
     .option("--pit", "permutation-invariant training: best source order per sample")

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { F, Module, stack, type Tensor } from "../engine/index.js";
+import { cat, F, Module, stack, type Tensor } from "../engine/index.js";
 import { ResNet, ResNetConfigSchema } from "./resnet.js";
 import { UNet, UNetConfigSchema } from "./unet.js";
 
@@ -11,6 +11,12 @@ export const JointModelConfigSchema = z.object({
   sources: z.number().int().min(2).default(2),
   /** Number of instrument classes the ResNet names. */
   numClasses: z.number().int().min(2),
+  /**
+   * What the shared classifier sees for source k: `source` (the seed) — the separated spectrogram
+   * alone; `source+mixture` — the separated spectrogram and the mixture as two channels, so it can
+   * name the source from the mixture's instruments, using the separated one to tell which it is.
+   */
+  classifierInput: z.enum(["source", "source+mixture"]).default("source"),
   unet: UNetConfigSchema.default(UNetConfigSchema.parse({})),
   resnet: ResNetConfigSchema.default(ResNetConfigSchema.parse({})),
 });
@@ -35,7 +41,11 @@ export class JointModel extends Module {
   constructor(readonly config: JointModelConfig) {
     super();
     this.unet = this.registerModule("unet", new UNet(config.unet, config.sources));
-    this.classifier = this.registerModule("classifier", new ResNet(config.resnet, config.numClasses));
+    const inChannels = config.classifierInput === "source+mixture" ? 2 : 1;
+    this.classifier = this.registerModule(
+      "classifier",
+      new ResNet({ ...config.resnet, inChannels }, config.numClasses),
+    );
   }
 
   /** mixture [batch, 1, H, W] → separated [batch, K, H, W] and logits [batch, K, classes]. */
@@ -45,9 +55,15 @@ export class JointModel extends Module {
     // are per source batch).
     const logits: Tensor[] = [];
     for (let k = 0; k < this.config.sources; k++) {
-      logits.push(this.classifier.forward(separated.slice(1, k, k + 1)));
+      logits.push(this.classifier.forward(this.classifierInput(separated.slice(1, k, k + 1), mixture)));
     }
     return { separated, logits: stack(logits, 1) };
+  }
+
+  /** The classifier's input for one source [batch, 1, H, W]: itself, or with the mixture [batch, 2, H, W]. */
+  classifierInput(source: Tensor, mixture: Tensor): Tensor {
+    if (this.config.classifierInput === "source") return source;
+    return cat([source, mixture.to(source.dtype)], 1).contiguous("channels_last");
   }
 }
 
@@ -79,12 +95,19 @@ export function jointLoss(output: JointOutput, sources: Tensor, labels: Tensor, 
 
 /**
  * Σ_k CE(classifier(source_k), label_k): the shared classifier applied to the reference sources
- * [batch, K, H, W] (one batch of batch·K spectrograms), labels int64 [batch, K]. A scalar in float32.
+ * [batch, K, H, W] (one batch of batch·K spectrograms), labels int64 [batch, K]; mixture
+ * [batch, 1, H, W] is used when the classifier also sees the mixture. A scalar in float32.
  */
-export function referenceClassLoss(model: JointModel, sources: Tensor, labels: Tensor): Tensor {
+export function referenceClassLoss(
+  model: JointModel,
+  sources: Tensor,
+  labels: Tensor,
+  mixture: Tensor,
+): Tensor {
   const [batch, k, h, w] = sources.shape as [number, number, number, number];
-  const logits = model.classifier
-    .forward(sources.reshape([batch * k, 1, h, w]).contiguous("channels_last"))
-    .float();
+  const flat = sources.reshape([batch * k, 1, h, w]).contiguous("channels_last");
+  // The mixture of sample b, once per source, in the same b·K + k order.
+  const mixtures = mixture.expand([batch, k, h, w]).reshape([batch * k, 1, h, w]);
+  const logits = model.classifier.forward(model.classifierInput(flat, mixtures)).float();
   return F.crossEntropy(logits, labels.reshape([batch * k])).mul(k);
 }

@@ -27,6 +27,8 @@ export const ResNetConfigSchema = z.object({
   stemStride: z.number().int().min(1).max(4).default(2),
   /** The 3×3 stride-2 max-pool after the stem (torchvision: on). */
   stemPool: z.boolean().default(true),
+  /** Input channels of the stem (the seed: 1, a spectrogram). */
+  inChannels: z.number().int().min(1).default(1),
   /** Dropout before the classification head (the seed: none). */
   dropout: z.number().min(0).max(1).default(0),
 });
@@ -140,7 +142,7 @@ export class ResNet extends Module {
     super();
     const { depth, width } = config;
     const Block = depth === 50 ? Bottleneck : BasicBlock;
-    this.conv1 = this.registerModule("conv1", heConv(1, width, 7, config.stemStride, 3));
+    this.conv1 = this.registerModule("conv1", heConv(config.inChannels, width, 7, config.stemStride, 3));
     this.bn1 = this.registerModule("bn1", new BatchNorm2d(width));
     this.maxpool = config.stemPool ? new MaxPool2d(3, { stride: 2, padding: 1 }) : new Identity();
     let inChannels = width;

@@ -34,6 +34,8 @@ export const TrainConfigSchema = z
     unetOutput: z.enum(["direct", "mask"]).optional(),
     /** U-Net skip override: `pooled` (the seed's) or `full` (a standard U-Net; see UNetConfigSchema). */
     unetSkips: z.enum(["pooled", "full"]).optional(),
+    /** Classifier input override: `source` (the seed's) or `source+mixture` (see JointModelConfigSchema). */
+    classifierInput: z.enum(["source", "source+mixture"]).optional(),
     /** ReduceLROnPlateau on the validation loss. */
     plateauPatience: z.number().int().min(0).default(2),
     plateauFactor: z.number().gt(0).lt(1).default(0.5),

@@ -187,6 +187,7 @@ function withUnetOverrides(model: JointModelConfig, config: TrainConfig): JointM
       ...(config.unetOutput === undefined ? {} : { output: config.unetOutput }),
       ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
     },
+    ...(config.classifierInput === undefined ? {} : { classifierInput: config.classifierInput }),
   };
 }
 
@@ -424,8 +425,8 @@ async function run(
         const reference =
           backward && config.referenceWeight > 0
             ? (config.bf16
-                ? withAutocast(() => referenceClassLoss(model, sources, labels))
-                : referenceClassLoss(model, sources, labels)
+                ? withAutocast(() => referenceClassLoss(model, sources, labels, mixture))
+                : referenceClassLoss(model, sources, labels, mixture)
               ).mul((1 - config.lossWeight) * config.referenceWeight)
             : null;
         return {
