@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import {
   Adam,
   AdaptiveAvgPool2d,
+  allocatorStats,
   BatchNorm2d,
   Conv2d,
   ConvTranspose2d,
@@ -81,6 +82,8 @@ const liveStart = liveTensorCount();
 const t0 = performance.now();
 let rssStep100 = 0;
 const rssEvery1000: number[] = [];
+// glibc's bytes in live allocations: flat = no native leak, whatever RSS does (fragmentation).
+const mallocInUseEvery1000: number[] = [];
 const heapStart = process.memoryUsage().heapUsed;
 const v8Start = process.memoryUsage();
 let epochLoss = 0;
@@ -95,7 +98,10 @@ for (let i = 2; i <= steps; i++) {
     releaseFreeMemory();
   }
   if (i === 100) rssStep100 = process.memoryUsage.rss();
-  if (i % 1000 === 0) rssEvery1000.push(mb(process.memoryUsage.rss()));
+  if (i % 1000 === 0) {
+    rssEvery1000.push(mb(process.memoryUsage.rss()));
+    mallocInUseEvery1000.push(mb(allocatorStats().mallocInUseBytes ?? Number.NaN));
+  }
 }
 const seconds = (performance.now() - t0) / 1000;
 
@@ -109,6 +115,7 @@ console.log(
     rss_mb_end: mb(process.memoryUsage.rss()),
     peak_rss_mb: mb(process.resourceUsage().maxRSS * 1024),
     rss_mb_every_1000_steps: rssEvery1000,
+    malloc_in_use_mb_every_1000_steps: mallocInUseEvery1000,
     // The V8 heap holds the JS wrappers of disposed tensors until it collects them: part of the RSS.
     js_heap_used_mb_start: mb(heapStart),
     js_heap_used_mb_end: mb(process.memoryUsage().heapUsed),

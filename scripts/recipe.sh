@@ -2,14 +2,23 @@
 # (sourced, not run). Every random choice comes from the seeds here.
 stemscope() { node --import tsx src/cli/main.ts "$@"; }
 
-# recipe_synth <work>: 1,200 clips per default class from all four Debian soundfonts.
+# recipe_synth <work>: 2,400 clips per default class from all four Debian soundfonts (~4 min).
 recipe_synth() {
-  stemscope synth --out "$1/raw_data" --per-class 1200 --seconds 2 --soundfonts all --seed 0
+  stemscope synth --out "$1/raw_data" --per-class 2400 --seconds 2 --soundfonts all --seed 0
 }
 
-# recipe_train_eval <data> <run>: the `fast` preset for 4 epochs (~25 min on 2 cores), then eval.
+# recipe_mix <work> <out> <split flags…>: 600 mixtures per pair of classes (27,000) from
+# <work>/raw_data into <out>, split as given.
+recipe_mix() {
+  local work=$1 out=$2
+  shift 2
+  stemscope mix --data-dir "$work/raw_data" --output-dir "$out" --samples-per-combination 600 --seed 0 "$@"
+}
+
+# recipe_train_eval <data> <run>: the `fast` preset for 1 epoch (~9 min on 2 cores), the classifier
+# also trained on the reference sources (--reference-weight 1), then eval.
 recipe_train_eval() {
-  stemscope train --data "$1" --out "$2" --preset fast --features native \
-    --unet-output mask --schedule cosine --lr 0.003 --epochs 4 --batch-size 32 --bf16 --seed 0
+  stemscope train --data "$1" --out "$2" --preset fast --features native --unet-output mask \
+    --reference-weight 1 --schedule cosine --lr 0.003 --epochs 1 --batch-size 32 --bf16 --seed 0
   stemscope eval --model "$2" --data "$1" --report "$2/report"
 }

@@ -9,6 +9,5 @@ work=${1:-/tmp/stemscope-default}
 source scripts/recipe.sh
 
 recipe_synth "$work"
-stemscope mix --data-dir "$work/raw_data" --output-dir "$work/heldout_data" --samples-per-combination 300 \
-  --seed 0 --split-by soundfont --test-soundfonts a320u
+recipe_mix "$work" "$work/heldout_data" --split-by soundfont --test-soundfonts a320u
 recipe_train_eval "$work/heldout_data" "$work/heldout_run"

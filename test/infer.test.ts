@@ -69,14 +69,17 @@ test("play probability 1 − Π_k (1 − p_k) and the file summary (max over non
     [0.1, 0.95, 0.3],
     [0.99, 0.99, 0.99], // silent: ignored
   ];
-  const summary = summarise(windows, [false, false, true], 3);
+  const summary = summarise(windows, [false, false, true], 3, "max");
   assert.deepEqual(Array.from(summary), [0.9, 0.95, 0.3]);
   assert.deepEqual(rankInstruments(summary, ["a", "b", "c"]), [
     { name: "b", probability: 0.95 },
     { name: "a", probability: 0.9 },
     { name: "c", probability: 0.3 },
   ]);
-  assert.ok(Array.from(summarise(windows, [true, true, true], 3)).every(Number.isNaN));
+  const mean = Array.from(summarise(windows, [false, false, true], 3));
+  for (const [i, v] of [0.5, 0.575, 0.2].entries()) assert.ok(Math.abs(mean[i]! - v) < 1e-12, `${mean}`);
+  for (const mode of ["mean", "max"] as const)
+    assert.ok(Array.from(summarise(windows, [true, true, true], 3, mode)).every(Number.isNaN));
   assert.equal(rmsDb(new Float32Array(10)), -Infinity);
   assert.ok(Math.abs(rmsDb(new Float32Array(10).fill(0.1)) - -20) < 1e-6);
 });
@@ -162,14 +165,13 @@ test("predict: every class listed and sorted, windows with times, silence marked
   assert.deepEqual(result.instruments.map((i) => i.name).sort(), ["cello", "flute", "piano"]);
   for (let i = 1; i < 3; i++)
     assert.ok(result.instruments[i - 1]!.probability >= result.instruments[i]!.probability);
-  // summary = max over the non-silent windows
+  // summary = mean over the non-silent windows (the default)
   for (const inst of result.instruments) {
-    const max = Math.max(
-      ...result.windows
-        .filter((w) => !w.silent)
-        .map((w) => w.instruments.find((x) => x.name === inst.name)!.probability),
-    );
-    assert.ok(Math.abs(inst.probability - max) < TOLERANCE);
+    const values = result.windows
+      .filter((w) => !w.silent)
+      .map((w) => w.instruments.find((x) => x.name === inst.name)!.probability);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    assert.ok(Math.abs(inst.probability - mean) < TOLERANCE, `${inst.name}: ${inst.probability} vs ${mean}`);
     assert.ok(inst.probability >= 0 && inst.probability <= 1);
   }
   assert.equal(result.windows[0]!.sources.length, 2);

@@ -94,7 +94,10 @@ for (const classifierInput of ["source", "source+mixture"] as const) {
         const sources = rand([3, 2, 128, 128]);
         const mixture = rand([3, 1, 128, 128]);
         const labelValues = [4, 0, 1, 3, 2, 2];
-        const labels = tensor(BigInt64Array.from(labelValues, (v) => BigInt(v)), [3, 2]);
+        const labels = tensor(
+          BigInt64Array.from(labelValues, (v) => BigInt(v)),
+          [3, 2],
+        );
         let expected = 0;
         for (let k = 0; k < 2; k++) {
           const source = sources.slice(1, k, k + 1);

@@ -736,6 +736,14 @@ Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
   o.Set("limitBytes", static_cast<double>(s.limitBytes));
   o.Set("hits", static_cast<double>(s.hits));
   o.Set("misses", static_cast<double>(s.misses));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  // What glibc malloc holds for live small allocations (those below the cache's 64 KiB floor, and
+  // every non-tensor allocation): if this climbs while RSS climbs, something leaks; if it stays flat,
+  // the growth is fragmentation.
+  struct mallinfo2 m = mallinfo2();
+  o.Set("mallocInUseBytes", static_cast<double>(m.uordblks + m.hblkhd));
+  o.Set("mallocFreeBytes", static_cast<double>(m.fordblks));
+#endif
   return o;
 }
 

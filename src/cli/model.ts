@@ -54,8 +54,8 @@ export function registerModelCommand(program: Command): void {
         const r = config.resnet;
         process.stdout.write(
           `${dir ?? `preset ${config.preset}`}: ${config.sources} sources, ${config.numClasses} classes\n` +
-            `  U-Net   depth ${u.depth}, channels ${u.baseChannels}→${u.baseChannels * 2 ** (u.depth - 1)}, dropout ${u.dropout}, output ${u.output}: ${counts.unet.toLocaleString("en-US")} parameters\n` +
-            `  ResNet-${r.depth} width ${r.width}, stem stride ${r.stemStride}${r.stemPool ? " + max-pool" : ""}, dropout ${r.dropout}: ${counts.classifier.toLocaleString("en-US")} parameters\n` +
+            `  U-Net   depth ${u.depth}, channels ${u.baseChannels}→${u.baseChannels * 2 ** (u.depth - 1)}, dropout ${u.dropout}, output ${u.output}, ${u.skips} skips: ${counts.unet.toLocaleString("en-US")} parameters\n` +
+            `  ResNet-${r.depth} width ${r.width}, stem stride ${r.stemStride}${r.stemPool ? " + max-pool" : ""}, dropout ${r.dropout}, input ${config.classifierInput}: ${counts.classifier.toLocaleString("en-US")} parameters\n` +
             `  total   ${counts.total.toLocaleString("en-US")} parameters (${((counts.total * 4) / 2 ** 20).toFixed(1)} MiB float32)\n`,
         );
       } finally {

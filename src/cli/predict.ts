@@ -12,7 +12,7 @@ import {
   trackName,
 } from "../infer/index.js";
 import { writeFileAtomic } from "../util/atomic.js";
-import { parseFloatFlag, parseIntFlag } from "./options.js";
+import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
 /** Flags shared by `predict` and `separate`. */
 export interface InferenceFlags {
@@ -20,6 +20,7 @@ export interface InferenceFlags {
   hop?: string;
   batch?: string;
   silenceDb?: string;
+  summary?: string;
   threads?: string;
   bf16?: boolean;
 }
@@ -36,6 +37,10 @@ export function addInferenceOptions(command: Command): Command {
     .option(
       "--silence-db <dB>",
       "windows quieter than this RMS level (dBFS) are marked silent (default: -60)",
+    )
+    .option(
+      "--summary <mode>",
+      "file-level probability from the windows': mean (robust to one-window mistakes) | max (catches brief instruments) (default: mean)",
     )
     .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)")
     .option(
@@ -54,6 +59,8 @@ export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
     options.batchSize = parseIntFlag("--batch", flags.batch, { min: 1, max: 1024 });
   if (flags.silenceDb !== undefined)
     options.silenceDb = parseFloatFlag("--silence-db", flags.silenceDb, { min: -200, max: 0 });
+  if (flags.summary !== undefined)
+    options.summary = parseChoice("--summary", flags.summary, ["mean", "max"] as const);
   if (flags.threads !== undefined)
     setNumThreads(parseIntFlag("--threads", flags.threads, { min: 1, max: 256 }));
   return options;

@@ -134,7 +134,14 @@ export interface NativeBinding {
   setAutocast(enabled: boolean, dtype?: string): boolean;
   setNumThreads(n: number): void;
   releaseFreeMemory(): number;
-  allocatorStats(): { cachedBytes: number; limitBytes: number; hits: number; misses: number };
+  allocatorStats(): {
+    cachedBytes: number;
+    limitBytes: number;
+    hits: number;
+    misses: number;
+    mallocInUseBytes?: number;
+    mallocFreeBytes?: number;
+  };
   setAllocatorCacheLimit(bytes: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;

@@ -585,8 +585,19 @@ export function releaseFreeMemory(): number {
   return native.releaseFreeMemory();
 }
 
-/** The caching allocator's state: free bytes held, their cap, and allocations served from / past it. */
-export function allocatorStats(): { cachedBytes: number; limitBytes: number; hits: number; misses: number } {
+/**
+ * The caching allocator's state: free bytes held, their cap, and allocations served from / past it;
+ * with glibc ≥ 2.33 also glibc malloc's bytes in use and free inside its heap (mallinfo2), which tell a
+ * leak (in-use bytes climb) from fragmentation (RSS climbs, in-use bytes flat).
+ */
+export function allocatorStats(): {
+  cachedBytes: number;
+  limitBytes: number;
+  hits: number;
+  misses: number;
+  mallocInUseBytes?: number;
+  mallocFreeBytes?: number;
+} {
   return native.allocatorStats();
 }
 

@@ -21,6 +21,7 @@ export {
   rmsDb,
   softmaxRows,
   summarise,
+  type SummaryMode,
   type WindowPlan,
   windowSamples,
 } from "./windows.js";

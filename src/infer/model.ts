@@ -34,6 +34,7 @@ import {
   rankInstruments,
   rmsDb,
   summarise,
+  type SummaryMode,
   type WindowPlan,
   windowSamples,
 } from "./windows.js";
@@ -50,6 +51,11 @@ export interface InferenceOptions {
   batchSize?: number;
   /** Windows whose RMS is below this many dBFS are silent: marked, and left out of the summary. Default −60. */
   silenceDb?: number;
+  /**
+   * File-level probability from the windows': `mean` (default; robust to one-window mistakes) or
+   * `max` (catches an instrument that plays only briefly).
+   */
+  summary?: SummaryMode;
   /**
    * Run convolutions in bfloat16 (CPU autocast; faster on CPUs with AVX512-BF16 / AMX, results
    * differ from float32 in the 2nd–3rd digit). Default false.
@@ -79,8 +85,8 @@ export interface WindowPrediction {
 /** What {@link StemscopeModel.predict} returns. */
 export interface Prediction {
   /**
-   * Every class with its file-level probability (the maximum over non-silent windows of the
-   * window's play probability), highest first.
+   * Every class with its file-level probability (the mean, or with `summary: "max"` the maximum,
+   * over non-silent windows of the window's play probability), highest first.
    */
   instruments: InstrumentProbability[];
   windows: WindowPrediction[];
@@ -359,7 +365,7 @@ export class StemscopeModel {
         `${name}: audio is silent (every window is below ${silenceDb} dBFS RMS; loudest ${Number.isFinite(loudest) ? `${loudest.toFixed(1)} dBFS` : "digital silence"}); nothing to predict`,
       );
     }
-    const summary = summarise(plays, silent, c);
+    const summary = summarise(plays, silent, c, options.summary ?? "mean");
     return {
       instruments: rankInstruments(summary, this.classes),
       windows,

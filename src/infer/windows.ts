@@ -121,9 +121,14 @@ export function rankInstruments(
     .map(({ name, probability }) => ({ name, probability }));
 }
 
+/** How per-window play probabilities become a file-level one. */
+export type SummaryMode = "mean" | "max";
+
 /**
- * The file-level probability of each class: the maximum over the windows not marked silent of the
- * per-window play probability. NaN for every class when all windows are silent.
+ * The file-level probability of each class over the windows not marked silent: `mean` (default) —
+ * the average play probability, robust to a class that fires in one window by mistake; `max` — the
+ * highest, for an instrument that plays only briefly in a long file. NaN for every class when all
+ * windows are silent.
  * @param perWindow one [classes] array per window (from {@link playProbabilities})
  * @param silent whether each window is silent
  */
@@ -131,15 +136,20 @@ export function summarise(
   perWindow: readonly ArrayLike<number>[],
   silent: readonly boolean[],
   classes: number,
+  mode: SummaryMode = "mean",
 ): Float64Array {
   const out = new Float64Array(classes).fill(Number.NaN);
+  let counted = 0;
   perWindow.forEach((p, w) => {
     if (silent[w] === true) return;
+    counted++;
     for (let c = 0; c < classes; c++) {
       const v = p[c] as number;
       const current = out[c] as number;
-      out[c] = Number.isNaN(current) ? v : Math.max(current, v);
+      if (Number.isNaN(current)) out[c] = v;
+      else out[c] = mode === "max" ? Math.max(current, v) : current + v;
     }
   });
+  if (mode === "mean" && counted > 0) for (let c = 0; c < classes; c++) out[c] = (out[c] as number) / counted;
   return out;
 }
