@@ -1,9 +1,11 @@
 // Memory stability of a long training loop: 10,000 steps (by default) of a small conv net with
-// Adam, on a fixed random batch, releasing freed memory every 100 steps as the trainer does per epoch, printing JSON with the RSS and live native tensor counts at the
-// start (after the first step) and the end. A leak of one tensor per step shows up as
-// live_tensors_end − live_tensors_start = steps; a leaked autograd graph or native buffer as RSS growth.
+// Adam, on a fixed random batch, releasing freed memory and yielding to the event loop every 100
+// steps (as the trainer does per epoch and per batch), printing JSON with the RSS, glibc's in-use
+// bytes and live native tensor counts. A leak of one tensor per step shows up as
+// live_tensors_end − live_tensors_start = steps; a leaked native allocation as growing malloc_in_use.
+// `--no-yield` never yields: Node then never runs the finalizers of the tensors' JS wrappers.
 //
-//   node --import tsx bench/engine-memory.ts [--steps 10000] [--autocast]
+//   node --import tsx bench/engine-memory.ts [--steps 10000] [--autocast] [--no-yield]
 import { parseArgs } from "node:util";
 import {
   Adam,
@@ -30,7 +32,11 @@ import {
 } from "../src/engine/index.js";
 
 const { values } = parseArgs({
-  options: { steps: { type: "string", default: "10000" }, autocast: { type: "boolean", default: false } },
+  options: {
+    steps: { type: "string", default: "10000" },
+    autocast: { type: "boolean", default: false },
+    "no-yield": { type: "boolean", default: false },
+  },
 });
 const steps = Number.parseInt(values.steps, 10);
 if (!(steps >= 2)) throw new Error(`--steps must be an integer ≥ 2, got ${values.steps}`);
@@ -96,6 +102,9 @@ for (let i = 2; i <= steps; i++) {
     plateau.step(epochLoss / 100);
     epochLoss = 0;
     releaseFreeMemory();
+    // A real loop awaits its data every step; this one yields once per "epoch" so Node runs the
+    // native finalizers of collected tensor wrappers (they are deferred to the event loop).
+    if (!values["no-yield"]) await new Promise((resolve) => setImmediate(resolve));
   }
   if (i === 100) rssStep100 = process.memoryUsage.rss();
   if (i % 1000 === 0) {
