@@ -2,7 +2,8 @@
 // and jobs = cores, in the same run. Also CPU time (process.cpuUsage: main thread + workers, user and
 // system) per mixture and the 1-minute load average, since wall time on a shared machine (and disk)
 // says little. Prints one JSON object.
-// Usage: node --import tsx bench/mix.ts [--classes 5] [--clips 200] [--samples 200]
+// Usage: node --import tsx bench/mix.ts [--classes 5] [--clips 200] [--samples 1000]  (10,000 mixtures;
+// put TMPDIR on a RAM disk, e.g. TMPDIR=/dev/shm, to measure without the disk)
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { rmSync } from "node:fs";
@@ -16,7 +17,7 @@ function arg(name: string, fallback: number): number {
 
 const classes = arg("--classes", 5);
 const clips = arg("--clips", 200);
-const samples = arg("--samples", 200);
+const samples = arg("--samples", 1000);
 const root = tempDir("stemscope-bench-mix-");
 const names = Array.from({ length: classes }, (_, i) => `class${i}`);
 makeRawData(join(root, "raw"), names, clips, 16000);

@@ -369,3 +369,26 @@ test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask 
     readFileSync(join(again.out, "last.safetensors")).equals(readFileSync(join(r.out, "last.safetensors"))),
   );
 });
+
+test("--reference-weight changes what is learned; --classifier-input and --unet-skips reach the model folder, and it reloads", async () => {
+  const base = await train(tiny("ref0", {}));
+  const withRef = await train(
+    tiny("ref1", { referenceWeight: 1, classifierInput: "source+mixture", unetSkips: "full" }),
+  );
+  const config = JSON.parse(readFileSync(join(withRef.out, "config.json"), "utf8"));
+  assert.equal(config.training.referenceWeight, 1);
+  assert.equal(config.model.classifierInput, "source+mixture");
+  assert.equal(config.model.unet.skips, "full");
+  // The folder describes itself: it reloads with a 2-channel classifier stem and a full-skip U-Net.
+  const loaded = await loadModelFolder(withRef.out);
+  assert.equal(loaded.model.classifier.config.inChannels, 2);
+  assert.notEqual(loaded.model.unet.head, null);
+  loaded.model.dispose();
+  // Same seed, same data, same architecture: the reference term alone changes the weights.
+  const sameArch = await train(tiny("ref1b", { referenceWeight: 1 }));
+  assert.ok(
+    !readFileSync(join(sameArch.out, "last.safetensors")).equals(
+      readFileSync(join(base.out, "last.safetensors")),
+    ),
+  );
+});
