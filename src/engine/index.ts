@@ -1,7 +1,7 @@
 // The engine: typed tensors over libtorch, autograd, layers, optimizers and safetensors I/O.
 export * as F from "./functional.js";
 export type { Pair, Reduction } from "./functional.js";
-export { EngineLoadError } from "./native.js";
+export { type AllocatorStats, EngineLoadError } from "./native.js";
 export {
   AdaptiveAvgPool2d,
   BatchNorm2d,

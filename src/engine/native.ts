@@ -17,6 +17,16 @@ type Dims = number[];
 type Reduction = "mean" | "sum" | "none";
 
 /** The functions exported by build/Release/stemscope_native.node (see native/src/ops.cc). */
+/** The caching CPU allocator's counters, and glibc malloc's (mallinfo2, glibc ≥ 2.33 only). */
+export interface AllocatorStats {
+  cachedBytes: number;
+  limitBytes: number;
+  hits: number;
+  misses: number;
+  mallocInUseBytes?: number;
+  mallocFreeBytes?: number;
+}
+
 export interface NativeBinding {
   fromBuffer(data: ArrayBufferView, shape: Dims, dtype: string, device?: string): T;
   toBuffer(t: T): ArrayBuffer;
@@ -134,14 +144,7 @@ export interface NativeBinding {
   setAutocast(enabled: boolean, dtype?: string): boolean;
   setNumThreads(n: number): void;
   releaseFreeMemory(): number;
-  allocatorStats(): {
-    cachedBytes: number;
-    limitBytes: number;
-    hits: number;
-    misses: number;
-    mallocInUseBytes?: number;
-    mallocFreeBytes?: number;
-  };
+  allocatorStats(): AllocatorStats;
   setAllocatorCacheLimit(bytes: number): void;
   getNumThreads(): number;
   cudaAvailable(): boolean;

@@ -1,4 +1,4 @@
-import { native, type NativeTensor } from "./native.js";
+import { type AllocatorStats, native, type NativeTensor } from "./native.js";
 
 /** Element types the engine supports. bfloat16 data crosses to JS as raw bits in a Uint16Array. */
 export type DType = "float32" | "float64" | "bfloat16" | "float16" | "int64" | "int32" | "uint8" | "bool";
@@ -590,14 +590,7 @@ export function releaseFreeMemory(): number {
  * with glibc ≥ 2.33 also glibc malloc's bytes in use and free inside its heap (mallinfo2), which tell a
  * leak (in-use bytes climb) from fragmentation (RSS climbs, in-use bytes flat).
  */
-export function allocatorStats(): {
-  cachedBytes: number;
-  limitBytes: number;
-  hits: number;
-  misses: number;
-  mallocInUseBytes?: number;
-  mallocFreeBytes?: number;
-} {
+export function allocatorStats(): AllocatorStats {
   return native.allocatorStats();
 }
 

@@ -38,29 +38,26 @@ export const UNetConfigSchema = z.object({
 });
 export type UNetConfig = z.infer<typeof UNetConfigSchema>;
 
-/** [Conv3×3(pad 1) + BN + ReLU] × 2, then MaxPool 2×2 (the seed's encoder block). */
-function encoderBlock(inChannels: number, outChannels: number): Sequential {
-  return new Sequential(
+/** [Conv3×3(pad 1) + BN + ReLU] × 2, as a list of layers (the start of every encoder block). */
+function doubleConv(inChannels: number, outChannels: number): Layer[] {
+  return [
     new Conv2d(inChannels, outChannels, 3, { padding: 1 }),
     new BatchNorm2d(outChannels),
     new ReLU(),
     new Conv2d(outChannels, outChannels, 3, { padding: 1 }),
     new BatchNorm2d(outChannels),
     new ReLU(),
-    new MaxPool2d(2),
-  );
+  ];
+}
+
+/** [Conv3×3(pad 1) + BN + ReLU] × 2, then MaxPool 2×2 (the seed's encoder block). */
+function encoderBlock(inChannels: number, outChannels: number): Sequential {
+  return new Sequential(...doubleConv(inChannels, outChannels), new MaxPool2d(2));
 }
 
 /** [Conv3×3(pad 1) + BN + ReLU] × 2, no pooling (the `full` U-Net's block). */
 function convBlock(inChannels: number, outChannels: number): Sequential {
-  return new Sequential(
-    new Conv2d(inChannels, outChannels, 3, { padding: 1 }),
-    new BatchNorm2d(outChannels),
-    new ReLU(),
-    new Conv2d(outChannels, outChannels, 3, { padding: 1 }),
-    new BatchNorm2d(outChannels),
-    new ReLU(),
-  );
+  return new Sequential(...doubleConv(inChannels, outChannels));
 }
 
 /** ConvTranspose 2×2 stride 2 → Dropout2d → Conv3×3 (+ BN + ReLU unless it is the output block). */

@@ -33,13 +33,7 @@ import {
 } from "../data/dataset.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { MODEL_FORMAT_VERSION, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
-import {
-  JointModel,
-  type JointModelConfig,
-  type JointOutput,
-  jointLoss,
-  referenceClassLoss,
-} from "../model/joint.js";
+import { JointModel, type JointModelConfig, jointLoss, referenceClassLoss } from "../model/joint.js";
 import { permuteToSources } from "../model/pit.js";
 import { presetConfig } from "../model/presets.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -178,8 +172,8 @@ function parseConfig(input: TrainConfigInput): TrainConfig {
   return parsed.data;
 }
 
-/** The preset's model config with the `--unet-output` and `--unet-skips` overrides applied. */
-function withUnetOverrides(model: JointModelConfig, config: TrainConfig): JointModelConfig {
+/** The preset's model config with the `--unet-output`, `--unet-skips` and `--classifier-input` overrides applied. */
+function withModelOverrides(model: JointModelConfig, config: TrainConfig): JointModelConfig {
   return {
     ...model,
     unet: {
@@ -339,7 +333,7 @@ async function run(
   // ---- model, optimizer, scheduler
   manualSeed(config.seed);
   const modelConfig =
-    folder?.model ?? withUnetOverrides(presetConfig(config.preset, data.classes.length, k), config);
+    folder?.model ?? withModelOverrides(presetConfig(config.preset, data.classes.length, k), config);
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
@@ -408,8 +402,8 @@ async function run(
       mixture: tensor(batch.mixture, [b, 1, rows, cols]).contiguous("channels_last"),
       sources: tensor(batch.sources, [b, k, rows, cols]),
     });
-    const forward = (mixture: Tensor): JointOutput =>
-      config.bf16 ? withAutocast(() => model.forward(mixture)) : model.forward(mixture);
+    /** Runs `fn` under bf16 autocast when --bf16 is set. */
+    const autocast = <T>(fn: () => T): T => (config.bf16 ? withAutocast(fn) : fn());
     /** Losses and correct count of one batch; the total keeps its graph when `backward` is set. */
     const evaluate = (batch: FeatureBatch, indices: number[], backward: boolean) => {
       // Only the loss tensor leaves the scope: every other activation is released as soon as the
@@ -417,17 +411,16 @@ async function run(
       const r = tidy(() => {
         const { mixture, sources } = inputs(batch, indices.length);
         const labels = labelTensor(indices);
-        let output = forward(mixture);
+        let output = autocast(() => model.forward(mixture));
         if (config.pit) output = permuteToSources(output, sources).output;
         const loss = jointLoss(output, sources, labels, config.lossWeight);
         const correct = output.logits.argmax(2).eq(labels).sum().item();
         // The reported losses stay the seed's; the reference term only shapes the gradient.
         const reference =
           backward && config.referenceWeight > 0
-            ? (config.bf16
-                ? withAutocast(() => referenceClassLoss(model, sources, labels, mixture))
-                : referenceClassLoss(model, sources, labels, mixture)
-              ).mul((1 - config.lossWeight) * config.referenceWeight)
+            ? autocast(() => referenceClassLoss(model, sources, labels, mixture)).mul(
+                (1 - config.lossWeight) * config.referenceWeight,
+              )
             : null;
         return {
           loss: reference === null ? loss.total : loss.total.add(reference),
