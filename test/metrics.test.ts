@@ -10,6 +10,8 @@ import {
   permutations,
   SDR_CAP_DB,
   sameLabels,
+  namedClasses,
+  matchedLabels,
   sdr,
   siSdr,
   sourceAudioScores,
@@ -148,4 +150,19 @@ test("SI-SDR improvement over the mixture", () => {
   close(scores.siSdr, 20, 1e-9);
   close(scores.siSdrImprovement, 20, 1e-9);
   assert.deepEqual(finiteMean([1, Number.NaN, 3]), { mean: 2, count: 2 });
+});
+
+test("named classes: the K highest play probabilities 1 − Π(1 − p_k), ascending; matched order-free", () => {
+  // Both sources lean to class 2 alone; class 0 is second in each: play(2) = 1 − 0.4·0.5 = 0.8,
+  // play(0) = 1 − 0.7·0.6 = 0.58, play(1) = 1 − 0.9·0.9 = 0.19 → {0, 2} though no argmax is 0.
+  const probs = [0.3, 0.1, 0.6, 0.4, 0.1, 0.5];
+  assert.deepEqual(namedClasses(probs, 2, 3), [0, 2]);
+  // Ties go to the lower class index.
+  assert.deepEqual(namedClasses([0.5, 0.5, 0, 0, 0, 1], 2, 3), [0, 2]);
+  assert.deepEqual(namedClasses([0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25], 2, 4), [0, 1]);
+  assert.throws(() => namedClasses([0.5, 0.5], 2, 3), /2 probabilities, expected sources × classes = 6/);
+  assert.equal(matchedLabels([1, 4], [4, 7]), 1);
+  assert.equal(matchedLabels([4, 1], [1, 4]), 2);
+  assert.equal(matchedLabels([2, 2], [2, 3]), 1);
+  assert.equal(matchedLabels([5, 6], [1, 2]), 0);
 });

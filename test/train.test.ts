@@ -323,7 +323,10 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
     root,
   );
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^Epoch 01 \| Train Acc: \d\.\d{4} \| Test Acc: \d\.\d{4} \| LR: 0\.001500$/m);
+  assert.match(
+    r.stdout,
+    /^Epoch 01 \| Train Acc: \d\.\d{4} \| Test Acc: \d\.\d{4} \| LR: 0\.001500 \| Test Named: \d\.\d{4}$/m,
+  );
   assert.match(r.stdout, /runs\/cli: 1 epochs, best epoch 1/);
   const bad = cli(
     ["train", "--data", join(root, "nowhere"), "--out", join(root, "runs", "cli2"), "--preset", "tiny"],

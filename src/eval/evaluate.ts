@@ -9,6 +9,9 @@
  *   against the references (what PIT training uses); the confusion matrix, per-class precision /
  *   recall / F1, macro / micro F1 and the audio metrics use it;
  * - pair exact match: the multiset of predicted classes equals the multiset of labels (order-free);
+ * - named accuracy: the K instruments `predict` would name (the K highest play probabilities
+ *   1 − Π_k (1 − p_k)), compared with the labels order-free — the share of sources named correctly,
+ *   and the share of mixtures whose K instruments are all named (named exact match);
  * - audio: stems from masks on the mixture's STFT (src/infer/masks.ts), scored against the
  *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR).
  */
@@ -25,7 +28,9 @@ import {
   confusionMatrix,
   finiteMean,
   finiteMedian,
+  matchedLabels,
   meanSquaredError,
+  namedClasses,
   sameLabels,
   sourceAudioScores,
 } from "./metrics.js";
@@ -73,6 +78,13 @@ export interface EvalMetrics {
     perSourceAccuracyAligned: number;
     /** Fraction of samples whose predicted labels equal the true labels as a multiset (order-free). */
     pairExactMatch: number;
+    /**
+     * Share of sources named correctly by predict's rule: the K classes of highest play probability
+     * 1 − Π_k (1 − p_k(class)), matched with the labels order-free (so always K distinct names).
+     */
+    namedAccuracy: number;
+    /** Share of mixtures whose K named classes are exactly their K labels. */
+    namedExactMatch: number;
     macroF1: number;
     microF1: number;
     perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
@@ -164,6 +176,8 @@ export async function evaluate(
   let correctFixed = 0;
   let correctAligned = 0;
   let exact = 0;
+  let namedCorrect = 0;
+  let namedExact = 0;
   let mseFixed = 0;
   let mseAligned = 0;
   const truth: number[] = [];
@@ -225,6 +239,10 @@ export async function evaluate(
         mseAligned += (cost[s] as number[])[j] as number;
       }
       if (sameLabels(preds, labels)) exact++;
+      const named = namedClasses(out.probs.subarray(i * k * c, (i + 1) * k * c), k, c);
+      const matched = matchedLabels(named, labels);
+      namedCorrect += matched;
+      if (matched === k) namedExact++;
       if (wantAudio) {
         const l = loaded[i] as { mixture: Float32Array; sources: Float32Array[] };
         const stems = separateClip(l.mixture, separated, features);
@@ -264,6 +282,8 @@ export async function evaluate(
       perSourceAccuracy: correctFixed / (n * k),
       perSourceAccuracyAligned: correctAligned / (n * k),
       pairExactMatch: exact / n,
+      namedAccuracy: namedCorrect / (n * k),
+      namedExactMatch: namedExact / n,
       macroF1: scores.macroF1,
       microF1: scores.microF1,
       perClass,

@@ -122,6 +122,45 @@ export function sameLabels(a: readonly number[], b: readonly number[]): boolean 
   return x.every((v, i) => v === y[i]);
 }
 
+/**
+ * The K instruments a model names for one mixture, as `predict` names them: the K classes with the
+ * highest play probability 1 − Π_k (1 − p_k(class)) (ties: the lower class index), in ascending class
+ * index (= the alphabetical label order of labels.txt).
+ * @param probabilities [K, classes] softmax probabilities of the K separated sources, row-major
+ * @returns K distinct class indices, ascending
+ */
+export function namedClasses(probabilities: ArrayLike<number>, sources: number, classes: number): number[] {
+  if (probabilities.length !== sources * classes) {
+    throw new RangeError(
+      `namedClasses: ${probabilities.length} probabilities, expected sources × classes = ${sources * classes}`,
+    );
+  }
+  const play = Array.from({ length: classes }, (_, c) => {
+    let none = 1;
+    for (let s = 0; s < sources; s++) none *= 1 - (probabilities[s * classes + c] as number);
+    return 1 - none;
+  });
+  const order = play.map((_, c) => c).sort((a, b) => (play[b] as number) - (play[a] as number) || a - b);
+  return order.slice(0, Math.min(sources, classes)).sort((a, b) => a - b);
+}
+
+/**
+ * How many of the true labels are among the predicted ones, as multisets (order-free): the number of
+ * sources named correctly. `matchedLabels([1, 4], [4, 7])` = 1.
+ */
+export function matchedLabels(predicted: readonly number[], truth: readonly number[]): number {
+  const left = [...predicted];
+  let matched = 0;
+  for (const t of truth) {
+    const i = left.indexOf(t);
+    if (i >= 0) {
+      matched++;
+      left.splice(i, 1);
+    }
+  }
+  return matched;
+}
+
 /** Every permutation of 0..n−1 (n! of them, the identity first; meant for the few sources of a mixture). */
 export function permutations(n: number): number[][] {
   if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];

@@ -99,6 +99,8 @@ export function reportMarkdown(metrics: EvalMetrics, pictures: readonly string[]
     "",
     "| metric | value |",
     "|---|---|",
+    `| named accuracy (sources named right by predict's rule: K highest play probabilities, order-free) | ${pct(c.namedAccuracy)} |`,
+    `| named exact match (all K instruments named) | ${pct(c.namedExactMatch)} |`,
     `| per-source accuracy (the seed's metric, fixed source order) | ${pct(c.perSourceAccuracy)} |`,
     `| per-source accuracy (outputs aligned by least spectrogram MSE) | ${pct(c.perSourceAccuracyAligned)} |`,
     `| pair exact match (all labels right, order-free) | ${pct(c.pairExactMatch)} |`,
