@@ -1,5 +1,6 @@
 // The tensor wrapper, argument conversion and error translation of the stemscope addon.
 #include "allocator.h"
+#include "features.h"
 #include "tensor.h"
 
 #include <ATen/Parallel.h>
@@ -263,6 +264,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   stemscope::InstallCachingAllocator();
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
+  stemscope::RegisterFeatureKernel(env, exports);
   return exports;
 }
 

@@ -19,6 +19,7 @@ export { type PowerToDbOptions, dbToPower, powerToDb } from "./db.js";
 export { type LinearTaps, linearTaps, resizeBilinear } from "./resize.js";
 export {
   AMIN,
+  type FeatureBatchOptions,
   FeatureExtractor,
   type NativeFeatures,
   type NativeScale,
@@ -33,6 +34,18 @@ export {
   resolveFeatureConfig,
   seedFeatures,
 } from "./pipeline.js";
-export { FeatureWorkerPool, computeFeaturesParallel } from "./pool.js";
+export { FeatureWorkerPool, type FeaturePoolOptions, computeFeaturesParallel } from "./pool.js";
+export {
+  type FeatureKernelBinding,
+  type FeaturePlanSpec,
+  type KernelBatchOptions,
+  type KernelFeaturesOptions,
+  type KernelIsa,
+  type NativeFeaturePlan,
+  featureKernel,
+  featureKernelStatus,
+  kernelFeaturesBatch,
+  kernelFeaturesBatchAsync,
+} from "./native-kernel.js";
 export { decodeNpy, encodeNpy, writeNpy } from "./npy.js";
 export { crc32, encodePngGray, spectrogramToPng, writeSpectrogramPng } from "./png.js";

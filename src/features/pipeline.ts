@@ -19,6 +19,7 @@ import { type FeatureConfig, FeatureConfigSchema } from "./config.js";
 import { FeatureError } from "./errors.js";
 import { RealFft } from "./fft.js";
 import { type SparseMel, melFilterbank, melPseudoInverse, sparseMelFilterbank } from "./mel.js";
+import { type FeaturePlanSpec, kernelFeaturesBatch } from "./native-kernel.js";
 import { type LinearTaps, linearTaps } from "./resize.js";
 import { type ComplexSpectrogram, frameCount, hannWindow, istft, stft } from "./stft.js";
 
@@ -165,6 +166,35 @@ export class FeatureExtractor {
     return target;
   }
 
+  /**
+   * This config's tables for the native batch kernel (src/features/native-kernel.ts), which computes
+   * the same features in C++: the window, sparse mel filterbank and (seed) resize taps used here.
+   * The arrays are the extractor's own; do not modify them.
+   */
+  kernelSpec(): FeaturePlanSpec {
+    const c = this.config;
+    const taps = this.taps;
+    return {
+      mode: c.mode,
+      nFft: c.nFft,
+      hop: this.hop,
+      frames: this.frames,
+      length: this.length,
+      nMels: c.nMels,
+      size: c.size,
+      topDb: c.topDb,
+      amin: AMIN,
+      window: this.window,
+      melStart: this.mel.start,
+      melLength: this.mel.length,
+      melOffset: this.mel.offset,
+      melWeights: this.mel.weights,
+      ...(taps === undefined
+        ? {}
+        : { resizeI0: taps.i0, resizeI1: taps.i1, resizeW0: taps.w0, resizeW1: taps.w1 }),
+    };
+  }
+
   /** Peak mel power of a clip (the `refPower` native mode scales by). */
   peakMelPower(samples: Float32Array): number {
     return this.melPower(samples);
@@ -262,15 +292,34 @@ export function seedFeatures(samples: Float32Array): Float32Array {
   return getExtractor({ mode: "seed" }).compute(samples);
 }
 
+/** Options of {@link computeFeaturesBatch}. */
+export interface FeatureBatchOptions {
+  /**
+   * Use the native kernel when the addon is available (default true); false forces the TypeScript
+   * path. Both give the same features to ~1e-7.
+   */
+  native?: boolean;
+  /** Threads of the native kernel (default 1: this thread only). The TypeScript path uses one. */
+  threads?: number;
+}
+
 /**
- * Features of many clips on this thread (for more throughput see `FeatureWorkerPool`).
+ * Features of many clips, blocking this thread: by the native kernel (src/features/native-kernel.ts,
+ * `options.threads` threads) when the addon is loaded, else in TypeScript on this thread. For work
+ * off the JS thread see `FeatureWorkerPool`.
+ * In `native` mode each clip is scaled by its own peak, as {@link FeatureExtractor.compute}.
  * @returns Float32Array [batch, nMels, size], clip b at offset b · nMels · size
  */
 export function computeFeaturesBatch(
   clips: Float32Array[],
   config: Partial<FeatureConfig> = {},
+  options: FeatureBatchOptions = {},
 ): Float32Array {
   const extractor = getExtractor(config);
+  if (options.native !== false) {
+    const fast = kernelFeaturesBatch(extractor, clips, { threads: options.threads ?? 1 });
+    if (fast !== null) return fast;
+  }
   const out = new Float32Array(clips.length * extractor.outputSize);
   for (let b = 0; b < clips.length; b++)
     extractor.compute(clips[b] as Float32Array, out, b * extractor.outputSize);

@@ -1,11 +1,14 @@
 /**
- * Parallel feature extraction on worker threads (node:worker_threads). Clips are copied once into a
- * SharedArrayBuffer, each worker computes a contiguous slice, and all write into one shared output.
+ * Parallel feature extraction off the JS thread. With the native addon loaded, the batch goes to the
+ * native kernel (src/features/native-kernel.ts), split across `threads` native threads; otherwise
+ * to worker threads (node:worker_threads): clips are copied once into a SharedArrayBuffer, each
+ * worker computes a contiguous slice, and all write into one shared output.
  */
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import type { FeatureConfig } from "./config.js";
 import { FeatureError } from "./errors.js";
+import { featureKernel, kernelFeaturesBatchAsync } from "./native-kernel.js";
 import { getExtractor } from "./pipeline.js";
 import type { WorkerJob, WorkerReply } from "./worker.js";
 
@@ -27,21 +30,37 @@ function startWorker(): Worker {
   return new Worker(bootstrap, { eval: true });
 }
 
-/** A fixed set of feature workers; reuse one pool for many batches, then {@link close} it. */
+/** Options of {@link FeatureWorkerPool}. */
+export interface FeaturePoolOptions {
+  /** Use the native kernel when the addon is available (default true); false forces worker threads. */
+  native?: boolean;
+}
+
+/**
+ * A fixed amount of parallelism for feature extraction: native kernel threads when the addon is
+ * loaded, else worker threads (started on the first batch that needs them). Reuse one pool for many
+ * batches, then {@link close} it.
+ */
 export class FeatureWorkerPool {
-  /** Number of worker threads. */
+  /** Number of threads a batch is split across. */
   readonly threads: number;
-  private readonly workers: Worker[];
+  /** Where batches run: the native kernel, or TypeScript on worker threads. */
+  readonly backend: "native" | "workers";
+  private workers: Worker[] = [];
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
 
-  /** @param threads worker count, default os.availableParallelism() */
-  constructor(threads: number = availableParallelism()) {
+  /** @param threads thread count, default os.availableParallelism() */
+  constructor(threads: number = availableParallelism(), options: FeaturePoolOptions = {}) {
     if (!Number.isInteger(threads) || threads < 1)
       throw new FeatureError(`FeatureWorkerPool: threads must be a positive integer, got ${threads}`);
     this.threads = threads;
-    this.workers = [];
-    for (let i = 0; i < threads; i++) {
+    this.backend = options.native !== false && featureKernel() !== null ? "native" : "workers";
+    if (this.backend === "workers") this.startWorkers();
+  }
+
+  private startWorkers(): void {
+    for (let i = 0; i < this.threads; i++) {
       const worker = startWorker();
       worker.on("message", (reply: WorkerReply) => {
         const p = this.pending.get(reply.id);
@@ -67,6 +86,11 @@ export class FeatureWorkerPool {
    */
   async compute(clips: Float32Array[], config: Partial<FeatureConfig> = {}): Promise<Float32Array> {
     const extractor = getExtractor(config); // validates the config here, with a clear error
+    if (this.backend === "native") {
+      const out = await kernelFeaturesBatchAsync(extractor, clips, { threads: this.threads });
+      if (out !== null) return out;
+    }
+    if (this.workers.length === 0) this.startWorkers();
     const offsets = new Int32Array(new SharedArrayBuffer(4 * (clips.length + 1)));
     let total = 0;
     for (let b = 0; b < clips.length; b++) {
@@ -112,7 +136,7 @@ export class FeatureWorkerPool {
     return new Float32Array(output);
   }
 
-  /** Terminates the worker threads. */
+  /** Terminates the worker threads (if any were started). */
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
@@ -120,15 +144,16 @@ export class FeatureWorkerPool {
 
 /**
  * One-shot parallel batch: starts a pool, computes, closes it. For repeated batches keep a
- * {@link FeatureWorkerPool} instead (starting workers costs tens of milliseconds).
+ * {@link FeatureWorkerPool} instead (without the native kernel, starting workers costs tens of
+ * milliseconds).
  * @returns Float32Array [batch, nMels, size]
  */
 export async function computeFeaturesParallel(
   clips: Float32Array[],
   config: Partial<FeatureConfig> = {},
-  options: { threads?: number } = {},
+  options: { threads?: number } & FeaturePoolOptions = {},
 ): Promise<Float32Array> {
-  const pool = new FeatureWorkerPool(options.threads);
+  const pool = new FeatureWorkerPool(options.threads, options);
   try {
     return await pool.compute(clips, config);
   } finally {
