@@ -43,6 +43,7 @@ export {
   arange,
   cat,
   type CreateOptions,
+  cpuHasNativeBf16,
   cudaAvailable,
   type Device,
   type DType,

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { type AllocatorStats, native, type NativeTensor } from "./native.js";
 
 /** Element types the engine supports. bfloat16 data crosses to JS as raw bits in a Uint16Array. */
@@ -601,6 +602,26 @@ export function setAllocatorCacheLimit(bytes: number): void {
 /** True when libtorch was built with CUDA and a GPU is visible. */
 export function cudaAvailable(): boolean {
   return native.cudaAvailable();
+}
+/**
+ * Whether this CPU computes bfloat16 natively (x86 `avx512_bf16` or `amx_bf16` in /proc/cpuinfo);
+ * null where that cannot be read (not Linux). Without it oneDNN emulates bf16 and `--bf16` training
+ * is far slower than float32 (measured here on an AVX2-only AMD EPYC: 1.2 vs 14.9 samples/s).
+ * @param cpuinfo the text of /proc/cpuinfo (read from the system when omitted; for tests)
+ */
+export function cpuHasNativeBf16(cpuinfo?: string): boolean | null {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      return null;
+    }
+  }
+  const flags = /^(?:flags|Features)\s*:(.*)$/m.exec(text);
+  if (flags === null) return null;
+  const set = new Set((flags[1] ?? "").trim().split(/\s+/));
+  return set.has("avx512_bf16") || set.has("amx_bf16") || set.has("bf16");
 }
 /** libtorch's version and build features (oneDNN, OpenMP, CUDA). */
 export function engineInfo(): {
