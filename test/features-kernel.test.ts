@@ -11,27 +11,11 @@ import {
   featureKernelStatus,
   kernelFeaturesBatch,
 } from "../src/features/index.js";
+import { lcgNoise, maxAbsDiff } from "./feature-helpers.js";
 
 const kernel = featureKernel();
 const skip = kernel === null ? `native feature kernel unavailable: ${featureKernelStatus().reason}` : false;
 const SR = 16000;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
-
-function lcgNoise(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 /** Sines, a chirp, noise, a decaying burst, silence, a short clip, an over-long clip, an empty one. */
 function variedClips(): Float32Array[] {
@@ -39,7 +23,7 @@ function variedClips(): Float32Array[] {
   const sine = new Float32Array(n);
   const chirp = new Float32Array(n);
   const chord = new Float32Array(n);
-  const noise = lcgNoise(n, 12345);
+  const noise = Float32Array.from(lcgNoise(n, 12345));
   for (let i = 0; i < n; i++) {
     const t = i / SR;
     sine[i] = 0.5 * Math.sin(2 * Math.PI * 440 * t);
@@ -47,7 +31,7 @@ function variedClips(): Float32Array[] {
     chord[i] =
       0.3 * (Math.sin(2 * Math.PI * 261.63 * t) + Math.sin(2 * Math.PI * 392 * t)) + 0.05 * noise[i]!;
   }
-  const burst = lcgNoise(20000, 777).map((v, i) => 0.5 * Math.exp(-3 * (i / SR)) * v);
+  const burst = Float32Array.from(lcgNoise(20000, 777)).map((v, i) => 0.5 * Math.exp(-3 * (i / SR)) * v);
   const long = new Float32Array(40000);
   long.set(chord);
   long.fill(0.9, n);

@@ -30,25 +30,7 @@ import {
   seedFeatures,
   stft,
 } from "../src/features/index.js";
-
-/** Max |a − b| over two arrays of equal length. */
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
-  return m;
-}
-
-/** 32-bit LCG noise in [-1, 1), the same generator as scripts/golden/features.py. */
-function lcgNoise(n: number, seed: number): Float64Array {
-  const out = new Float64Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(1664525, s) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
+import { lcgNoise, maxAbsDiff } from "./feature-helpers.js";
 
 const SR = 16000;
 
