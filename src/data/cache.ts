@@ -22,7 +22,8 @@ import { isMainThread, parentPort, type Worker, workerData } from "node:worker_t
 import { decodeWav, fixLength, prepareDecoded } from "../audio/index.js";
 import { StemscopeError } from "../errors.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
-import { computeFeatures, nativeFeatures } from "../features/pipeline.js";
+import { kernelFeaturesBatchAsync, featureKernel } from "../features/native-kernel.js";
+import { computeFeatures, getExtractor, nativeFeatures } from "../features/pipeline.js";
 import { writeFileAtomic, writeFileAtomicSync } from "../util/atomic.js";
 import type { SampleRef } from "./dataset.js";
 import { DataError } from "./errors.js";
@@ -173,8 +174,15 @@ type BuildReply =
   | { type: "done"; index: number; hashes: string[]; stats: [number, number][]; computed: boolean }
   | { type: "error"; message: string; userError: boolean };
 
-/** Computes (or finds) one sample's entry; runs in a build worker or in-process. */
-function buildOne(job: BuildJob, data: BuildWorkerData): BuildReply {
+/** A sample's files read, hashed and (when its entry is missing) decoded: mixture first. */
+interface PreparedJob {
+  reply: Extract<BuildReply, { type: "done" }>;
+  path: string;
+  /** null when the entry already exists. */
+  audio: Float32Array[] | null;
+}
+
+function prepareJob(job: BuildJob, data: BuildWorkerData): PreparedJob {
   const bytes = job.files.map((f) => readFileSync(f));
   const stats = job.files.map((f): [number, number] => {
     const s = statSync(f);
@@ -182,15 +190,81 @@ function buildOne(job: BuildJob, data: BuildWorkerData): BuildReply {
   });
   const hashes = bytes.map(fileHash);
   const path = entryPath(data.dir, data.configHash, hashes);
-  if (existsSync(path)) return { type: "done", index: job.index, hashes, stats, computed: false };
+  const reply = { type: "done" as const, index: job.index, hashes, stats, computed: false };
+  if (existsSync(path)) return { reply, path, audio: null };
   const audio = bytes.map((b, i) => {
     const name = job.files[i]!;
     const loaded = prepareDecoded(decodeWav(b, name), name, data.config.sampleRate);
     return fixLength(loaded.samples, Math.round(data.config.seconds * data.config.sampleRate));
   });
+  return { reply, path, audio };
+}
+
+/** Computes (or finds) one sample's entry; runs in a build worker or in-process. */
+function buildOne(job: BuildJob, data: BuildWorkerData): BuildReply {
+  const prepared = prepareJob(job, data);
+  if (prepared.audio === null) return prepared.reply;
+  const audio = prepared.audio;
   const features = sampleFeatures(audio[0]!, audio.slice(1), data.config);
-  writeFileAtomicSync(path, encodeEntry(features, data.config.nMels, data.config.size));
-  return { type: "done", index: job.index, hashes, stats, computed: true };
+  writeFileAtomicSync(prepared.path, encodeEntry(features, data.config.nMels, data.config.size));
+  return { ...prepared.reply, computed: true };
+}
+
+/**
+ * Builds entries with the native feature kernel (on the main thread, where the addon is loaded; the
+ * kernel's own threads do the maths off the JS thread), in chunks of samples: every mixture in one
+ * batch (`native` mode: scaled by its own peak, which the kernel reports), then every source on its
+ * mixture's scale. The same values as {@link sampleFeatures} to ~1e-7.
+ * @returns false (having done nothing) when the kernel is not available
+ */
+async function buildWithKernel(
+  pending: BuildJob[],
+  data: BuildWorkerData,
+  threads: number,
+  accept: (reply: BuildReply) => void,
+): Promise<boolean> {
+  if (featureKernel() === null) return false;
+  const extractor = getExtractor(data.config);
+  const cell = extractor.outputSize;
+  const chunk = 64;
+  for (let start = 0; start < pending.length; start += chunk) {
+    const prepared: PreparedJob[] = [];
+    for (const job of pending.slice(start, start + chunk)) {
+      try {
+        prepared.push(prepareJob(job, data));
+      } catch (error) {
+        throw error instanceof StemscopeError ? new DataError(error.message) : error;
+      }
+    }
+    const todo = prepared.filter((p) => p.audio !== null);
+    if (todo.length > 0) {
+      const mixtures = todo.map((p) => p.audio![0]!);
+      const sources = todo.flatMap((p) => p.audio!.slice(1));
+      const k = sources.length / todo.length;
+      let mixFeatures: Float32Array | null;
+      let srcFeatures: Float32Array | null;
+      if (data.config.mode === "native") {
+        const peaks = new Float64Array(todo.length);
+        mixFeatures = await kernelFeaturesBatchAsync(extractor, mixtures, { threads, peaks });
+        const refPower = Float64Array.from({ length: sources.length }, (_, j) => peaks[Math.floor(j / k)]!);
+        srcFeatures = await kernelFeaturesBatchAsync(extractor, sources, { threads, refPower });
+      } else {
+        mixFeatures = await kernelFeaturesBatchAsync(extractor, mixtures, { threads });
+        srcFeatures = await kernelFeaturesBatchAsync(extractor, sources, { threads });
+      }
+      if (mixFeatures === null || srcFeatures === null)
+        throw new Error("the native feature kernel went away");
+      todo.forEach((p, i) => {
+        const planes = [mixFeatures.subarray(i * cell, (i + 1) * cell)];
+        for (let j = 0; j < k; j++)
+          planes.push(srcFeatures.subarray((i * k + j) * cell, (i * k + j + 1) * cell));
+        writeFileAtomicSync(p.path, encodeEntry(planes, data.config.nMels, data.config.size));
+        p.reply.computed = true;
+      });
+    }
+    for (const p of prepared) accept(p.reply);
+  }
+  return true;
 }
 
 /**
@@ -258,7 +332,9 @@ export async function buildFeatureCache(
     if (done % 16 === 0 || done === total) options.onProgress?.(done, total);
   };
   const jobs = Math.max(1, Math.min(options.jobs ?? availableParallelism(), pending.length));
-  if (pending.length > 0 && (jobs === 1 || pending.length < 8)) {
+  if (pending.length > 0 && isMainThread && (await buildWithKernel(pending, data, jobs, accept))) {
+    // done by the native kernel
+  } else if (pending.length > 0 && (jobs === 1 || pending.length < 8)) {
     for (const job of pending) accept(runBuild(job, data));
   } else if (pending.length > 0) {
     await buildWithWorkers(pending, data, jobs, accept);
