@@ -1,5 +1,6 @@
 // The ops the TypeScript engine calls: creation, data transfer, shape, math, nn functions, autograd,
 // autocast, threads and the Adam/AdamW step. Each is a thin wrapper over one ATen call.
+#include <algorithm>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
@@ -496,7 +497,21 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   auto b = a.optionalTensor(2);
   auto stride = a.intList(3), padding = a.intList(4), dilation = a.intList(5);
   int64_t groups = a.integerOr(6, 1);
-  return Guard(a, {&x, &w}, [&] { return Wrap(a, at::conv2d(x, w, b, stride, padding, dilation, groups)); });
+  return Guard(a, {&x, &w}, [&] {
+    // libtorch 1.13 on an AVX2-only CPU (AMD EPYC) corrupts the heap ("double free or corruption") in
+    // the backward pass of a channels-last 1x1 convolution with stride > 1 and 2-7 input channels:
+    // the downsample shortcut of a narrow ResNet (measured: 1 and >= 8 channels are fine). Such a
+    // convolution runs in the contiguous format; the result goes back to channels-last, so callers
+    // see the same values and layout.
+    const bool narrowStridedPointwise = x.dim() == 4 && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 &&
+                                        x.size(1) < 8 && std::any_of(stride.begin(), stride.end(), [](int64_t s) { return s > 1; }) &&
+                                        x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+    if (narrowStridedPointwise) {
+      at::Tensor y = at::conv2d(x.contiguous(), w.contiguous(), b, stride, padding, dilation, groups);
+      return Wrap(a, y.contiguous(at::MemoryFormat::ChannelsLast));
+    }
+    return Wrap(a, at::conv2d(x, w, b, stride, padding, dilation, groups));
+  });
 }
 
 // convTranspose2d(x, weight, bias | null, stride[2], padding[2], outputPadding[2], groups, dilation[2])
