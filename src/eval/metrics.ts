@@ -6,6 +6,7 @@
  * All functions are pure and work on plain arrays, so they can be checked against hand-computed
  * cases (test/metrics.test.ts).
  */
+import { playProbabilities } from "../infer/windows.js";
 
 /** SDR and SI-SDR values are capped at this many dB (a perfect estimate would be +∞). */
 export const SDR_CAP_DB = 100;
@@ -135,12 +136,10 @@ export function namedClasses(probabilities: ArrayLike<number>, sources: number, 
       `namedClasses: ${probabilities.length} probabilities, expected sources × classes = ${sources * classes}`,
     );
   }
-  const play = Array.from({ length: classes }, (_, c) => {
-    let none = 1;
-    for (let s = 0; s < sources; s++) none *= 1 - (probabilities[s * classes + c] as number);
-    return 1 - none;
-  });
-  const order = play.map((_, c) => c).sort((a, b) => (play[b] as number) - (play[a] as number) || a - b);
+  const play = playProbabilities(probabilities, classes);
+  const order = Array.from({ length: classes }, (_, c) => c).sort(
+    (a, b) => (play[b] as number) - (play[a] as number) || a - b,
+  );
   return order.slice(0, Math.min(sources, classes)).sort((a, b) => a - b);
 }
 
