@@ -19,10 +19,11 @@ recipe_mix() {
 # also trained on the reference sources (--reference-weight 1), the separation loss weighted 0.9
 # (the U-Net then separates better: 0.571 vs 0.535 per-source accuracy at 0.7), then eval.
 recipe_train_eval() {
-  # bf16 only where the CPU computes it natively: emulated bf16 is ~12x slower than float32 (the
-  # trainer warns too). The shipped model was trained with bf16 on such a CPU.
+  # bf16 only where the CPU computes it natively (the flags cpuHasNativeBf16 reads): emulated bf16
+  # is ~12x slower than float32 (the trainer warns too). The shipped model was trained with bf16 on
+  # such a CPU.
   local precision=()
-  if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then precision=(--bf16); fi
+  if grep -qwE 'avx512_bf16|amx_bf16|bf16' /proc/cpuinfo 2>/dev/null; then precision=(--bf16); fi
   stemscope train --data "$1" --out "$2" --preset fast --features native --unet-output mask \
     --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --epochs 1 --batch-size 32 "${precision[@]}" \
     --seed 0

@@ -1,9 +1,7 @@
-import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { StemscopeError } from "../errors.js";
+import { addonCandidates, findAddon } from "./addon-path.js";
 
 /** An opaque libtorch tensor owned by the native addon. Use the `Tensor` class, not this. */
 export interface NativeTensor {
@@ -174,18 +172,9 @@ export interface NativeBinding {
 /** The addon could not be loaded: usually libtorch is missing or the addon was never built. */
 export class EngineLoadError extends StemscopeError {}
 
-function packageRoot(): string {
-  // src/engine/native.ts and dist/engine/native.js both sit two folders below the package root.
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-}
-
 function loadBinding(): NativeBinding {
-  const root = packageRoot();
-  const candidates = [
-    join(root, "build", "Release", "stemscope_native.node"),
-    join(root, "build", "Debug", "stemscope_native.node"),
-  ];
-  const path = candidates.find((p) => existsSync(p));
+  const candidates = addonCandidates();
+  const path = findAddon();
   if (path === undefined) {
     throw new EngineLoadError(
       `the native engine is not built (looked for ${candidates[0]}).\n` +

@@ -9,11 +9,9 @@
  * environment; feature workers and data workers keep the TypeScript path), and only when
  * `STEMSCOPE_NATIVE_FEATURES` is not `0`. Without it every caller falls back to TypeScript.
  */
-import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { isMainThread } from "node:worker_threads";
+import { findAddon } from "../engine/addon-path.js";
 import { FeatureError } from "./errors.js";
 import type { FeatureExtractor } from "./pipeline.js";
 
@@ -106,12 +104,7 @@ function loadKernel(): FeatureKernelBinding | null {
     unavailableReason = "not loaded on worker threads";
     return null;
   }
-  // src/features/native-kernel.ts and dist/features/native-kernel.js sit two folders below the root.
-  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-  const path = [
-    join(root, "build", "Release", "stemscope_native.node"),
-    join(root, "build", "Debug", "stemscope_native.node"),
-  ].find((p) => existsSync(p));
+  const path = findAddon();
   if (path === undefined) {
     unavailableReason = "the native addon is not built";
     return null;
