@@ -12,6 +12,8 @@ apt_packages=(
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont denemo-data
   # reference implementations for golden files and benchmarks (never needed by the tests)
   python3-torch python3-torchvision python3-numpy python3-scipy python3-skimage
+  # the web page's browser test (headless Chromium) and the ONNX export's full check (onnx.checker)
+  chromium python3-onnx
 )
 
 if [[ -z "${LIBTORCH:-}" ]] && command -v dpkg-query >/dev/null; then
