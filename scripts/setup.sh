@@ -10,6 +10,9 @@ apt_packages=(
   libtorch-dev g++ make python3
   # real sampled instruments for `stemscope synth`
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont denemo-data
+  # more recorded timbres for `stemscope synth`: a real pipe organ (WavPack samples, decoded by
+  # wavpack's wvunpack) and Sonic Pi's guitar recordings
+  grandorgue-demo sonic-pi-samples wavpack
   # reference implementations for golden files and benchmarks (never needed by the tests)
   python3-torch python3-torchvision python3-numpy python3-scipy python3-skimage
   # the web page's browser test (headless Chromium) and the ONNX export's full check (onnx.checker)
