@@ -17,6 +17,8 @@ apt_packages=(
   python3-torch python3-torchvision python3-numpy python3-scipy python3-skimage
   # the web page's browser test (headless Chromium) and the ONNX export's full check (onnx.checker)
   chromium python3-onnx
+  # encoders that make the audio readers' test files (truncated FLAC/MP3/Ogg) and bench:resample's inputs
+  flac lame vorbis-tools opus-tools
 )
 
 if [[ -z "${LIBTORCH:-}" ]] && command -v dpkg-query >/dev/null; then
