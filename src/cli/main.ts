@@ -9,6 +9,7 @@ import { registerFeaturesCommand } from "./features.js";
 import { registerPredictCommand } from "./predict.js";
 import { registerSeparateCommand } from "./separate.js";
 import { registerEvalCommand } from "./eval.js";
+import { registerExportCommand } from "./export.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerPredictCommand(program);
   registerSeparateCommand(program);
   registerEvalCommand(program);
+  registerExportCommand(program);
   return program;
 }
 
