@@ -16,7 +16,7 @@ import { parseArgs } from "node:util";
 import { buildFeatureCache, readBatch } from "../src/data/cache.js";
 import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset.js";
 import { Adam, F, manualSeed, noGrad, setNumThreads, tensor, tidy } from "../src/engine/index.js";
-import { matchedLabels } from "../src/eval/metrics.js";
+import { matchedLabels } from "../src/separator/naming.js";
 import { FeatureConfigSchema } from "../src/features/config.js";
 import { PRESETS, type PresetName } from "../src/model/presets.js";
 import { ResNet, ResNetConfigSchema } from "../src/model/resnet.js";

@@ -11,14 +11,8 @@ import { computeFeatures, nativeFeatures, resolveFeatureConfig } from "../src/fe
 import { siSdr } from "../src/eval/metrics.js";
 import { linearMasks, melShares, OverlapAdd, separateClip } from "../src/infer/masks.js";
 import { InferenceError, loadModel, type StemscopeModel } from "../src/infer/model.js";
-import {
-  planWindows,
-  playProbabilities,
-  rankInstruments,
-  rmsDb,
-  softmaxRows,
-  summarise,
-} from "../src/infer/windows.js";
+import { planWindows, rmsDb, summarise } from "../src/infer/windows.js";
+import { playProbabilities, rankInstruments, softmaxRows } from "../src/separator/naming.js";
 import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
 
 const TOLERANCE = 1e-9;

@@ -2,20 +2,17 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
-  bestPermutation,
   classificationScores,
   confusionMatrix,
   finiteMean,
   meanSquaredError,
-  permutations,
   SDR_CAP_DB,
-  sameLabels,
-  namedClasses,
-  matchedLabels,
   sdr,
   siSdr,
   sourceAudioScores,
 } from "../src/eval/metrics.js";
+import { bestAssignment, permutations } from "../src/separator/assignment.js";
+import { matchedLabels, namedClasses, sameLabels } from "../src/separator/naming.js";
 
 const TOLERANCE = 1e-9;
 const close = (a: number, b: number, tol = TOLERANCE, what = ""): void =>
@@ -68,21 +65,21 @@ test("pair exact match is order-free; permutations and the best alignment", () =
   ]);
   assert.deepEqual(permutations(3)[0], [0, 1, 2]);
   assert.deepEqual(
-    bestPermutation([
+    bestAssignment([
       [5, 1],
       [1, 5],
     ]),
     [1, 0],
   );
   assert.deepEqual(
-    bestPermutation([
+    bestAssignment([
       [1, 1],
       [1, 1],
     ]),
     [0, 1],
   ); // ties keep the identity
   assert.deepEqual(
-    bestPermutation([
+    bestAssignment([
       [9, 9, 0],
       [0, 9, 9],
       [9, 0, 9],

@@ -2,13 +2,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { liveTensorCount, tensor, tidy } from "../src/engine/index.js";
-import {
-  applyPermutations,
-  bestPermutations,
-  pairwiseMse,
-  permutations,
-  permuteToSources,
-} from "../src/model/pit.js";
+import { permutations } from "../src/separator/assignment.js";
+import { applyPermutations, bestPermutations, pairwiseMse, permuteToSources } from "../src/separator/pit.js";
 
 test("permutations: all K! orders, identity first", () => {
   assert.deepEqual(permutations(2), [

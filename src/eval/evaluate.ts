@@ -22,16 +22,14 @@ import { F, noGrad, tensor, tidy } from "../engine/index.js";
 import { getExtractor } from "../features/pipeline.js";
 import { separateClip } from "../infer/masks.js";
 import { InferenceError, type StemscopeModel } from "../infer/model.js";
+import { bestAssignment } from "../separator/assignment.js";
+import { matchedLabels, namedClasses, sameLabels } from "../separator/naming.js";
 import {
-  bestPermutation,
   classificationScores,
   confusionMatrix,
   finiteMean,
   finiteMedian,
-  matchedLabels,
   meanSquaredError,
-  namedClasses,
-  sameLabels,
   sourceAudioScores,
 } from "./metrics.js";
 
@@ -228,7 +226,7 @@ export async function evaluate(
       });
       const ref = refs[i] as Float32Array[];
       const cost = separated.map((sep) => ref.map((r) => meanSquaredError(sep, r)));
-      const perm = bestPermutation(cost);
+      const perm = bestAssignment(cost);
       for (let s = 0; s < k; s++) {
         if (preds[s] === labels[s]) correctFixed++;
         const j = perm[s] as number;

@@ -8,7 +8,6 @@ export {
   finiteMean,
   finiteMedian,
   meanSquaredError,
-  sameLabels,
   SDR_CAP_DB,
   sdr,
   siSdr,

@@ -4,10 +4,9 @@
  * separation quality (SDR, SI-SDR and its improvement over the mixture, SI-SDRi).
  *
  * All functions are pure and work on plain arrays, so they can be checked against hand-computed
- * cases (test/metrics.test.ts).
+ * cases (test/metrics.test.ts). The naming rules (named classes, label matching) and the best
+ * assignment of outputs to references live in src/separator/.
  */
-import { playProbabilities } from "../infer/windows.js";
-
 /** SDR and SI-SDR values are capped at this many dB (a perfect estimate would be +∞). */
 export const SDR_CAP_DB = 100;
 
@@ -110,85 +109,6 @@ export function classificationScores(counts: readonly (readonly number[])[]): Cl
     macroF1: macroCount > 0 ? macroSum / macroCount : 0,
     microF1,
   };
-}
-
-/**
- * Whether two label lists hold the same labels regardless of order (multiset equality): the
- * "pair exact match" of a two-source mixture is `sameLabels(predicted, truth)`.
- */
-export function sameLabels(a: readonly number[], b: readonly number[]): boolean {
-  if (a.length !== b.length) return false;
-  const x = [...a].sort((p, q) => p - q);
-  const y = [...b].sort((p, q) => p - q);
-  return x.every((v, i) => v === y[i]);
-}
-
-/**
- * The K instruments a model names for one mixture, as `predict` names them: the K classes with the
- * highest play probability 1 − Π_k (1 − p_k(class)) (ties: the lower class index), in ascending class
- * index (= the alphabetical label order of labels.txt).
- * @param probabilities [K, classes] softmax probabilities of the K separated sources, row-major
- * @returns K distinct class indices, ascending
- */
-export function namedClasses(probabilities: ArrayLike<number>, sources: number, classes: number): number[] {
-  if (probabilities.length !== sources * classes) {
-    throw new RangeError(
-      `namedClasses: ${probabilities.length} probabilities, expected sources × classes = ${sources * classes}`,
-    );
-  }
-  const play = playProbabilities(probabilities, classes);
-  const order = Array.from({ length: classes }, (_, c) => c).sort(
-    (a, b) => (play[b] as number) - (play[a] as number) || a - b,
-  );
-  return order.slice(0, Math.min(sources, classes)).sort((a, b) => a - b);
-}
-
-/**
- * How many of the true labels are among the predicted ones, as multisets (order-free): the number of
- * sources named correctly. `matchedLabels([1, 4], [4, 7])` = 1.
- */
-export function matchedLabels(predicted: readonly number[], truth: readonly number[]): number {
-  const left = [...predicted];
-  let matched = 0;
-  for (const t of truth) {
-    const i = left.indexOf(t);
-    if (i >= 0) {
-      matched++;
-      left.splice(i, 1);
-    }
-  }
-  return matched;
-}
-
-/** Every permutation of 0..n−1 (n! of them, the identity first; meant for the few sources of a mixture). */
-export function permutations(n: number): number[][] {
-  if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
-  const out: number[][] = [];
-  for (const rest of permutations(n - 1)) {
-    for (let pos = rest.length; pos >= 0; pos--) out.push([...rest.slice(0, pos), n - 1, ...rest.slice(pos)]);
-  }
-  return out;
-}
-
-/**
- * The permutation π minimising Σ_k cost[k][π[k]] (ties: the first in {@link permutations} order,
- * which starts with the identity). Used to align estimated sources with references.
- * @param cost [K][K] cost of matching estimate k with reference j
- * @returns π with estimate k ↔ reference π[k]
- */
-export function bestPermutation(cost: readonly (readonly number[])[]): number[] {
-  const k = cost.length;
-  let best = Array.from({ length: k }, (_, i) => i);
-  let bestCost = Infinity;
-  for (const perm of permutations(k)) {
-    let c = 0;
-    for (let i = 0; i < k; i++) c += (cost[i] as readonly number[])[perm[i] as number] as number;
-    if (c < bestCost - 1e-12) {
-      bestCost = c;
-      best = perm;
-    }
-  }
-  return best;
 }
 
 // ---------------------------------------------------------------- spectrograms

@@ -14,12 +14,8 @@ export { crossfadeWeights, linearMasks, melShares, OverlapAdd, separateClip } fr
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export { trackName, writeSeparation, type WriteStemsOptions } from "./stems.js";
 export {
-  type InstrumentProbability,
   planWindows,
-  playProbabilities,
-  rankInstruments,
   rmsDb,
-  softmaxRows,
   summarise,
   type SummaryMode,
   type WindowPlan,

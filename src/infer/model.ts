@@ -28,17 +28,15 @@ import {
 } from "../model/index.js";
 import { OverlapAdd, separateClip } from "./masks.js";
 import {
-  type InstrumentProbability,
   planWindows,
-  playProbabilities,
-  rankInstruments,
   rmsDb,
   summarise,
   type SummaryMode,
   type WindowPlan,
   windowSamples,
 } from "./windows.js";
-import { permutations } from "../eval/metrics.js";
+import { bestAssignment } from "../separator/assignment.js";
+import { type InstrumentProbability, playProbabilities, rankInstruments } from "../separator/naming.js";
 
 /** Inference could not run on this input; the message names the input and what was wrong. */
 export class InferenceError extends StemscopeError {}
@@ -212,7 +210,6 @@ export class StemscopeModel {
     const k = this.sources;
     const names = prediction.instruments.slice(0, k).map((i) => i.name);
     const stemClass = names.map((n) => this.classes.indexOf(n));
-    const perms = permutations(k);
     const c = this.classes.length;
     const length = this.extractor.length;
     const adders = names.map(() => new OverlapAdd(audio.length, length));
@@ -220,18 +217,10 @@ export class StemscopeModel {
     for (let w = 0; w < total; w++) {
       const window = outputs.windows[w] as WindowPlan;
       const probs = outputs.probabilities[w] as Float64Array;
-      // source s goes to stem perm[s]
-      let best = perms[0] as number[];
-      let bestScore = -Infinity;
-      for (const perm of perms) {
-        let score = 0;
-        for (let s = 0; s < k; s++)
-          score += probs[s * c + (stemClass[perm[s] as number] as number)] as number;
-        if (score > bestScore + 1e-12) {
-          bestScore = score;
-          best = perm;
-        }
-      }
+      // source s goes to stem best[s]: the assignment of most summed probability
+      const best = bestAssignment(
+        Array.from({ length: k }, (_, s) => stemClass.map((cls) => -(probs[s * c + cls] as number))),
+      );
       const clip = windowSamples(audio, window);
       const signals = separateClip(clip, outputs.separated[w] as Float32Array[], this.features);
       for (let s = 0; s < k; s++)

@@ -1,6 +1,6 @@
 /**
- * The pure parts of sliding-window inference: where the windows go, which are silent, how the K
- * sources' class probabilities become "this instrument plays", and the file-level summary.
+ * The pure parts of sliding-window inference: where the windows go, which are silent, and the
+ * file-level summary of the windows' play probabilities.
  *
  * Definitions (also in the README):
  * - a window is `windowSeconds` long (the model's clip length, 2 s) and they start every
@@ -9,7 +9,9 @@
  * - a window is silent when its RMS is below `silenceDb` dBFS (−60 by default);
  * - per window, source k's class probabilities are p_k = softmax(logits_k), and the probability that
  *   class c plays in the window is 1 − Π_k (1 − p_k(c));
- * - per file, an instrument's probability is the maximum of that over the non-silent windows.
+ * - per file, an instrument's probability is the mean (or maximum) of that over the non-silent
+ *   windows (see {@link summarise}).
+ * The per-window naming rules themselves are in src/separator/naming.ts.
  */
 
 /** A window of the input: samples [start, start + length) (past the end reads as zeros). */
@@ -63,62 +65,6 @@ export function rmsDb(samples: Float32Array, start = 0, end = samples.length): n
   for (let i = start; i < e; i++) s += (samples[i] as number) * (samples[i] as number);
   const rms = Math.sqrt(s / (e - start));
   return rms > 0 ? 20 * Math.log10(rms) : -Infinity;
-}
-
-/**
- * Softmax over the last axis of row-major logits.
- * @param logits [rows, classes]
- * @returns [rows, classes] probabilities (each row sums to 1)
- */
-export function softmaxRows(logits: ArrayLike<number>, classes: number): Float64Array {
-  const rows = logits.length / classes;
-  const out = new Float64Array(logits.length);
-  for (let r = 0; r < rows; r++) {
-    let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, logits[r * classes + c] as number);
-    let sum = 0;
-    for (let c = 0; c < classes; c++) {
-      const e = Math.exp((logits[r * classes + c] as number) - max);
-      out[r * classes + c] = e;
-      sum += e;
-    }
-    for (let c = 0; c < classes; c++) out[r * classes + c] = (out[r * classes + c] as number) / sum;
-  }
-  return out;
-}
-
-/**
- * The probability that each class plays in a window, 1 − Π_k (1 − p_k(c)), i.e. that at least one
- * of the K sources is that class if the sources' predictions were independent.
- * @param probabilities [K, classes] per-source class probabilities (rows of softmax outputs)
- * @returns [classes]
- */
-export function playProbabilities(probabilities: ArrayLike<number>, classes: number): Float64Array {
-  const k = probabilities.length / classes;
-  const out = new Float64Array(classes);
-  for (let c = 0; c < classes; c++) {
-    let none = 1;
-    for (let s = 0; s < k; s++) none *= 1 - (probabilities[s * classes + c] as number);
-    out[c] = 1 - none;
-  }
-  return out;
-}
-
-/** A class name with a probability. */
-export interface InstrumentProbability {
-  name: string;
-  probability: number;
-}
-
-/** Names with probabilities, sorted by probability (highest first; ties by class order). */
-export function rankInstruments(
-  probabilities: ArrayLike<number>,
-  classes: readonly string[],
-): InstrumentProbability[] {
-  return classes
-    .map((name, i) => ({ name, probability: probabilities[i] as number, i }))
-    .sort((a, b) => b.probability - a.probability || a.i - b.i)
-    .map(({ name, probability }) => ({ name, probability }));
 }
 
 /** How per-window play probabilities become a file-level one. */

@@ -19,4 +19,3 @@ export {
   ModelFolderError,
   readModelConfig,
 } from "./folder.js";
-export { applyPermutations, bestPermutations, pairwiseMse, permutations, permuteToSources } from "./pit.js";

@@ -34,11 +34,11 @@ import {
   type DataSplit,
   type TrainData,
 } from "../data/dataset.js";
-import { matchedLabels, namedClasses } from "../eval/metrics.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { MODEL_FORMAT_VERSION, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
 import { JointModel, type JointModelConfig, jointLoss, referenceClassLoss } from "../model/joint.js";
-import { permuteToSources } from "../model/pit.js";
+import { matchedLabels, namedClasses } from "../separator/naming.js";
+import { permuteToSources } from "../separator/pit.js";
 import { presetConfig } from "../model/presets.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { Random } from "../util/random.js";

@@ -2,28 +2,11 @@
  * Permutation-invariant training (PIT; Yu et al. 2017, "Permutation invariant training of deep
  * models for speaker-independent multi-talker speech separation"): for each sample, the order of the
  * K separated outputs that minimises the separation loss against the K reference sources is found
- * (all K! orders; K is small), and outputs and logits are reordered to it before the loss.
+ * ({@link bestAssignment}), and outputs and logits are reordered to it before the loss.
  */
 import { noGrad, type Tensor, tensor, tidy } from "../engine/index.js";
-import type { JointOutput } from "./joint.js";
-
-/** Every permutation of 0 … k−1, in lexicographic order (the identity first). */
-export function permutations(k: number): number[][] {
-  if (!Number.isInteger(k) || k < 1 || k > 8) throw new RangeError(`permutations: k must be 1…8, got ${k}`);
-  const out: number[][] = [];
-  const rec = (prefix: number[], rest: number[]): void => {
-    if (rest.length === 0) {
-      out.push(prefix);
-      return;
-    }
-    rest.forEach((r, i) => rec([...prefix, r], [...rest.slice(0, i), ...rest.slice(i + 1)]));
-  };
-  rec(
-    [],
-    Array.from({ length: k }, (_, i) => i),
-  );
-  return out;
-}
+import type { JointOutput } from "../model/joint.js";
+import { bestAssignment } from "./assignment.js";
 
 /**
  * Pairwise separation errors: cost[b][i][j] = mean over H·W of (separated[b, i] − sources[b, j])².
@@ -45,24 +28,16 @@ export function pairwiseMse(separated: Tensor, sources: Tensor): Float32Array[] 
 
 /**
  * The best assignment per sample: perm[b][j] = the output used for source j, minimising
- * Σ_j cost[b][perm[j]][j]. Ties keep the earlier permutation (the identity wins a tie).
+ * Σ_j cost[b][perm[j]][j]. Ties keep the identity.
  * @param costs from {@link pairwiseMse}: B arrays of K·K
  */
 export function bestPermutations(costs: Float32Array[], k: number): number[][] {
-  const perms = permutations(k);
-  return costs.map((cost) => {
-    let best = perms[0]!;
-    let bestCost = Infinity;
-    for (const p of perms) {
-      let c = 0;
-      for (let j = 0; j < k; j++) c += cost[p[j]! * k + j]!;
-      if (c < bestCost) {
-        bestCost = c;
-        best = p;
-      }
-    }
-    return best;
-  });
+  // Rows are sources here (source j picks an output), so the cost matrix is read transposed.
+  return costs.map((cost) =>
+    bestAssignment(
+      Array.from({ length: k }, (_, j) => Array.from({ length: k }, (_, i) => cost[i * k + j]!)),
+    ),
+  );
 }
 
 /**
