@@ -261,7 +261,11 @@ Napi::Value Guard(const Args& args, std::initializer_list<const at::Tensor*> inp
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  stemscope::InstallCachingAllocator();
+  try {
+    stemscope::InstallCachingAllocator();
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("stemscope: ") + e.what());
+  }
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
   stemscope::RegisterFeatureKernel(env, exports);

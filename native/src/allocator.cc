@@ -11,6 +11,10 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -99,7 +103,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   CacheStats Stats() {
     std::lock_guard<std::mutex> lock(mutex_);
-    return {cached_, limit_, hits_, misses_};
+    return {false, cached_, limit_, hits_, misses_};
   }
 
   void SetLimit(size_t bytes) {
@@ -128,14 +132,28 @@ class CachingCpuAllocator final : public c10::Allocator {
 
 }  // namespace
 
-void InstallCachingAllocator() {
+bool installed = false;
+
+bool InstallCachingAllocator() {
+  const char* choice = std::getenv("STEMSCOPE_ALLOCATOR");
+  if (choice != nullptr && std::strcmp(choice, "default") == 0) return false;
+  if (choice != nullptr && *choice != '\0' && std::strcmp(choice, "caching") != 0) {
+    throw std::invalid_argument(std::string("STEMSCOPE_ALLOCATOR must be 'caching' or 'default', got '") + choice +
+                                "'");
+  }
   // Priority 1 beats the default allocator (priority 0) and loses to anything a user installs higher.
   c10::SetCPUAllocator(&CachingCpuAllocator::Instance(), 1);
+  installed = true;
+  return true;
 }
 
 size_t ReleaseCachedBlocks() { return CachingCpuAllocator::Instance().Release(); }
 
-CacheStats CachedBlockStats() { return CachingCpuAllocator::Instance().Stats(); }
+CacheStats CachedBlockStats() {
+  CacheStats stats = CachingCpuAllocator::Instance().Stats();
+  stats.installed = installed;
+  return stats;
+}
 
 void SetCacheLimit(size_t bytes) { CachingCpuAllocator::Instance().SetLimit(bytes); }
 

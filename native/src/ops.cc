@@ -10,6 +10,7 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <cstdlib>
 #include <cstring>
 
 #include "allocator.h"
@@ -489,6 +490,31 @@ Napi::Value Logsumexp(const Napi::CallbackInfo& info) {
 
 // ---------------------------------------------------------------- neural-network functions
 
+// libtorch 1.13's oneDNN corrupts the heap in the backward pass of a channels-last 1x1 convolution with
+// a stride above 1 when it runs on 2 threads (glibc aborts: "double free or corruption", "corrupted
+// size vs. prev_size"). Which input-channel counts hit it depends on the CPU: 2-7 on an AVX2-only AMD
+// EPYC, 3, 4 and 8 on an Intel Xeon with AMX, 2-12 on an AMD EPYC (Zen 4) with AVX-512; Debian's
+// PyTorch 1.13 does the same. A 1x1 convolution with stride s reads only x[..., ::s, ::s] of the
+// zero-padded input, so every strided 1x1 convolution is computed here as pad -> subsample -> stride-1
+// convolution: the same values and gradients (autograd goes through the slice), a channels-last result,
+// and the faulty kernel is never reached, whatever the channel count or CPU. (Measured against running
+// it in NCHW instead: `npm run bench:conv-route`.)
+at::Tensor Conv2dRoutedAroundStridedPointwise(const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b,
+                                              at::IntArrayRef stride, at::IntArrayRef padding,
+                                              at::IntArrayRef dilation, int64_t groups) {
+  // libtorch takes its channels-last kernels when the input or the weight is channels-last.
+  const bool channelsLast = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast ||
+                            w.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+  const bool stridedPointwise = x.dim() == 4 && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 &&
+                                stride.size() == 2 && padding.size() == 2 && (stride[0] > 1 || stride[1] > 1);
+  if (!stridedPointwise || !channelsLast) return at::conv2d(x, w, b, stride, padding, dilation, groups);
+  at::Tensor in = x;
+  if (padding[0] > 0 || padding[1] > 0) in = at::constant_pad_nd(in, {padding[1], padding[1], padding[0], padding[0]}, 0);
+  in = in.slice(2, 0, c10::nullopt, stride[0]).slice(3, 0, c10::nullopt, stride[1]).contiguous(at::MemoryFormat::ChannelsLast);
+  const int64_t one[2] = {1, 1}, zero[2] = {0, 0};
+  return at::conv2d(in, w, b, one, zero, one, groups);
+}
+
 // conv2d(x, weight, bias | null, stride[2], padding[2], dilation[2], groups)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   Args a{info, "conv2d"};
@@ -498,19 +524,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   auto stride = a.intList(3), padding = a.intList(4), dilation = a.intList(5);
   int64_t groups = a.integerOr(6, 1);
   return Guard(a, {&x, &w}, [&] {
-    // libtorch 1.13 on an AVX2-only CPU (AMD EPYC) corrupts the heap ("double free or corruption") in
-    // the backward pass of a channels-last 1x1 convolution with stride > 1 and 2-7 input channels:
-    // the downsample shortcut of a narrow ResNet (measured: 1 and >= 8 channels are fine). Such a
-    // convolution runs in the contiguous format; the result goes back to channels-last, so callers
-    // see the same values and layout.
-    const bool narrowStridedPointwise = x.dim() == 4 && w.dim() == 4 && w.size(2) == 1 && w.size(3) == 1 &&
-                                        x.size(1) < 8 && std::any_of(stride.begin(), stride.end(), [](int64_t s) { return s > 1; }) &&
-                                        x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
-    if (narrowStridedPointwise) {
-      at::Tensor y = at::conv2d(x.contiguous(), w.contiguous(), b, stride, padding, dilation, groups);
-      return Wrap(a, y.contiguous(at::MemoryFormat::ChannelsLast));
-    }
-    return Wrap(a, at::conv2d(x, w, b, stride, padding, dilation, groups));
+    return Wrap(a, Conv2dRoutedAroundStridedPointwise(x, w, b, stride, padding, dilation, groups));
   });
 }
 
@@ -743,10 +757,11 @@ Napi::Value ReleaseFreeMemory(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(released));
 }
 
-// allocatorStats() -> {cachedBytes, limitBytes, hits, misses} of the caching CPU allocator.
+// allocatorStats() -> {caching, cachedBytes, limitBytes, hits, misses} of the caching CPU allocator.
 Napi::Value AllocatorStats(const Napi::CallbackInfo& info) {
   CacheStats s = CachedBlockStats();
   Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("caching", s.installed);
   o.Set("cachedBytes", static_cast<double>(s.cachedBytes));
   o.Set("limitBytes", static_cast<double>(s.limitBytes));
   o.Set("hits", static_cast<double>(s.hits));

@@ -17,6 +17,8 @@ type Reduction = "mean" | "sum" | "none";
 /** The functions exported by build/Release/stemscope_native.node (see native/src/ops.cc). */
 /** The caching CPU allocator's counters, and glibc malloc's (mallinfo2, glibc ≥ 2.33 only). */
 export interface AllocatorStats {
+  /** False when STEMSCOPE_ALLOCATOR=default kept libtorch's own allocator (for heap checking). */
+  caching: boolean;
   cachedBytes: number;
   limitBytes: number;
   hits: number;
@@ -187,6 +189,8 @@ function loadBinding(): NativeBinding {
     return createRequire(import.meta.url)(path) as NativeBinding;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    // The addon's own start-up checks (e.g. STEMSCOPE_ALLOCATOR) say what is wrong themselves.
+    if (reason.startsWith("stemscope: ")) throw new EngineLoadError(reason, { cause: error });
     throw new EngineLoadError(
       `the native engine at ${path} could not be loaded: ${reason}\n` +
         "  libtorch's shared libraries (libtorch.so, libtorch_cpu.so, libc10.so) must be findable:\n" +
