@@ -27,7 +27,7 @@ export function trainOnRandom(
     // not need as soon as it is computed, and the saved ones as backward consumes them (as PyTorch).
     const loss = tidy(() => {
       const output = options.bf16 ? withAutocast(() => model.forward(x)) : model.forward(x);
-      return jointLoss(output, target, labels, 0.7).total;
+      return jointLoss(output, { sources: target, labels }, { lossWeight: 0.7, referenceWeight: 0 }).total;
     });
     loss.backward();
     loss.dispose();

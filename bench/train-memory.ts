@@ -40,7 +40,7 @@ try {
       data: values.data,
       out,
       preset: values.preset as PresetName,
-      featureMode: "native",
+      features: "native",
       unetOutput: "mask",
       bf16: values.bf16,
       batchSize: Number(values.batch),

@@ -16,7 +16,7 @@ const live = liveTensorCount();
 for (let step = 1; step <= 20; step++) {
   optimizer.zeroGrad();
   const loss = tidy(() => {
-    const l = jointLoss(model.forward(mixture), sources, labels, 0.7);
+    const l = jointLoss(model.forward(mixture), { sources, labels }, { lossWeight: 0.7, referenceWeight: 0 });
     l.total.backward();
     return { total: l.total.item(), sep: l.separation.item(), cls: l.classification.item() };
   });

@@ -15,11 +15,11 @@ import {
   heatmapSvg,
   lineChartSvg,
   niceTicks,
-  readTrainLog,
   trainingCurveSvgs,
   writeReport,
 } from "../src/eval/index.js";
 import { loadModel, type StemscopeModel } from "../src/infer/index.js";
+import { readTrainLog } from "../src/model/folder.js";
 import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-eval-"));
@@ -143,7 +143,7 @@ test("evaluate: clear errors for labels the model does not know and --split test
 test("report: metrics.json, report.md with tables and pictures, training curves from train_log.jsonl", async () => {
   const m = await evaluate(model, data, { split: "all", audio: true });
   const out = join(dir, "report");
-  await writeReport(out, m, readTrainLog(join(model.dir, "train_log.jsonl")));
+  await writeReport(out, m, readTrainLog(model.dir));
   assert.deepEqual(readdirSync(out).sort(), [
     "accuracy.svg",
     "confusion.svg",

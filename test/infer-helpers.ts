@@ -3,11 +3,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { manualSeed, saveSafetensors } from "../src/engine/index.js";
 import { type FeatureConfig, resolveFeatureConfig } from "../src/features/index.js";
-import { JointModel, MODEL_FORMAT_VERSION, presetConfig } from "../src/model/index.js";
+import { JointModel, MODEL_FORMAT_VERSION, presetConfig, writeModelConfig } from "../src/model/index.js";
 
 /**
  * Writes `dir/config.json` + `dir/weights.safetensors` of the `tiny` preset with random weights
- * (seeded), in the format of src/model/folder.ts. Returns dir.
+ * (seeded), written by src/model/folder.ts. Returns dir.
  */
 export async function makeModelFolder(
   dir: string,
@@ -21,14 +21,7 @@ export async function makeModelFolder(
   await saveSafetensors(join(dir, "weights.safetensors"), model.stateDict());
   model.dispose();
   const features = resolveFeatureConfig({ mode: options.mode ?? "seed" });
-  writeFileSync(
-    join(dir, "config.json"),
-    JSON.stringify(
-      { formatVersion: MODEL_FORMAT_VERSION, model: config, features, classes, training: {} },
-      null,
-      2,
-    ),
-  );
+  await writeModelConfig(dir, { formatVersion: MODEL_FORMAT_VERSION, model: config, features, classes });
   if (options.trainLog !== undefined) {
     writeFileSync(
       join(dir, "train_log.jsonl"),

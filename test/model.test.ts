@@ -23,7 +23,6 @@ import {
   jointLoss,
   type PresetName,
   presetConfig,
-  referenceClassLoss,
   UNet,
   UNetConfigSchema,
 } from "../src/model/index.js";
@@ -60,7 +59,11 @@ function checkPreset(preset: PresetName, batch: number, steps: number, lr: numbe
       optimizer.zeroGrad();
       losses.push(
         tidy(() => {
-          const loss = jointLoss(model.forward(x), sources, labels, 0.7).total;
+          const loss = jointLoss(
+            model.forward(x),
+            { sources, labels },
+            { lossWeight: 0.7, referenceWeight: 0 },
+          ).total;
           loss.backward();
           return loss.item();
         }),
@@ -85,7 +88,7 @@ test(
 );
 
 for (const classifierInput of ["source", "source+mixture"] as const) {
-  test(`referenceClassLoss (${classifierInput}) = Σ_k cross-entropy of the classifier on each reference source`, () => {
+  test(`the reference term (${classifierInput}) = (1 − λ)·β·Σ_k cross-entropy of the classifier on each reference source`, () => {
     const live = liveTensorCount();
     manualSeed(3);
     const model = new JointModel({ ...presetConfig("tiny", 5), classifierInput }).toChannelsLast().eval();
@@ -112,11 +115,18 @@ for (const classifierInput of ["source", "source+mixture"] as const) {
             expected += (logSum - row[labelValues[b * 2 + k]!]!) / 3;
           }
         }
-        const got = referenceClassLoss(model, sources, labels, mixture).item();
-        assert.ok(Math.abs(got - expected) < 1e-4, `${got} vs ${expected}`);
         // The joint forward pass feeds the classifier the same way.
-        const separatedLogits = model.forward(mixture.contiguous("channels_last")).logits;
-        assert.deepEqual(separatedLogits.shape, [3, 2, 5]);
+        const output = model.forward(mixture.contiguous("channels_last"));
+        assert.deepEqual(output.logits.shape, [3, 2, 5]);
+        const referenceLogits = model.classifySources(sources, mixture);
+        assert.deepEqual(referenceLogits.shape, [3, 2, 5]);
+        const [lossWeight, referenceWeight] = [0.6, 2];
+        const loss = jointLoss(output, { sources, labels, referenceLogits }, { lossWeight, referenceWeight });
+        const got = (loss.objective.item() - loss.total.item()) / ((1 - lossWeight) * referenceWeight);
+        assert.ok(Math.abs(got - expected) < 1e-4, `${got} vs ${expected}`);
+        // Without reference logits (validation) the objective is the seed's loss.
+        const seedLoss = jointLoss(output, { sources, labels }, { lossWeight, referenceWeight });
+        assert.equal(seedLoss.objective.item(), seedLoss.total.item());
       }),
     );
     model.dispose();
@@ -185,10 +195,10 @@ test("loadModelFolder: clear errors for a missing folder, missing files and an u
     features: { mode: "seed" },
     classes: ["a", "b", "c"],
   };
-  mkdirSync(join(root, "v2"));
-  writeFileSync(join(root, "v2", "config.json"), JSON.stringify({ ...config, formatVersion: 2 }));
-  await assert.rejects(loadModelFolder(join(root, "v2")), {
-    message: `${join(root, "v2", "config.json")}: formatVersion 2 is not supported; this stemscope reads formatVersion 1`,
+  mkdirSync(join(root, "v3"));
+  writeFileSync(join(root, "v3", "config.json"), JSON.stringify({ ...config, formatVersion: 3 }));
+  await assert.rejects(loadModelFolder(join(root, "v3")), {
+    message: `${join(root, "v3", "config.json")}: formatVersion 3 is not supported; this stemscope reads formatVersion 1 and 2`,
   });
   mkdirSync(join(root, "noweights"));
   writeFileSync(join(root, "noweights", "config.json"), JSON.stringify(config));
@@ -201,6 +211,80 @@ test("loadModelFolder: clear errors for a missing folder, missing files and an u
   await assert.rejects(loadModelFolder(join(root, "mismatch")), {
     message: /2 class names but the model has 3 outputs/,
   });
+});
+
+test("a formatVersion 1 folder reads as version 2: no machine paths, no ignored fields, the true preset", () => {
+  const root = tempDir("stemscope-model-v1-");
+  // config.json as stemscope 0.1 wrote it for the shipped model: the `fast` preset with a mask output.
+  const fast = presetConfig("fast", 3);
+  const v1 = {
+    formatVersion: 1,
+    model: { ...fast, unet: { ...fast.unet, output: "mask" } },
+    features: { mode: "native", sampleRate: 16000, seconds: 2, nFft: 2048, hopLength: 512, nMels: 128 },
+    classes: ["a", "b", "c"],
+    training: {
+      data: "/work/data/all2",
+      out: "/work/data/exp4/run",
+      preset: "fast",
+      featureMode: "native",
+      batchSize: 32,
+      epochs: 1,
+      lr: 0.003,
+      weightDecay: 0.0001,
+      schedule: "cosine",
+      warmup: 0.05,
+      unetOutput: "mask",
+      plateauPatience: 2,
+      plateauFactor: 0.5,
+      lossWeight: 0.9,
+      augment: false,
+      referenceWeight: 1,
+      pit: false,
+      bf16: true,
+      seed: 0,
+      split: { mode: "auto", source: "split.json", train: 21600, test: 5400 },
+      testFraction: 0.2,
+      resume: false,
+      sources: 2,
+    },
+  };
+  mkdirSync(join(root, "v1"));
+  writeFileSync(join(root, "v1", "config.json"), JSON.stringify(v1));
+  const c = readModelConfig(join(root, "v1"));
+  assert.equal(c.formatVersion, 2);
+  assert.equal(c.model.preset, "custom"); // a mask output is not the fast preset's
+  assert.equal(c.model.unet.output, "mask");
+  assert.equal(c.features.mode, "native");
+  assert.deepEqual(c.training, {
+    preset: "fast",
+    batchSize: 32,
+    epochs: 1,
+    lr: 0.003,
+    weightDecay: 0.0001,
+    schedule: "cosine",
+    warmup: 0.05,
+    lossWeight: 0.9,
+    referenceWeight: 1,
+    pit: false,
+    augment: false,
+    bf16: true,
+    seed: 0,
+    split: { mode: "auto", source: "split.json", train: 21600, test: 5400 },
+  });
+  // A preset's own architecture keeps its name; a folder without a training record loads too.
+  writeFileSync(
+    join(root, "v1", "config.json"),
+    JSON.stringify({
+      formatVersion: 1,
+      model: fast,
+      features: { mode: "seed" },
+      classes: ["a", "b", "c"],
+      training: {},
+    }),
+  );
+  const plain = readModelConfig(join(root, "v1"));
+  assert.equal(plain.model.preset, "fast");
+  assert.equal(plain.training, undefined);
 });
 
 test("cli: stemscope model info --preset prints parameter counts", () => {

@@ -94,7 +94,7 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
     assert.ok(existsSync(join(out, f)), `${f} missing`);
   }
   const config = readModelConfig(out);
-  assert.equal(config.formatVersion, 1);
+  assert.equal(config.formatVersion, 2);
   assert.equal(config.model.preset, "tiny");
   assert.equal(config.features.mode, "seed");
   assert.deepEqual(config.classes, ["bass", "flute", "piano"]);
@@ -173,7 +173,9 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
   assert.equal(liveTensorCount(), live, "train() leaked native tensors");
 
   // Starting over in a folder that holds a run is refused; resuming where there is none too.
-  await assert.rejects(train(tiny("a")), { message: /runs\/a: already holds a training run; use --resume/ });
+  await assert.rejects(train(tiny("a")), {
+    message: /runs\/a: already holds a training run; use `resume` to continue it, or choose another `out`/,
+  });
   await assert.rejects(train({ out: join(root, "runs", "none"), resume: true }), {
     message: /checkpoint\.safetensors: not found; there is no run to resume/,
   });
@@ -218,7 +220,7 @@ test("resume after SIGKILL: a CLI run killed in epoch 2 and resumed equals the u
 });
 
 test("PIT, native features and bf16 train too", async () => {
-  const r = await train(tiny("pit", { pit: true, featureMode: "native", bf16: true, epochs: 1 }));
+  const r = await train(tiny("pit", { pit: true, features: "native", bf16: true, epochs: 1 }));
   assert.equal(r.epochs, 1);
   assert.equal(readModelConfig(join(root, "runs", "pit")).features.mode, "native");
   assert.ok(Number.isFinite(r.last!.valLoss));
@@ -264,7 +266,7 @@ test("bad input: missing or empty labels.txt, unknown labels, one class, batch t
   });
 
   await assert.rejects(train(tiny("x5", { batchSize: 19 })), {
-    message: /--batch-size 19 is larger than the 18 training samples of .*; use --batch-size 18 or less/,
+    message: /`batchSize` 19 is larger than the 18 training samples of .*; use `batchSize` 18 or less/,
   });
   assert.ok(!existsSync(join(root, "runs", "x5", "config.json")), "a failed start wrote a model folder");
 });
@@ -277,7 +279,7 @@ test("bad input: a NaN loss stops training with a clear message and keeps the la
       error.message,
       /the loss became (NaN|Infinity|-Infinity) at epoch 1, step \d+; training stopped/,
     );
-    assert.match(error.message, /has no checkpoint\. Try a lower --lr\./);
+    assert.match(error.message, /has no checkpoint\. Try a lower `lr`\./);
     return true;
   });
   // After a good epoch: a NaN planted in the checkpoint's weights makes epoch 2's loss NaN; the

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { setNumThreads } from "../engine/index.js";
-import { type EvalMetrics, evaluate, readTrainLog, writeReport } from "../eval/index.js";
+import { type EvalMetrics, evaluate, writeReport } from "../eval/index.js";
+import { readTrainLog } from "../model/folder.js";
 import { loadModel } from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
 import { parseChoice, parseIntFlag } from "./options.js";
@@ -75,7 +76,7 @@ export function registerEvalCommand(program: Command): void {
           },
         });
         progress?.stop();
-        const log = readTrainLog(join(model.dir, "train_log.jsonl"), (message) =>
+        const log = readTrainLog(model.dir, (message) =>
           process.stderr.write(`stemscope: warning: ${message}\n`),
         );
         await writeReport(flags.report, metrics, log);

@@ -46,7 +46,7 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.data !== undefined) c.data = flags.data;
   if (flags.preset !== undefined) c.preset = parseChoice("--preset", flags.preset, PRESET_NAMES);
   if (flags.features !== undefined)
-    c.featureMode = parseChoice("--features", flags.features, ["seed", "native"] as const);
+    c.features = parseChoice("--features", flags.features, ["seed", "native"] as const);
   if (flags.epochs !== undefined) c.epochs = parseIntFlag("--epochs", flags.epochs, { min: 1 });
   if (flags.batchSize !== undefined) c.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1 });
   if (flags.lr !== undefined) c.lr = parseFloatFlag("--lr", flags.lr, { min: 1e-12 });
@@ -92,7 +92,7 @@ export function registerTrainCommand(program: Command): void {
     .option("--data <dir>", "train_data folder (labels.txt, sample_<i>/, split.json)")
     .option("--out <dir>", "model folder to write, e.g. runs/first (the seed wrote logs/m2.pth)")
     .option("--preset <name>", `architecture: ${PRESET_NAMES.join(" | ")} (default: ${d.preset})`)
-    .option("--features <mode>", `seed | native spectrograms (default: ${d.featureMode})`)
+    .option("--features <mode>", `seed | native spectrograms (default: ${d.features})`)
     .option("--epochs <n>", `epochs (default: ${d.epochs})`)
     .option("--batch-size <n>", `batch size (default: ${d.batchSize})`)
     .option("--lr <x>", `Adam learning rate (default: ${d.lr})`)

@@ -22,13 +22,7 @@ export {
   type EvalMetrics,
   evaluationSamples,
 } from "./evaluate.js";
-export {
-  readTrainLog,
-  reportMarkdown,
-  trainingCurveSvgs,
-  type TrainLogRecord,
-  writeReport,
-} from "./report.js";
+export { reportMarkdown, trainingCurveSvgs, writeReport } from "./report.js";
 export {
   barChartSvg,
   type BarChartOptions,

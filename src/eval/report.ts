@@ -2,43 +2,11 @@
  * The evaluation report: `metrics.json`, `report.md` and its pictures (`confusion.svg`, `f1.svg`,
  * and `loss.svg` / `accuracy.svg` from the model's train_log.jsonl when it has one).
  */
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import type { TrainLogRecord } from "../model/folder.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import type { EvalMetrics } from "./evaluate.js";
 import { barChartSvg, heatmapSvg, type LineSeries, lineChartSvg } from "./svg.js";
-
-/** One line of train_log.jsonl: numbers by name (at least `epoch`). */
-export type TrainLogRecord = Record<string, unknown> & { epoch: number };
-
-/**
- * Reads a train_log.jsonl (one JSON object per line, e.g. `{"epoch": 1, "trainLoss": …, "valAcc": …}`).
- * Lines that are not objects with a numeric `epoch` are skipped and reported through `onWarning`.
- * @returns the records in file order ([] when the file does not exist)
- */
-export function readTrainLog(
-  path: string,
-  onWarning: (message: string) => void = () => undefined,
-): TrainLogRecord[] {
-  if (!existsSync(path)) return [];
-  const out: TrainLogRecord[] = [];
-  readFileSync(path, "utf8")
-    .split("\n")
-    .forEach((line, i) => {
-      if (line.trim() === "") return;
-      try {
-        const v = JSON.parse(line) as unknown;
-        if (v !== null && typeof v === "object" && typeof (v as { epoch?: unknown }).epoch === "number") {
-          out.push(v as TrainLogRecord);
-          return;
-        }
-      } catch {
-        // reported below
-      }
-      onWarning(`${path}:${i + 1}: not a JSON object with a numeric "epoch"; skipped`);
-    });
-  return out;
-}
 
 /**
  * Training-curve charts: `loss` (the fields named like trainLoss / valLoss; all *Loss fields when
@@ -54,9 +22,10 @@ export function trainingCurveSvgs(records: readonly TrainLogRecord[]): Map<strin
   const series = (names: string[]): LineSeries[] =>
     names.map((name) => ({
       name,
-      points: records.map(
-        (r) => [r.epoch, typeof r[name] === "number" ? (r[name] as number) : Number.NaN] as const,
-      ),
+      points: records.map((r) => {
+        const value = (r as Record<string, unknown>)[name];
+        return [r.epoch, typeof value === "number" ? value : Number.NaN] as const;
+      }),
     }));
   const main = ["trainLoss", "valLoss"].filter((k) => keys.has(k));
   const losses = main.length > 0 ? main : [...keys].filter((k) => /loss$/i.test(k));

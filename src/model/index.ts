@@ -5,17 +5,40 @@ export {
   type JointModelConfig,
   JointModelConfigSchema,
   type JointOutput,
-  referenceClassLoss,
+  type LossTargets,
+  type LossWeights,
 } from "./joint.js";
-export { PRESET_NAMES, type PresetName, PRESETS, presetConfig } from "./presets.js";
+export { PRESET_NAMES, type PresetName, PRESETS, presetConfig, presetName } from "./presets.js";
 export { ResNet, type ResNetConfig, ResNetConfigSchema } from "./resnet.js";
 export { UNet, type UNetConfig, UNetConfigSchema } from "./unet.js";
 export {
+  type EpochRecord,
+  holdsTrainingRun,
   type LoadedModelFolder,
   loadModelFolder,
+  migrateV1,
+  MODEL_FILES,
   MODEL_FORMAT_VERSION,
   type ModelFolderConfig,
   ModelFolderConfigSchema,
   ModelFolderError,
+  READABLE_FORMAT_VERSIONS,
   readModelConfig,
+  readTrainLog,
+  type TrainingRecord,
+  TrainingRecordSchema,
+  type TrainLogRecord,
+  TrainLogRecordSchema,
+  type TrainMetrics,
+  writeModelConfig,
+  writeTrainLog,
+  writeTrainMetrics,
+  writeWeights,
 } from "./folder.js";
+export {
+  type Checkpoint,
+  type CheckpointState,
+  disposeCheckpoint,
+  readCheckpoint,
+  writeCheckpoint,
+} from "./checkpoint.js";

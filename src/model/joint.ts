@@ -60,6 +60,21 @@ export class JointModel extends Module {
     return { separated, logits: stack(logits, 1) };
   }
 
+  /**
+   * The shared classifier on given source spectrograms (e.g. the reference sources): sources
+   * [batch, K, H, W] run as one batch of batch·K → logits [batch, K, classes]. `mixture`
+   * [batch, 1, H, W] is used when the classifier also sees the mixture.
+   */
+  classifySources(sources: Tensor, mixture: Tensor): Tensor {
+    const [batch, k, h, w] = sources.shape as [number, number, number, number];
+    const flat = sources.reshape([batch * k, 1, h, w]).contiguous("channels_last");
+    // The mixture of sample b, once per source, in the same b·K + k order.
+    const mixtures = mixture.expand([batch, k, h, w]).reshape([batch * k, 1, h, w]);
+    return this.classifier
+      .forward(this.classifierInput(flat, mixtures))
+      .reshape([batch, k, this.config.numClasses]);
+  }
+
   /** The classifier's input for one source [batch, 1, H, W]: itself, or with the mixture [batch, 2, H, W]. */
   classifierInput(source: Tensor, mixture: Tensor): Tensor {
     if (this.config.classifierInput === "source") return source;
@@ -67,47 +82,64 @@ export class JointModel extends Module {
   }
 }
 
+/** The weights of the loss terms; their defaults live in the training config (src/train/config.ts). */
+export interface LossWeights {
+  /** λ in λ·L_sep + (1 − λ)·L_cls, in [0, 1]. */
+  lossWeight: number;
+  /** β: weight of the classifier's loss on the reference sources inside L_cls (0: the seed's loss). */
+  referenceWeight: number;
+}
+
+/** What the model's outputs are scored against. */
+export interface LossTargets {
+  /** The reference source spectrograms [batch, K, H, W], float32. */
+  sources: Tensor;
+  /** The class of each source, int64 [batch, K]. */
+  labels: Tensor;
+  /**
+   * The classifier's logits on the reference sources [batch, K, classes]
+   * ({@link JointModel.classifySources}); training passes them when β > 0, and only they add the β term.
+   */
+  referenceLogits?: Tensor;
+}
+
 export interface JointLoss {
-  /** λ·L_sep + (1 − λ)·L_cls, a scalar with autograd history. */
+  /** What training minimises: {@link total}, plus (1 − λ)·β·L_ref when reference logits were given. */
+  objective: Tensor;
+  /** The seed's loss λ·L_sep + (1 − λ)·L_cls, a scalar with autograd history (what is reported). */
   total: Tensor;
-  /** Σ_k MSE(separated_k, source_k). */
+  /** L_sep = Σ_k MSE(separated_k, source_k). */
   separation: Tensor;
-  /** Σ_k CE(logits_k, label_k). */
+  /** L_cls = Σ_k CE(logits_k, label_k). */
   classification: Tensor;
 }
 
 /**
- * The seed's loss: λ·Σ_k MSE(separated_k, source_k) + (1 − λ)·Σ_k CE(logits_k, label_k).
- * sources: [batch, K, H, W] float32; labels: int64 [batch, K]. Computed in float32 even under autocast.
- * Since every source term has the same size, Σ_k of per-source means equals K × the mean over all.
+ * Σ_k CE(logits_k, label_k) in float32: logits [batch, K, classes], labels int64 [batch, K]. Since
+ * every source term has the same size, Σ_k of per-source means equals K × the mean over all.
  */
-export function jointLoss(output: JointOutput, sources: Tensor, labels: Tensor, lambda = 0.7): JointLoss {
+function summedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
   const [batch, k] = labels.shape as [number, number];
-  const separation = F.mseLoss(output.separated.float(), sources).mul(k);
-  const classes = output.logits.dim(2);
-  const classification = F.crossEntropy(
-    output.logits.float().reshape([batch * k, classes]),
-    labels.reshape([batch * k]),
-  ).mul(k);
-  const total = separation.mul(lambda).add(classification.mul(1 - lambda));
-  return { total, separation, classification };
+  const classes = logits.dim(2);
+  return F.crossEntropy(logits.float().reshape([batch * k, classes]), labels.reshape([batch * k])).mul(k);
 }
 
 /**
- * Σ_k CE(classifier(source_k), label_k): the shared classifier applied to the reference sources
- * [batch, K, H, W] (one batch of batch·K spectrograms), labels int64 [batch, K]; mixture
- * [batch, 1, H, W] is used when the classifier also sees the mixture. A scalar in float32.
+ * The training loss — the one formula: λ·Σ_k MSE(separated_k, source_k) + (1 − λ)·Σ_k CE(logits_k,
+ * label_k) (the seed's), and for the objective (1 − λ)·β·Σ_k CE(classifier(source_k), label_k) on top
+ * when reference logits are given. Computed in float32 even under autocast.
  */
-export function referenceClassLoss(
-  model: JointModel,
-  sources: Tensor,
-  labels: Tensor,
-  mixture: Tensor,
-): Tensor {
-  const [batch, k, h, w] = sources.shape as [number, number, number, number];
-  const flat = sources.reshape([batch * k, 1, h, w]).contiguous("channels_last");
-  // The mixture of sample b, once per source, in the same b·K + k order.
-  const mixtures = mixture.expand([batch, k, h, w]).reshape([batch * k, 1, h, w]);
-  const logits = model.classifier.forward(model.classifierInput(flat, mixtures)).float();
-  return F.crossEntropy(logits, labels.reshape([batch * k])).mul(k);
+export function jointLoss(output: JointOutput, targets: LossTargets, weights: LossWeights): JointLoss {
+  const k = targets.labels.dim(1);
+  const lambda = weights.lossWeight;
+  const separation = F.mseLoss(output.separated.float(), targets.sources).mul(k);
+  const classification = summedCrossEntropy(output.logits, targets.labels);
+  const total = separation.mul(lambda).add(classification.mul(1 - lambda));
+  const reference =
+    targets.referenceLogits !== undefined && weights.referenceWeight > 0
+      ? summedCrossEntropy(targets.referenceLogits, targets.labels).mul(
+          (1 - lambda) * weights.referenceWeight,
+        )
+      : null;
+  return { objective: reference === null ? total : total.add(reference), total, separation, classification };
 }

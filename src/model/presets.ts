@@ -22,8 +22,31 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
-/** The full model config of a preset for `numClasses` classes and `sources` sources. */
-export function presetConfig(preset: PresetName, numClasses: number, sources = 2): JointModelConfig {
+/**
+ * The full model config of a preset for `numClasses` classes and `sources` sources (the schema's
+ * default when absent).
+ */
+export function presetConfig(preset: PresetName, numClasses: number, sources?: number): JointModelConfig {
   const p = PRESETS[preset];
-  return JointModelConfigSchema.parse({ preset, sources, numClasses, unet: p.unet, resnet: p.resnet });
+  return JointModelConfigSchema.parse({
+    preset,
+    numClasses,
+    unet: p.unet,
+    resnet: p.resnet,
+    ...(sources === undefined ? {} : { sources }),
+  });
+}
+
+/**
+ * The name of the preset whose architecture `config` is exactly (U-Net, ResNet, classifier input),
+ * or "custom" when an override changed it: what a model folder records as `model.preset`.
+ */
+export function presetName(config: JointModelConfig): PresetName | "custom" {
+  const architecture = (c: JointModelConfig): string =>
+    JSON.stringify([c.unet, { ...c.resnet, inChannels: undefined }, c.classifierInput]);
+  const own = architecture(config);
+  const match = PRESET_NAMES.find(
+    (name) => architecture(presetConfig(name, config.numClasses, config.sources)) === own,
+  );
+  return match ?? "custom";
 }

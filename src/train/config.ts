@@ -14,8 +14,11 @@ export const TrainConfigSchema = z
     out: z.string().min(1),
     /** Architecture preset (see src/model/presets.ts). */
     preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]]).default("seed"),
-    /** Feature pipeline: the seed's min-max mel image, or the invertible mixture-relative `native` one. */
-    featureMode: z.enum(["seed", "native"]).default("seed"),
+    /**
+     * Feature mode (FeatureConfig `mode`): the seed's min-max mel image, or the invertible
+     * mixture-relative `native` one. A resumed run keeps its model folder's.
+     */
+    features: z.enum(["seed", "native"]).default("seed"),
     batchSize: z.number().int().min(1).default(64),
     epochs: z.number().int().min(1).default(30),
     /** Adam learning rate. */

@@ -1,0 +1,267 @@
+/**
+ * One epoch of a run: the training pass (shuffled batches, augmentation, loss, optimizer step,
+ * learning-rate schedule) and the validation pass, each reading its batches from the loader thread
+ * one batch ahead.
+ */
+import { F, manualSeed, noGrad, tensor, tidy, withAutocast } from "../engine/index.js";
+import type { FeatureBatch } from "../data/cache.js";
+import { jointLoss } from "../model/joint.js";
+import { matchedLabels, namedClasses } from "../separator/naming.js";
+import { permuteToSources } from "../separator/pit.js";
+import { Random } from "../util/random.js";
+import { augmentBatch, DEFAULT_AUGMENT } from "./augment.js";
+import { TrainError } from "./errors.js";
+import type { Run } from "./setup.js";
+
+/** Progress of one pass: samples done of the total, with running means. */
+export interface PassProgress {
+  done: number;
+  total: number;
+  loss: number;
+  acc: number;
+  samplesPerSecond: number;
+}
+
+/** Sums over the samples of a pass (losses weighted by batch size). */
+export interface PassSums {
+  samples: number;
+  total: number;
+  sep: number;
+  cls: number;
+  /** Sources classified right (argmax, fixed order). */
+  correct: number;
+  /** Sources named right by predict's rule (validation only). */
+  named: number;
+}
+
+/** The training pass of one epoch. */
+export interface TrainPass {
+  sums: PassSums;
+  steps: number;
+  /** The learning rate the epoch started with. */
+  lr: number;
+  seconds: number;
+  loaderWaitSeconds: number;
+  /** Why it ended before its last batch, if it did. */
+  stopped: "aborted" | "max-steps" | null;
+}
+
+const emptySums = (): PassSums => ({ samples: 0, total: 0, sep: 0, cls: 0, correct: 0, named: 0 });
+
+/** The libtorch seed of an epoch (dropout), derived so a resumed epoch draws the same masks. */
+function torchSeed(seed: number, epoch: number): number {
+  return new Random(seed).fork(`train:torch:${epoch}`).uint32();
+}
+
+/** `indices` cut into batches of batchSize (the last one may be smaller). */
+function batches(indices: number[], batchSize: number): number[][] {
+  const list: number[][] = [];
+  for (let i = 0; i < indices.length; i += batchSize) list.push(indices.slice(i, i + batchSize));
+  return list;
+}
+
+/** The cosine schedule's rate before optimizer step number `step` (0-based): warm-up, then decay to 0. */
+export function cosineLr(lr: number, warmup: number, totalSteps: number, step: number): number {
+  const warm = Math.floor(warmup * totalSteps);
+  if (step < warm) return (lr * (step + 1)) / warm;
+  const progress = Math.min(1, (step - warm) / Math.max(1, totalSteps - warm));
+  return lr * 0.5 * (1 + Math.cos(Math.PI * progress));
+}
+
+/**
+ * Losses and counts of one batch. With `backward`, gradients of the objective are accumulated (the
+ * caller zeroes them and steps the optimizer) and the named count is skipped; without, only the
+ * numbers are computed (call under noGrad).
+ */
+function batchStep(run: Run, batch: FeatureBatch, indices: number[], backward: boolean): PassSums {
+  const { config, model, store, labelsOf } = run;
+  const k = run.data.sources;
+  const c = run.data.classes.length;
+  const autocast = <T>(fn: () => T): T => (config.bf16 ? withAutocast(fn) : fn());
+  // Only the objective leaves the scope: every other activation is released as soon as the forward
+  // pass is done with it, and the saved ones while backward runs (PyTorch's lifetimes).
+  const r = tidy(() => {
+    const n = indices.length;
+    const mixture = tensor(batch.mixture, [n, 1, store.rows, store.cols]).contiguous("channels_last");
+    const sources = tensor(batch.sources, [n, k, store.rows, store.cols]);
+    const labels = tensor(
+      BigInt64Array.from(
+        indices.flatMap((i) => labelsOf[i]!),
+        (v) => BigInt(v),
+      ),
+      [n, k],
+    );
+    let output = autocast(() => model.forward(mixture));
+    if (config.pit) output = permuteToSources(output, sources).output;
+    // The reference term only shapes the gradient: the reported losses stay the seed's.
+    const referenceLogits =
+      backward && config.referenceWeight > 0
+        ? autocast(() => model.classifySources(sources, mixture))
+        : undefined;
+    const loss = jointLoss(output, { sources, labels, referenceLogits }, config);
+    let named = 0;
+    if (!backward) {
+      const probs = F.softmax(output.logits.float(), 2).toFloat32Array();
+      indices.forEach((sample, i) => {
+        named += matchedLabels(
+          namedClasses(probs.subarray(i * k * c, (i + 1) * k * c), k, c),
+          labelsOf[sample]!,
+        );
+      });
+    }
+    return {
+      objective: loss.objective,
+      sums: {
+        samples: n,
+        total: loss.total.item() * n,
+        sep: loss.separation.item() * n,
+        cls: loss.classification.item() * n,
+        correct: output.logits.argmax(2).eq(labels).sum().item(),
+        named,
+      },
+    };
+  });
+  if (backward && Number.isFinite(r.sums.total)) r.objective.backward();
+  r.objective.dispose();
+  return r.sums;
+}
+
+function addSums(a: PassSums, b: PassSums): PassSums {
+  return {
+    samples: a.samples + b.samples,
+    total: a.total + b.total,
+    sep: a.sep + b.sep,
+    cls: a.cls + b.cls,
+    correct: a.correct + b.correct,
+    named: a.named + b.named,
+  };
+}
+
+/** The message of a non-finite loss: what happened where, and what the folder keeps. */
+function divergedMessage(run: Run, what: string): string {
+  const kept = run.state.history[run.state.history.length - 1];
+  return (
+    `the ${what}; training stopped. ` +
+    (kept === undefined
+      ? `No epoch had finished, so ${run.out} has no checkpoint. `
+      : `${run.out} keeps the last good checkpoint (epoch ${kept.epoch}). `) +
+    `Try a lower \`lr\`${run.config.bf16 ? " or train without `bf16`" : ""}.`
+  );
+}
+
+/**
+ * The training pass of `epoch`: shuffled batches (seeded per epoch), augmentation when asked,
+ * an optimizer step per batch. Stops early when `signal` aborts or `maxSteps` is reached.
+ * @throws TrainError when the loss becomes non-finite (the last good checkpoint stays)
+ */
+export async function trainEpoch(
+  run: Run,
+  epoch: number,
+  onProgress: (p: PassProgress) => void,
+  signal?: AbortSignal,
+): Promise<TrainPass> {
+  const { config, optimizer, loader, store, state } = run;
+  manualSeed(torchSeed(config.seed, epoch));
+  const order = new Random(config.seed).fork(`train:shuffle:${epoch}`).shuffle(run.split.train.slice());
+  const list = batches(order, config.batchSize);
+  const totalSteps = Math.ceil(run.split.train.length / config.batchSize) * config.epochs;
+  const augmentRandom = new Random(config.seed).fork("train:augment");
+  const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
+  const pass: TrainPass = {
+    sums: emptySums(),
+    steps: 0,
+    lr: optimizer.lr,
+    seconds: 0,
+    loaderWaitSeconds: 0,
+    stopped: null,
+  };
+  run.model.train();
+  const t0 = performance.now();
+  let next: Promise<FeatureBatch> | null = loader.load(entriesOf(list[0]!));
+  for (let bi = 0; bi < list.length; bi++) {
+    if (signal?.aborted === true) {
+      pass.stopped = "aborted";
+      break;
+    }
+    const indices = list[bi]!;
+    const w0 = performance.now();
+    const batch = await next!;
+    pass.loaderWaitSeconds += (performance.now() - w0) / 1000;
+    next = bi + 1 < list.length ? loader.load(entriesOf(list[bi + 1]!)) : null;
+    if (config.augment) {
+      const shape = { batch: indices.length, k: run.data.sources, rows: store.rows, cols: store.cols };
+      const settings = { ...DEFAULT_AUGMENT, topDb: run.features.topDb };
+      augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
+    }
+    optimizer.zeroGrad();
+    const sums = batchStep(run, batch, indices, true);
+    if (!Number.isFinite(sums.total)) {
+      optimizer.zeroGrad();
+      const loss = sums.total / sums.samples;
+      throw new TrainError(divergedMessage(run, `loss became ${loss} at epoch ${epoch}, step ${bi + 1}`));
+    }
+    if (config.schedule === "cosine")
+      optimizer.lr = cosineLr(config.lr, config.warmup, totalSteps, state.globalStep);
+    optimizer.step();
+    pass.steps++;
+    state.globalStep++;
+    pass.sums = addSums(pass.sums, sums);
+    const seconds = (performance.now() - t0) / 1000;
+    const s = pass.sums;
+    onProgress({
+      done: s.samples,
+      total: order.length,
+      loss: s.total / s.samples,
+      acc: s.correct / (s.samples * run.data.sources),
+      samplesPerSecond: s.samples / seconds,
+    });
+    if (config.maxSteps !== undefined && state.globalStep >= config.maxSteps) {
+      pass.stopped = "max-steps";
+      break;
+    }
+  }
+  if (next !== null) await next.catch(() => undefined);
+  pass.seconds = (performance.now() - t0) / 1000;
+  return pass;
+}
+
+/**
+ * The validation pass: every test sample once, in order, without gradients.
+ * @throws TrainError when the validation loss is not finite
+ */
+export async function validateEpoch(
+  run: Run,
+  epoch: number,
+  onProgress: (p: PassProgress) => void,
+): Promise<{ sums: PassSums; seconds: number }> {
+  const { loader, store } = run;
+  const t0 = performance.now();
+  run.model.eval();
+  const list = batches(run.split.test, run.config.batchSize);
+  const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
+  let sums = emptySums();
+  let next: Promise<FeatureBatch> | null = loader.load(entriesOf(list[0]!));
+  for (let bi = 0; bi < list.length; bi++) {
+    const indices = list[bi]!;
+    const batch = await next!;
+    next = bi + 1 < list.length ? loader.load(entriesOf(list[bi + 1]!)) : null;
+    sums = addSums(
+      sums,
+      noGrad(() => batchStep(run, batch, indices, false)),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    onProgress({
+      done: sums.samples,
+      total: run.split.test.length,
+      loss: sums.total / sums.samples,
+      acc: sums.correct / (sums.samples * run.data.sources),
+      samplesPerSecond: sums.samples / seconds,
+    });
+  }
+  run.model.train();
+  const valLoss = sums.total / sums.samples;
+  if (!Number.isFinite(valLoss)) {
+    throw new TrainError(divergedMessage(run, `validation loss became ${valLoss} after epoch ${epoch}`));
+  }
+  return { sums, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,324 @@
+/**
+ * Starting a training run: the config (fresh, or a checkpoint's for a resumed run), the data and its
+ * split, the feature cache and its loader thread, the model, optimizer and scheduler (restored from
+ * the checkpoint when resuming), and the model folder's config.json for a fresh run.
+ */
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import {
+  Adam,
+  cpuHasNativeBf16,
+  cudaAvailable,
+  manualSeed,
+  ReduceLROnPlateau,
+  setNumThreads,
+} from "../engine/index.js";
+import { ParameterError, parseSettings } from "../errors.js";
+import { BatchLoader, buildFeatureCache, type FeatureStore } from "../data/cache.js";
+import {
+  labelIndices,
+  readTrainData,
+  splitTrainData,
+  type DataSplit,
+  type TrainData,
+} from "../data/dataset.js";
+import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
+import { type Checkpoint, disposeCheckpoint, readCheckpoint } from "../model/checkpoint.js";
+import {
+  type EpochRecord,
+  holdsTrainingRun,
+  MODEL_FILES,
+  MODEL_FORMAT_VERSION,
+  type ModelFolderConfig,
+  readModelConfig,
+  type TrainingRecord,
+  writeModelConfig,
+} from "../model/folder.js";
+import { JointModel, type JointModelConfig } from "../model/joint.js";
+import { presetConfig } from "../model/presets.js";
+import { TrainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.js";
+import { TrainError } from "./errors.js";
+
+/**
+ * What {@link train} takes: a full config input, or `{ out, resume: true }` plus the settings a
+ * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs, data).
+ */
+export type TrainInput = TrainConfigInput | (Partial<TrainConfigInput> & { out: string; resume: true });
+
+/** Fields a resumed run may change; everything else comes from the checkpoint. */
+const RESUMABLE_OVERRIDES = [
+  "epochs",
+  "earlyStop",
+  "threads",
+  "maxSteps",
+  "cacheDir",
+  "cacheJobs",
+  "data",
+] as const;
+
+/** Where a run starts from: its config, and for a resumed run the model folder and checkpoint. */
+export interface RunStart {
+  config: TrainConfig;
+  folder: ModelFolderConfig | null;
+  /** The caller disposes its tensors (the run copies them into the model and optimizer). */
+  checkpoint: Checkpoint | null;
+}
+
+/** The progress of a run, saved in every checkpoint. */
+export interface RunState {
+  /** Finished epochs. */
+  epoch: number;
+  globalStep: number;
+  bestEpoch: number;
+  bestValAcc: number;
+  /** Epochs since the best one (early stopping). */
+  sinceBest: number;
+  history: EpochRecord[];
+}
+
+/** Everything a run works with, from {@link setupRun} until {@link closeRun}. */
+export interface Run {
+  config: TrainConfig;
+  out: string;
+  data: TrainData;
+  split: DataSplit;
+  features: FeatureConfig;
+  store: FeatureStore;
+  loader: BatchLoader;
+  /** Class indices of every sample's sources. */
+  labelsOf: number[][];
+  model: JointModel;
+  optimizer: Adam;
+  scheduler: ReduceLROnPlateau;
+  state: RunState;
+  warn: (message: string) => void;
+}
+
+/** A checkpoint's config in today's names (runs of stemscope 0.1 saved `featureMode`). */
+function checkpointConfig(saved: Record<string, unknown>): Record<string, unknown> {
+  const { featureMode, ...rest } = saved;
+  return featureMode === undefined ? rest : { features: featureMode, ...rest };
+}
+
+/**
+ * The run's config: a fresh one from `input`, or a resumed run's from its checkpoint with the
+ * resumable settings of `input` applied.
+ * @throws ParameterError for an invalid setting; TrainError when `out` holds another run (fresh) or
+ *   nothing to resume
+ */
+export function openRun(input: TrainInput): RunStart {
+  if (input.resume !== true) {
+    const config = parseSettings(TrainConfigSchema, input, "training config");
+    if (holdsTrainingRun(config.out)) {
+      throw new TrainError(
+        `${config.out}: already holds a training run; use \`resume\` to continue it, or choose another \`out\``,
+      );
+    }
+    return { config, folder: null, checkpoint: null };
+  }
+  const out = input.out;
+  if (typeof out !== "string" || out === "")
+    throw new ParameterError("out", "`out` is required to resume: the folder of the run");
+  const checkpoint = readCheckpoint(out);
+  if (checkpoint === null) {
+    throw new TrainError(
+      `${join(out, MODEL_FILES.checkpoint)}: not found; there is no run to resume in ${out}`,
+    );
+  }
+  try {
+    const folder = readModelConfig(out);
+    const overrides: Record<string, unknown> = {};
+    for (const key of RESUMABLE_OVERRIDES) if (input[key] !== undefined) overrides[key] = input[key];
+    const config = parseSettings(
+      TrainConfigSchema,
+      { ...checkpointConfig(checkpoint.state.config), ...overrides, resume: true, out },
+      "training config",
+    );
+    return { config, folder, checkpoint };
+  } catch (error) {
+    disposeCheckpoint(checkpoint);
+    throw error;
+  }
+}
+
+/** The data, its split and the feature settings; warns about leaky splits and emulated bf16. */
+function prepareData(
+  config: TrainConfig,
+  folder: ModelFolderConfig | null,
+  warn: (message: string) => void,
+): { data: TrainData; split: DataSplit; features: FeatureConfig } {
+  const data = readTrainData(config.data, folder === null ? {} : { classes: folder.classes });
+  const split = splitTrainData(data, config.split, { seed: config.seed, testFraction: config.testFraction });
+  if (split.source === "random") {
+    warn(
+      "`split` random: samples are split at random as the seed did, so the same source clips appear in train and test; test accuracy will be optimistic",
+    );
+  } else if (split.source === "seeded") {
+    warn(
+      `${join(data.dir, "split.json")} not found: using a seeded per-sample ${Math.round((1 - config.testFraction) * 10)}:${Math.round(config.testFraction * 10)} split`,
+    );
+  }
+  if (config.batchSize > split.train.length) {
+    throw new ParameterError(
+      "batchSize",
+      `\`batchSize\` ${config.batchSize} is larger than the ${split.train.length} training samples of ${data.dir}; use \`batchSize\` ${split.train.length} or less, or add data`,
+    );
+  }
+  if (config.bf16 && !cudaAvailable() && cpuHasNativeBf16() === false) {
+    warn(
+      "`bf16`: this CPU has no native bfloat16 (no avx512_bf16 / amx_bf16 flag), so bf16 is emulated and training runs many times slower than float32 (1.2 vs 14.9 samples/s measured on an AVX2-only CPU); train without `bf16` here",
+    );
+  }
+  const features =
+    folder?.features ??
+    FeatureConfigSchema.parse({ mode: config.features, ...(data.audio === null ? {} : data.audio) });
+  return { data, split, features };
+}
+
+/** The preset's model config with the `unetOutput`, `unetSkips` and `classifierInput` overrides applied. */
+function modelConfigOf(config: TrainConfig, data: TrainData): JointModelConfig {
+  const model = presetConfig(config.preset, data.classes.length, data.sources);
+  return {
+    ...model,
+    unet: {
+      ...model.unet,
+      ...(config.unetOutput === undefined ? {} : { output: config.unetOutput }),
+      ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
+    },
+    ...(config.classifierInput === undefined ? {} : { classifierInput: config.classifierInput }),
+  };
+}
+
+/** What config.json records of a run's training: the settings in effect, no paths. */
+function trainingRecord(config: TrainConfig, split: DataSplit): TrainingRecord {
+  return {
+    preset: config.preset,
+    batchSize: config.batchSize,
+    epochs: config.epochs,
+    lr: config.lr,
+    weightDecay: config.weightDecay,
+    schedule: config.schedule,
+    ...(config.schedule === "cosine"
+      ? { warmup: config.warmup }
+      : { plateauPatience: config.plateauPatience, plateauFactor: config.plateauFactor }),
+    lossWeight: config.lossWeight,
+    referenceWeight: config.referenceWeight,
+    pit: config.pit,
+    augment: config.augment,
+    bf16: config.bf16,
+    seed: config.seed,
+    ...(config.earlyStop === undefined ? {} : { earlyStop: config.earlyStop }),
+    split: {
+      mode: config.split,
+      source: split.source,
+      ...(split.source === "split.json" ? {} : { testFraction: config.testFraction }),
+      train: split.train.length,
+      test: split.test.length,
+    },
+  };
+}
+
+/** Features of every sample in the cache (computed when missing), and the loader thread that reads them. */
+async function openFeatures(
+  config: TrainConfig,
+  data: TrainData,
+  features: FeatureConfig,
+  onProgress: (done: number, total: number) => void,
+): Promise<{ store: FeatureStore; loader: BatchLoader }> {
+  // The loader thread starts now, so it has booted by the first batch.
+  const loader = new BatchLoader({ planes: 1 + data.sources, rows: features.nMels, cols: features.size });
+  try {
+    onProgress(0, data.samples.length);
+    const store = await buildFeatureCache(data.samples, features, {
+      cacheDir: config.cacheDir ?? join(data.dir, ".stemscope-cache"),
+      ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
+      onProgress,
+    });
+    return { store, loader };
+  } catch (error) {
+    await loader.close();
+    throw error;
+  }
+}
+
+/**
+ * Sets a run up: data, features, model, optimizer and scheduler — restored from the checkpoint
+ * when resuming (its tensors are copied and may be freed afterwards), else config.json is written.
+ * @throws DataError for unusable data; ParameterError for a batch larger than the training set
+ */
+export async function setupRun(
+  start: RunStart,
+  onCacheProgress: (done: number, total: number) => void,
+  warn: (message: string) => void,
+): Promise<Run> {
+  const { config, folder, checkpoint } = start;
+  setNumThreads(config.threads ?? availableParallelism());
+  const { data, split, features } = prepareData(config, folder, warn);
+  const { store, loader } = await openFeatures(config, data, features, onCacheProgress);
+  manualSeed(config.seed);
+  const modelConfig = folder?.model ?? modelConfigOf(config, data);
+  const model = new JointModel(modelConfig).toChannelsLast();
+  const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
+  const scheduler = new ReduceLROnPlateau(optimizer, {
+    mode: "min",
+    patience: config.plateauPatience,
+    factor: config.plateauFactor,
+  });
+  const run: Run = {
+    config,
+    out: config.out,
+    data,
+    split,
+    features,
+    store,
+    loader,
+    labelsOf: data.samples.map((s) => labelIndices(data, s)),
+    model,
+    optimizer,
+    scheduler,
+    state: { epoch: 0, globalStep: 0, bestEpoch: 0, bestValAcc: -Infinity, sinceBest: 0, history: [] },
+    warn,
+  };
+  try {
+    if (checkpoint !== null) restore(run, checkpoint);
+    else {
+      await writeModelConfig(config.out, {
+        formatVersion: MODEL_FORMAT_VERSION,
+        model: modelConfig,
+        features,
+        classes: data.classes,
+        training: trainingRecord(config, split),
+      });
+    }
+  } catch (error) {
+    await closeRun(run);
+    throw error;
+  }
+  return run;
+}
+
+/** Copies a checkpoint's weights, optimizer and scheduler state and progress into the run. */
+function restore(run: Run, checkpoint: Checkpoint): void {
+  const s = checkpoint.state;
+  run.model.loadStateDict(checkpoint.model);
+  run.optimizer.loadStateDict({ kind: "adam", hyper: s.optimizer, tensors: checkpoint.optimizer });
+  run.scheduler.loadStateDict(s.scheduler);
+  // Everything was copied into the model and optimizer: free the loaded copies now, not at the end.
+  disposeCheckpoint(checkpoint);
+  run.state = {
+    epoch: s.epoch,
+    globalStep: s.globalStep,
+    bestEpoch: s.bestEpoch,
+    bestValAcc: s.bestValAcc,
+    sinceBest: s.epochsWithoutImprovement,
+    history: s.history,
+  };
+  run.warn(`resuming ${run.out} after epoch ${s.epoch} of ${run.config.epochs}`);
+}
+
+/** Stops the loader thread and frees the model and optimizer. */
+export async function closeRun(run: Run): Promise<void> {
+  await run.loader.close();
+  run.optimizer.dispose();
+  run.model.dispose();
+}
