@@ -10,6 +10,7 @@ import { registerPredictCommand } from "./predict.js";
 import { registerSeparateCommand } from "./separate.js";
 import { registerEvalCommand } from "./eval.js";
 import { registerExportCommand } from "./export.js";
+import { registerServeCommand } from "./serve.js";
 
 /**
  * Builds the `stemscope` command. Each stage adds its subcommands in a `register*` function of its
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerSeparateCommand(program);
   registerEvalCommand(program);
   registerExportCommand(program);
+  registerServeCommand(program);
   return program;
 }
 
