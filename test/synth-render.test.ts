@@ -2,15 +2,10 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
 import { resample } from "../src/audio/index.js";
-import { DEFAULT_CLASSES, resolveSoundfonts } from "../src/data/instruments.js";
+import { DEFAULT_CLASSES, mainProgram, resolveSoundfonts } from "../src/data/instruments.js";
+import { loadSources } from "../src/data/sources/load.js";
 import { applyChorus, applyReverb } from "../src/data/synth-effects.js";
-import {
-  ClipRenderer,
-  DECIMATION_FILTER,
-  bankHasProgram,
-  loadSoundBank,
-  planClip,
-} from "../src/data/synth-render.js";
+import { ClipRenderer, DECIMATION_FILTER, planClip } from "../src/data/synth-render.js";
 import { Random } from "../src/util/random.js";
 
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
@@ -85,22 +80,28 @@ test("synth effects: amount 0 changes nothing; reverb and chorus are determinist
 });
 
 test("ClipRenderer: a reused synthesizer renders the same bytes as a fresh one", { skip }, async () => {
-  const bank = await loadSoundBank(TIMGM);
+  const sources = await loadSources(
+    [
+      { group: "timgm6mb", kind: "soundfont", weight: 1, path: TIMGM },
+      { group: "physical", kind: "model", weight: 1, path: "builtin" },
+    ],
+    DEFAULT_CLASSES,
+  );
   const reused = new ClipRenderer();
   let checked = 0;
-  for (const cls of DEFAULT_CLASSES) {
+  for (const [c, cls] of DEFAULT_CLASSES.entries()) {
     for (let k = 0; k < 2; k++) {
-      const plan = planClip(
-        new Random(11).fork(`${cls.name}:${k}`),
-        cls,
-        ["timgm6mb"],
-        (_sf, p) => bankHasProgram(bank, p),
-        0.75,
-      );
+      const label = `${cls.name}:${k}`;
+      const plan = planClip(new Random(11).fork(label), cls, sources.timbres[c]!, 0.75, { label });
+      const bank = sources.banks.get(plan.preset.group);
       const a = reused.render(bank, plan, 0.75, 16000);
       const b = new ClipRenderer().render(bank, plan, 0.75, 16000);
       assert.equal(a.length, 12000);
-      assert.deepEqual(a, b, `${cls.name} clip ${k} (${plan.pattern}) differs after reuse`);
+      assert.deepEqual(
+        a,
+        b,
+        `${cls.name} clip ${k} (${plan.preset.name}, ${plan.pattern}) differs after reuse`,
+      );
       checked++;
     }
   }
@@ -118,15 +119,20 @@ test(
   async () => {
     // Before the fix, every MuseScore sample decoded to zeros whenever rendering began before the
     // WebAssembly Vorbis decoder had started, so its clips were silent and re-drawn from other banks.
-    const bank = await loadSoundBank(MUSESCORE);
+    const sources = await loadSources(
+      [{ group: "musescore", kind: "soundfont", weight: 1, path: MUSESCORE }],
+      DEFAULT_CLASSES,
+    );
+    const bank = sources.banks.get("musescore")!;
     const renderer = new ClipRenderer();
-    for (const cls of DEFAULT_CLASSES) {
-      const program = cls.programs.find((p) => bankHasProgram(bank, p));
-      assert.ok(program !== undefined, `MuseScore has none of ${cls.name}'s programs`);
+    for (const [c, cls] of DEFAULT_CLASSES.entries()) {
+      const program = mainProgram(cls);
+      const preset = sources.timbres[c]![0]!.presets.find((p) => p.bank === 0 && p.program === program);
+      assert.ok(preset !== undefined, `MuseScore has no bank-0 preset of ${cls.name}'s program ${program}`);
       const note = Math.round((cls.range[0] + cls.range[1]) / 2);
       const plan = {
-        ...planClip(new Random(3).fork(cls.name), cls, ["musescore"], () => true, 1),
-        program,
+        ...planClip(new Random(3).fork(cls.name), cls, sources.timbres[c]!, 1, { transforms: false }),
+        preset,
         notes: [{ note, start: 0, duration: 0.5 }],
         velocity: 100,
         bendSemitones: 0,

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { decodeWav } from "../src/audio/index.js";
 import { checkDataset } from "../src/data/check.js";
 import { resolveSoundfonts } from "../src/data/instruments.js";
+import { resolveSources } from "../src/data/sources/groups.js";
 import { readManifest } from "../src/data/manifest.js";
 import { SYNTH_FORMAT_VERSION, synthesize } from "../src/data/synth.js";
 import { hashTree, tempDir } from "./data-helpers.js";
@@ -46,7 +47,12 @@ test(
     );
     for (const e of manifest) {
       assert.equal(e.soundfont, "timgm6mb");
-      assert.ok(e.class === "piano" ? [0, 1].includes(e.program) : e.program === 40);
+      assert.equal(e.group, "timgm6mb");
+      assert.equal(e.source, "soundfont");
+      // TimGM6mb has bank 0 only: the preset is the GM program, within the class's family.
+      assert.equal(e.preset?.bank, 0);
+      assert.equal(e.preset?.program, e.program);
+      assert.ok(e.class === "piano" ? [0, 1, 2, 3].includes(e.program) : [40, 41, 110].includes(e.program));
       assert.ok(e.velocity >= 30 && e.velocity <= 127);
       assert.ok(e.notes.length >= 1);
     }
@@ -71,10 +77,10 @@ test(
     const synthJson = join(root, "one", "synth.json");
     const record = JSON.parse(readFileSync(synthJson, "utf8"));
     assert.equal(record.version, SYNTH_FORMAT_VERSION);
-    writeFileSync(synthJson, JSON.stringify({ ...record, version: 1 }));
+    writeFileSync(synthJson, JSON.stringify({ ...record, version: 2 }));
     await assert.rejects(
       synthesize({ ...config, outDir: join(root, "one") }, { jobs: 1 }),
-      /one: was rendered by another version of stemscope synth \(format version 1, this one writes 2\).*use --overwrite/,
+      /one: was rendered by another version of stemscope synth \(format version 2, this one writes 3\).*use --overwrite/,
     );
   },
 );
@@ -85,6 +91,29 @@ test("synth: unknown classes and soundfonts are clear errors", () => {
     /unknown soundfont "nope"; use all, fluidr3, musescore, timgm6mb, a320u, or a path/,
   );
   assert.throws(() => resolveSoundfonts(["/no/such.sf2"]), /soundfont file \/no\/such\.sf2 not found/);
+  assert.throws(
+    () => resolveSources(["nope"]),
+    /unknown source "nope"; use all, fluidr3, musescore, timgm6mb, a320u, sonivox, salamander, grandorgue, sonicpi, physical, or a path/,
+  );
+  assert.throws(() => resolveSources("all", ["a32"]), /unknown source group "a32"; known groups: fluidr3/);
+  assert.throws(
+    () => resolveSources(["physical"], ["physical"]),
+    /no sources left to render from after excluding physical/,
+  );
+  const missing = [
+    {
+      id: "grandorgue",
+      kind: "samples" as const,
+      description: "organ",
+      weight: 1,
+      locate: () => undefined,
+      install: "the Debian packages grandorgue-demo and wavpack",
+    },
+  ];
+  assert.throws(
+    () => resolveSources("all", [], {}, missing),
+    /source "grandorgue" \(organ\) is not installed; install the Debian packages grandorgue-demo and wavpack, or leave it out \(exclude grandorgue\)/,
+  );
 });
 
 test("synth: a missing Debian soundfont names its package", () => {

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { KNOWN_SOUNDFONTS } from "../data/instruments.js";
+import { UsageError } from "../errors.js";
+import { SOURCE_GROUPS } from "../data/sources/groups.js";
 import { type SynthConfigInput, SynthConfigSchema } from "../data/synth-config.js";
 import { type SynthProgress, synthesize } from "../data/synth.js";
 import { type Progress, createProgress } from "../util/progress.js";
@@ -11,7 +12,11 @@ interface SynthFlags {
   perClass?: string;
   seconds?: string;
   sampleRate?: string;
+  sources?: string;
+  exclude?: string;
+  groupWeights?: string;
   soundfonts?: string;
+  transforms?: boolean;
   seed?: string;
   jobs?: string;
   overwrite?: boolean;
@@ -28,12 +33,31 @@ export function synthFlagsToConfig(flags: SynthFlags): SynthConfigInput {
     config.seconds = parseFloatFlag("--seconds", flags.seconds, { min: 0.05, max: 60 });
   if (flags.sampleRate !== undefined)
     config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 8000, max: 32000 });
+  if (flags.sources !== undefined) {
+    config.sources = flags.sources.trim() === "all" ? "all" : parseNameList("--sources", flags.sources);
+  }
+  if (flags.exclude !== undefined) config.exclude = parseNameList("--exclude", flags.exclude);
+  if (flags.groupWeights !== undefined) config.groupWeights = parseGroupWeights(flags.groupWeights);
   if (flags.soundfonts !== undefined) {
+    if (flags.sources !== undefined) throw new UsageError("--soundfonts and --sources: give one of them");
     config.soundfonts =
       flags.soundfonts.trim() === "all" ? "all" : parseNameList("--soundfonts", flags.soundfonts);
   }
+  if (flags.transforms === false) config.transforms = false;
   if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
   return config;
+}
+
+/** Parses `--group-weights sonivox=0.3,physical=2`. */
+function parseGroupWeights(value: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const item of parseNameList("--group-weights", value)) {
+    const m = /^([^=]+)=([0-9]*\.?[0-9]+)$/.exec(item);
+    if (m === null)
+      throw new UsageError(`--group-weights: expected group=weight items, e.g. sonivox=0.3; got "${item}"`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }
 
 /** Registers `stemscope synth`. */
@@ -42,7 +66,7 @@ export function registerSynthCommand(program: Command): void {
   program
     .command("synth")
     .description(
-      "Render a raw_data library of single-instrument clips from General MIDI soundfonts: <out>/<class>/<id>.wav (16-bit mono) and <out>/manifest.jsonl.",
+      "Render a raw_data library of single-instrument clips from soundfonts, sample libraries and our models: <out>/<class>/<id>.wav (16-bit mono) and <out>/manifest.jsonl (source, group, preset, transformations per clip).",
     )
     .option("--out <dir>", `output raw_data folder (default: ${d.outDir})`)
     .option("--classes <list>", `comma-separated classes (default: ${d.classes.join(",")})`)
@@ -50,8 +74,21 @@ export function registerSynthCommand(program: Command): void {
     .option("--seconds <s>", `clip length (default: ${d.seconds})`)
     .option("--sample-rate <hz>", `output sample rate; rendering is at 32 kHz (default: ${d.sampleRate})`)
     .option(
+      "--sources <list>",
+      `all, or comma-separated groups (${SOURCE_GROUPS.map((g) => g.id).join(", ")}) and/or .sf2/.sf3 paths (default: ${d.sources})`,
+    )
+    .option("--exclude <groups>", "comma-separated groups to leave out, e.g. a320u (leave-one-group-out)")
+    .option(
+      "--group-weights <list>",
+      "relative group weights, e.g. sonivox=0.3,physical=2 (defaults: sonivox 0.3, sonicpi 0.5, others 1)",
+    )
+    .option(
       "--soundfonts <list>",
-      `all, or comma-separated ids (${KNOWN_SOUNDFONTS.map((s) => s.id).join(", ")}) or .sf2/.sf3 paths (default: ${d.soundfonts})`,
+      "soundfonts only (the older option): all = the four Debian soundfonts, or ids / .sf2 paths",
+    )
+    .option(
+      "--no-transforms",
+      "no condition transformations (formant shift, envelopes, EQ, saturation, rooms)",
     )
     .option("--seed <n>", `seed of every random choice (default: ${d.seed})`)
     .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")
@@ -79,7 +116,7 @@ export function registerSynthCommand(program: Command): void {
       bar?.stop();
       const seconds = (performance.now() - t0) / 1000;
       process.stdout.write(
-        `${result.config.outDir}: ${result.clips} clips of ${result.config.classes.length} classes from ${result.soundfonts.map((s) => s.id).join(", ")}; rendered ${result.written} in ${seconds.toFixed(1)} s, kept ${result.skipped}\nmanifest: ${result.manifestPath}\n`,
+        `${result.config.outDir}: ${result.clips} clips of ${result.config.classes.length} classes from ${result.sources.map((s) => s.group).join(", ")}; rendered ${result.written} in ${seconds.toFixed(1)} s, kept ${result.skipped}\nmanifest: ${result.manifestPath}\n`,
       );
     });
 }

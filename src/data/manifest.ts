@@ -12,9 +12,9 @@ export const ManifestEntrySchema = z.object({
   file: z.string().min(1),
   /** Class (folder) name. */
   class: z.string().min(1),
-  /** Soundfont id, e.g. "fluidr3". */
+  /** Source group, e.g. "fluidr3" (the name `mix --split-by soundfont` splits by). */
   soundfont: z.string().min(1),
-  /** General MIDI program number 0–127. */
+  /** The General MIDI program number 0–127 of the timbre (its GM equivalent for other banks). */
   program: z.number().int().min(0).max(127),
   /** The notes played: MIDI note number, start and length in seconds. */
   notes: z.array(z.object({ note: z.number().int(), start: z.number(), duration: z.number() })),
@@ -24,6 +24,19 @@ export const ManifestEntrySchema = z.object({
   effects: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
   /** Seed label of the clip's random stream (reproduces it with the run's seed). */
   seed: z.string(),
+  /** Kind of timbre source: a soundfont, a sample library (made into a bank) or our model. */
+  source: z.enum(["soundfont", "samples", "model"]).optional(),
+  /**
+   * Source group, for leave-one-group-out splits: a320u, fluidr3, musescore, timgm6mb, sonivox,
+   * salamander, grandorgue, sonicpi, physical (or a soundfont file's name). Equals `soundfont`.
+   */
+  group: z.string().min(1).optional(),
+  /** The preset played: bank MSB, program within the bank, name (for models: the model). */
+  preset: z.object({ bank: z.number().int(), program: z.number().int(), name: z.string() }).optional(),
+  /** Condition transformations applied (absent keys: none), e.g. formantShift, eq, roomRt60. */
+  transforms: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  /** A model's drawn instrument: its kind and parameters. */
+  model: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
 });
 
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;

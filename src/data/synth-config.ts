@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { DEFAULT_CLASSES } from "./instruments.js";
 
-/** How `stemscope synth` renders a raw_data library from soundfonts. */
+/** How `stemscope synth` renders a raw_data library from the timbre sources (sources/groups.ts). */
 export const SynthConfigSchema = z
   .object({
     /** Output raw_data folder: `<outDir>/<class>/<id>.wav` and `<outDir>/manifest.jsonl`. */
@@ -17,8 +17,22 @@ export const SynthConfigSchema = z
     seconds: z.number().positive().max(60).default(2),
     /** Output sample rate in Hz (rendering happens at 32 kHz, then resampling). */
     sampleRate: z.number().int().min(8000).max(32000).default(16000),
-    /** "all" (the four Debian soundfonts) or ids / .sf2 / .sf3 paths. */
-    soundfonts: z.union([z.literal("all"), z.array(z.string().min(1)).min(1)]).default("all"),
+    /**
+     * Timbre sources: "all" (every group stemscope knows: the four Debian soundfonts, sonivox,
+     * salamander, grandorgue, sonicpi, physical) or group ids and/or .sf2 / .sf3 paths.
+     */
+    sources: z.union([z.literal("all"), z.array(z.string().min(1)).min(1)]).default("all"),
+    /** Groups left out of `sources` (e.g. ["a320u"] to hold A320U out of a training library). */
+    exclude: z.array(z.string().min(1)).default([]),
+    /** Relative group weights overriding the defaults (sonivox 0.3, sonicpi 0.5, others 1). */
+    groupWeights: z.record(z.string(), z.number().min(0)).default({}),
+    /**
+     * The older way to choose sources, soundfonts only: "all" = the four Debian soundfonts, or ids /
+     * paths. When set, it replaces `sources`.
+     */
+    soundfonts: z.union([z.literal("all"), z.array(z.string().min(1)).min(1)]).optional(),
+    /** Condition transformations (formant shift, envelopes, EQ, saturation, rooms); false: dry timbres. */
+    transforms: z.boolean().default(true),
     /** Seed of every random choice. */
     seed: z.number().int().default(0),
   })

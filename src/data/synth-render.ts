@@ -5,10 +5,21 @@
 import { readFileSync } from "node:fs";
 import { BasicSoundBank, SoundBankLoader, SpessaLog, SpessaSynthProcessor } from "spessasynth_core";
 import { fixLength, resample } from "../audio/index.js";
-import type { Random } from "../util/random.js";
+import { Random } from "../util/random.js";
 import { DataError } from "./errors.js";
-import { applyChorus, applyReverb } from "./synth-effects.js";
 import type { InstrumentClass } from "./instruments.js";
+import type { Pattern, TimbrePreset } from "./sources/catalogue.js";
+import { drawModelParams, renderModel } from "./sources/physical.js";
+import { applyChorus, applyReverb } from "./synth-effects.js";
+import {
+  type EqBand,
+  type RoomParams,
+  applyEq,
+  applyRoom,
+  applySaturation,
+  drawEq,
+  drawRoom,
+} from "./synth-transforms.js";
 
 /** Rendering rate; above 2 × 8 kHz so the resampler's low-pass, not aliasing, shapes the top octave. */
 export const RENDER_RATE = 32000;
@@ -34,24 +45,56 @@ export interface NoteEvent {
   duration: number;
 }
 
+/** The condition transformations drawn for a clip (all neutral when transforms are off). */
+export interface ClipTransforms {
+  /**
+   * Sampler transposition, semitones: the sample zone meant for note + k is played k semitones down
+   * (pitch unchanged, formants moved down like a larger instrument for k > 0, up like a smaller one for k < 0). 0 = none.
+   */
+  formantShift: number;
+  /** Sound controllers, 0–127, 64 = as recorded: CC73 attack, CC75 decay, CC72 release, CC74 brightness, CC71 resonance. */
+  attack: number;
+  decay: number;
+  release: number;
+  brightness: number;
+  resonance: number;
+  /** Equaliser bands applied at the output rate. */
+  eq: EqBand[];
+  /** Soft-saturation drive (0 = none). */
+  saturation: number;
+  /** Synthetic room (undefined = dry or Freeverb per `reverb`). */
+  room?: RoomParams;
+}
+
 /** Everything drawn for one clip; rendering it is deterministic. */
 export interface ClipPlan {
-  soundfont: string;
-  program: number;
+  preset: TimbrePreset;
   velocity: number;
   notes: NoteEvent[];
-  pattern: "held" | "repeated" | "scale" | "arpeggio" | "chord";
-  /** CC1 modulation wheel (vibrato depth), 0–127. */
+  pattern: Pattern;
+  /** CC1 modulation wheel (vibrato depth), 0–127; models: 50·v/127 cents at the model's rate. */
   vibrato: number;
   /** Pitch bend target in semitones (reached linearly over the bend span), 0 = none. */
   bendSemitones: number;
   bendStart: number;
   bendEnd: number;
-  /** CC91 reverb send and CC93 chorus send, 0–127 (0 and 0: effects off). */
+  /** Freeverb and chorus amounts, 0–127 (0 and 0: effects off). */
   reverb: number;
   chorus: number;
   /** Peak level of the written clip in dBFS. */
   gainDb: number;
+  transforms: ClipTransforms;
+  /** A model's drawn instrument (kind `model`). */
+  modelParams?: Record<string, number>;
+  /** Seed label of a model's noise (breath, bow, pluck). */
+  noiseSeed: string;
+}
+
+/** A group's timbres of one class and the group's weight. */
+export interface GroupTimbres {
+  group: string;
+  weight: number;
+  presets: TimbrePreset[];
 }
 
 const MAJOR = [0, 2, 4, 5, 7, 9, 11, 12];
@@ -64,41 +107,32 @@ const CHORDS = [
   [0, 4, 7, 11],
 ];
 
-/**
- * Draws a clip of `seconds` for instrument `cls` from `rng`. `soundfonts` are the ids available;
- * `hasProgram(sf, program)` says whether a soundfont has that GM preset (missing ones are re-drawn).
- */
-export function planClip(
-  rng: Random,
-  cls: InstrumentClass,
-  soundfonts: readonly string[],
-  hasProgram: (soundfont: string, program: number) => boolean,
-  seconds: number,
-): ClipPlan {
-  const pairs = soundfonts.flatMap((sf) =>
-    cls.programs.filter((p) => hasProgram(sf, p)).map((p) => [sf, p] as const),
-  );
-  if (pairs.length === 0) {
-    throw new DataError(
-      `class ${cls.name}: none of the soundfonts (${soundfonts.join(", ")}) has GM program ${cls.programs.join("/")}`,
-    );
+/** Draws an item by weight (weights ≥ 0, not all 0). */
+function weighted<T>(rng: Random, items: readonly T[], weightOf: (item: T) => number): T {
+  const total = items.reduce((s, x) => s + weightOf(x), 0);
+  let u = rng.float() * total;
+  for (const item of items) {
+    u -= weightOf(item);
+    if (u < 0) return item;
   }
-  const [soundfont, program] = rng.choice(pairs);
-  const [lo, hi] = cls.rangeByProgram?.[program] ?? cls.range;
-  const velocity = rng.intBetween(30, 127);
-  const patterns: ClipPlan["pattern"][] = ["held", "repeated", "scale", "arpeggio"];
-  if (cls.polyphonic) patterns.push("chord");
-  const pattern = rng.choice(patterns);
+  return items[items.length - 1]!;
+}
+
+/** Draws the notes of a clip: pattern, pitches within [lo, hi], onsets and lengths in `seconds`. */
+function drawNotes(rng: Random, pattern: Pattern, lo: number, hi: number, seconds: number): NoteEvent[] {
   const usable = seconds * 0.92; // leave a short tail for the release
   const notes: NoteEvent[] = [];
-  const legato = rng.uniform(0.5, 0.98);
+  // Note length as a fraction of its step: staccato (0.15) to overlapping legato (1.0).
+  const legato = rng.uniform(0.15, 1);
+  const clamp = (n: number): number => Math.max(lo, Math.min(hi, n));
   if (pattern === "held") {
-    notes.push({ note: rng.intBetween(lo, hi), start: 0, duration: usable * rng.uniform(0.55, 1) });
-  } else if (pattern === "repeated") {
+    notes.push({ note: rng.intBetween(lo, hi), start: 0, duration: usable * rng.uniform(0.3, 1) });
+  } else if (pattern === "repeated" || pattern === "staccato") {
     const note = rng.intBetween(lo, hi);
-    const count = rng.intBetween(2, Math.max(2, Math.round(seconds * 4)));
+    const count = rng.intBetween(2, Math.max(2, Math.round(seconds * (pattern === "staccato" ? 6 : 4))));
     const step = usable / count;
-    for (let i = 0; i < count; i++) notes.push({ note, start: i * step, duration: step * legato });
+    const length = pattern === "staccato" ? rng.uniform(0.05, 0.35) : legato;
+    for (let i = 0; i < count; i++) notes.push({ note, start: i * step, duration: step * length });
   } else if (pattern === "scale") {
     const steps = rng.bool() ? MAJOR : MINOR;
     const count = rng.intBetween(3, 8);
@@ -107,50 +141,158 @@ export function planClip(
     const down = rng.bool();
     const step = usable / count;
     for (let i = 0; i < count; i++) {
-      const note = root + steps[down ? count - 1 - i : i]!;
-      notes.push({ note: Math.min(hi, note), start: i * step, duration: step * legato });
-    }
-  } else if (pattern === "arpeggio") {
-    const chord = rng.choice(CHORDS);
-    const count = rng.intBetween(3, 8);
-    const tones = Array.from(
-      { length: count },
-      (_, i) => chord[i % chord.length]! + 12 * Math.floor(i / chord.length),
-    );
-    const span = tones[tones.length - 1]!;
-    const root = rng.intBetween(lo, Math.max(lo, hi - span));
-    const step = usable / count;
-    const sustainAll = cls.polyphonic && rng.bool(0.5);
-    for (let i = 0; i < count; i++) {
-      const start = i * step;
       notes.push({
-        note: Math.min(hi, root + tones[i]!),
-        start,
-        duration: sustainAll ? usable - start : step * legato,
+        note: clamp(root + steps[down ? count - 1 - i : i]!),
+        start: i * step,
+        duration: step * legato,
       });
     }
-  } else {
+  } else if (pattern === "arpeggio" || pattern === "chord") {
     const chord = rng.choice(CHORDS);
-    const root = rng.intBetween(lo, Math.max(lo, hi - 12));
-    const strikes = rng.intBetween(1, 3);
-    const step = usable / strikes;
-    for (let s = 0; s < strikes; s++) {
-      for (const interval of chord)
-        notes.push({ note: Math.min(hi, root + interval), start: s * step, duration: step * legato });
+    if (pattern === "chord") {
+      const root = rng.intBetween(lo, Math.max(lo, hi - 12));
+      const strikes = rng.intBetween(1, 3);
+      const step = usable / strikes;
+      for (let s = 0; s < strikes; s++) {
+        for (const interval of chord)
+          notes.push({ note: clamp(root + interval), start: s * step, duration: step * legato });
+      }
+    } else {
+      const count = rng.intBetween(3, 8);
+      const tones = Array.from(
+        { length: count },
+        (_, i) => chord[i % chord.length]! + 12 * Math.floor(i / chord.length),
+      );
+      const root = rng.intBetween(lo, Math.max(lo, hi - tones[tones.length - 1]!));
+      const step = usable / count;
+      const sustainAll = rng.bool(0.3);
+      for (let i = 0; i < count; i++) {
+        const start = i * step;
+        notes.push({
+          note: clamp(root + tones[i]!),
+          start,
+          duration: sustainAll ? usable - start : step * legato,
+        });
+      }
     }
+  } else if (pattern === "melody") {
+    // A random walk in a scale with uneven note lengths (1–3 units) and the odd rest.
+    const steps = rng.bool() ? MAJOR : MINOR;
+    const units: number[] = [];
+    let total = 0;
+    while (total < 8) {
+      const u = rng.choice([1, 1, 2, 2, 3]);
+      units.push(u);
+      total += u;
+    }
+    const unit = usable / total;
+    let degree = rng.intBetween(0, 7);
+    const root = rng.intBetween(lo, Math.max(lo, hi - 12));
+    let t = 0;
+    for (const u of units) {
+      if (!rng.bool(0.15))
+        notes.push({ note: clamp(root + steps[degree]!), start: t, duration: u * unit * legato });
+      t += u * unit;
+      degree = Math.max(0, Math.min(7, degree + rng.intBetween(-2, 2)));
+    }
+    if (notes.length === 0) notes.push({ note: clamp(root), start: 0, duration: usable * legato });
+  } else {
+    // trill: two neighbouring notes alternating fast
+    const a = rng.intBetween(lo, Math.max(lo, hi - 2));
+    const b = clamp(a + rng.intBetween(1, 2));
+    const rate = rng.uniform(6, 12);
+    const count = Math.max(2, Math.floor(usable * rate));
+    const step = usable / count;
+    for (let i = 0; i < count; i++)
+      notes.push({ note: i % 2 === 0 ? a : b, start: i * step, duration: step * 0.95 });
   }
+  return notes;
+}
+
+/** Draws the condition transformations (neutral when `enabled` is false). */
+function drawTransforms(
+  rng: Random,
+  preset: TimbrePreset,
+  sampleRate: number,
+  label: string,
+  enabled: boolean,
+): ClipTransforms {
+  const neutral: ClipTransforms = {
+    formantShift: 0,
+    attack: 64,
+    decay: 64,
+    release: 64,
+    brightness: 64,
+    resonance: 64,
+    eq: [],
+    saturation: 0,
+  };
+  if (!enabled) return neutral;
+  const sampler = preset.kind !== "model";
+  const cc = (p: number, lo: number, hi: number): number => (rng.bool(p) ? rng.intBetween(lo, hi) : 64);
+  const room = drawRoom(rng.fork("room"), `${label}/room`);
+  return {
+    formantShift: sampler && rng.bool(0.5) ? rng.choice([-4, -3, -2, -1, 1, 2, 3, 4]) : 0,
+    attack: cc(0.3, 40, 100),
+    decay: cc(0.2, 30, 100),
+    release: cc(0.3, 30, 100),
+    brightness: cc(0.35, 30, 90),
+    resonance: cc(0.15, 64, 100),
+    eq: rng.bool(0.75) ? drawEq(rng.fork("eq"), sampleRate) : [],
+    saturation: rng.bool(0.15) ? Math.round(rng.uniform(0.5, 4) * 1000) / 1000 : 0,
+    ...(room !== undefined ? { room } : {}),
+  };
+}
+
+/**
+ * Draws a clip of `seconds` for instrument `cls` from `rng`: a group (by group weight), a preset of
+ * it (by preset weight), the notes, expression, effects and transformations.
+ * @param groups the class's timbres per group (see catalogue.ts); at least one preset
+ * @param options.transforms draw condition transformations (default true)
+ * @param options.sampleRate the output rate the transformations are drawn for (Hz, default 16000)
+ * @param options.label the clip's seed label (names the room's and the model's noise streams)
+ */
+export function planClip(
+  rng: Random,
+  cls: InstrumentClass,
+  groups: readonly GroupTimbres[],
+  seconds: number,
+  options: { transforms?: boolean; sampleRate?: number; label?: string } = {},
+): ClipPlan {
+  const usable = groups.filter((g) => g.weight > 0 && g.presets.length > 0);
+  if (usable.length === 0) {
+    throw new DataError(
+      `class ${cls.name}: none of the sources (${groups.map((g) => g.group).join(", ")}) has a preset of it`,
+    );
+  }
+  const group = weighted(rng, usable, (g) => g.weight);
+  const preset = weighted(rng, group.presets, (p) => p.weight);
+  const [lo, hi] = preset.range;
+  const velocity = rng.intBetween(30, 127);
+  const allowed: Pattern[] = ["held", "repeated", "scale", "arpeggio", "melody", "staccato", "trill"];
+  if (cls.polyphonic) allowed.push("chord");
+  const patterns = allowed.filter((p) => preset.patterns === undefined || preset.patterns.includes(p));
+  const pattern = rng.choice(patterns);
+  const notes = drawNotes(rng.fork("notes"), pattern, lo, hi, seconds);
   const vibrato = cls.sustained && rng.bool(0.6) ? rng.intBetween(10, 100) : 0;
   const bend = cls.sustained && rng.bool(0.25);
   const bendSemitones = bend ? rng.uniform(-2, 2) : 0;
   const bendStart = bend ? rng.uniform(0, seconds * 0.5) : 0;
   const bendEnd = bend ? bendStart + rng.uniform(0.05, seconds * 0.4) : 0;
-  const wet = rng.bool(0.5);
+  const label = options.label ?? "clip";
+  const transforms = drawTransforms(
+    rng.fork("transforms"),
+    preset,
+    options.sampleRate ?? 16000,
+    label,
+    options.transforms ?? true,
+  );
+  const wet = transforms.room === undefined && rng.bool(0.5);
   const reverb = wet ? rng.intBetween(0, 110) : 0;
-  const chorus = wet && rng.bool(0.5) ? rng.intBetween(5, 90) : 0;
+  const chorus = rng.bool(0.25) ? rng.intBetween(5, 90) : 0;
   const gainDb = rng.uniform(-18, -1);
   return {
-    soundfont,
-    program,
+    preset,
     velocity,
     notes,
     pattern,
@@ -161,6 +303,11 @@ export function planClip(
     reverb,
     chorus,
     gainDb,
+    transforms,
+    ...(preset.model !== undefined
+      ? { modelParams: drawModelParams(rng.fork("model"), preset.model, cls.name) }
+      : {}),
+    noiseSeed: `${label}/noise`,
   };
 }
 
@@ -172,14 +319,25 @@ export function planClip(
  * @throws DataError naming the file when it cannot be parsed or its compressed samples cannot be decoded
  */
 export async function loadSoundBank(path: string): Promise<BasicSoundBank> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new DataError(`${path}: cannot read soundfont (${(error as Error).message})`, { cause: error });
+  }
+  return loadSoundBankBytes(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    path,
+  );
+}
+
+/** {@link loadSoundBank} from a file's bytes; `name` names it in errors. */
+export async function loadSoundBankBytes(bytes: ArrayBuffer, name: string): Promise<BasicSoundBank> {
   await BasicSoundBank.isSF3DecoderReady;
   try {
-    const bytes = readFileSync(path);
-    return SoundBankLoader.fromArrayBuffer(
-      bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
-    );
+    return SoundBankLoader.fromArrayBuffer(bytes);
   } catch (error) {
-    throw new DataError(`${path}: cannot load soundfont (${(error as Error).message})`, { cause: error });
+    throw new DataError(`${name}: cannot load soundfont (${(error as Error).message})`, { cause: error });
   }
 }
 
@@ -228,38 +386,91 @@ export class ClipRenderer {
   }
 
   /**
-   * Renders a planned clip: events at 128-sample block boundaries (4 ms), dry stereo at 32 kHz, then
-   * mono, resampled to `sampleRate`, cut to `seconds`, then our chorus and reverb (synth-effects.ts)
-   * at the plan's CC93 / CC91 amounts. Returns the unnormalised mono signal, `seconds · sampleRate`
-   * samples.
+   * Renders a planned clip at 32 kHz — a sound bank's preset through spessasynth (events at
+   * 128-sample block boundaries, 4 ms; dry stereo, then mono), or our model (`bank` undefined) — then
+   * resamples to `sampleRate`, cuts to `seconds`, and applies chorus, equaliser, saturation and the
+   * room or Freeverb (synth-effects.ts, synth-transforms.ts). Returns the unnormalised mono signal,
+   * `seconds · sampleRate` samples.
+   * @throws Error when the bank lacks the plan's preset (a catalogue bug, not user input)
    */
-  render(bank: BasicSoundBank, plan: ClipPlan, seconds: number, sampleRate: number): Float32Array {
+  render(
+    bank: BasicSoundBank | undefined,
+    plan: ClipPlan,
+    seconds: number,
+    sampleRate: number,
+  ): Float32Array {
+    const frames = Math.round(seconds * RENDER_RATE);
+    const mono = bank === undefined ? this.#renderModel(plan, seconds) : this.#renderBank(bank, plan, frames);
+    const out = fixLength(
+      sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate, DECIMATION_FILTER),
+      Math.round(seconds * sampleRate),
+    );
+    const t = plan.transforms;
+    applyChorus(out, sampleRate, plan.chorus);
+    applyEq(out, sampleRate, t.eq);
+    applySaturation(out, t.saturation);
+    if (t.room !== undefined) applyRoom(out, sampleRate, t.room);
+    else applyReverb(out, sampleRate, plan.reverb);
+    return out;
+  }
+
+  #renderModel(plan: ClipPlan, seconds: number): Float32Array {
+    const model = plan.preset.model;
+    const params = plan.modelParams;
+    if (model === undefined || params === undefined)
+      throw new Error(`plan for ${plan.preset.name} has no model`);
+    const depth = (0.5 * plan.vibrato) / 127; // semitones, as the SF2 default CC1 → 50 cents
+    const rate = params.vibratoHz ?? 5.5;
+    return renderModel(
+      {
+        model,
+        notes: plan.notes,
+        velocity: plan.velocity,
+        pitchAt: (t) => depth * Math.sin(2 * Math.PI * rate * t) * Math.min(1, t / 0.3) + bendAt(plan, t),
+        params,
+      },
+      seconds,
+      RENDER_RATE,
+      new Random(plan.noiseSeed),
+    );
+  }
+
+  #renderBank(bank: BasicSoundBank, plan: ClipPlan, frames: number): Float32Array {
     const synth = this.#synthFor(bank);
-    synth.programChange(0, plan.program);
+    const { preset, transforms: t } = plan;
+    synth.controllerChange(0, 0, preset.bank);
+    synth.programChange(0, preset.program);
+    const channel = synth.midiChannels[0]!;
+    if (channel.preset?.bankMSB !== preset.bank || channel.preset.program !== preset.program) {
+      throw new Error(
+        `ClipRenderer: asked for bank ${preset.bank} program ${preset.program} (${preset.name}), got ${channel.preset?.name ?? "none"}`,
+      );
+    }
     synth.controllerChange(0, 1, plan.vibrato);
+    synth.controllerChange(0, 73, t.attack);
+    synth.controllerChange(0, 75, t.decay);
+    synth.controllerChange(0, 72, t.release);
+    synth.controllerChange(0, 74, t.brightness);
+    synth.controllerChange(0, 71, t.resonance);
+    // The zone of note + k, tuned k semitones down: the same pitch from a differently sized sample.
+    channel.setSystemParameter("fineTune", -100 * t.formantShift);
     type Ev = { at: number; run: () => void };
     const events: Ev[] = [];
     for (const n of plan.notes) {
-      events.push({
-        at: Math.round(n.start * RENDER_RATE),
-        run: () => synth.noteOn(0, n.note, plan.velocity),
-      });
-      events.push({
-        at: Math.round((n.start + n.duration) * RENDER_RATE),
-        run: () => synth.noteOff(0, n.note),
-      });
+      const key = Math.max(0, Math.min(127, n.note + t.formantShift));
+      events.push({ at: Math.round(n.start * RENDER_RATE), run: () => synth.noteOn(0, key, plan.velocity) });
+      events.push({ at: Math.round((n.start + n.duration) * RENDER_RATE), run: () => synth.noteOff(0, key) });
     }
     if (plan.bendSemitones !== 0) {
       const a = Math.round(plan.bendStart * RENDER_RATE);
       const b = Math.max(a + BLOCK, Math.round(plan.bendEnd * RENDER_RATE));
-      for (let t = a; t <= b; t += BLOCK * 4) {
-        const frac = Math.min(1, (t - a) / (b - a));
+      for (let at = a; at <= b; at += BLOCK * 4) {
+        const frac = Math.min(1, (at - a) / (b - a));
         const value = Math.max(0, Math.min(16383, Math.round(8192 + (plan.bendSemitones / 2) * 8191 * frac)));
-        events.push({ at: t, run: () => synth.pitchWheel(0, value) });
+        events.push({ at, run: () => synth.pitchWheel(0, value) });
       }
     }
     events.sort((x, y) => x.at - y.at); // stable: equal times keep their order
-    const frames = Math.round(seconds * RENDER_RATE);
     if (this.#left.length < frames) {
       this.#left = new Float32Array(frames);
       this.#right = new Float32Array(frames);
@@ -275,19 +486,20 @@ export class ClipRenderer {
     }
     const mono = new Float32Array(frames);
     for (let i = 0; i < frames; i++) mono[i] = 0.5 * (left[i]! + right[i]!);
-    const out = fixLength(
-      sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate, DECIMATION_FILTER),
-      Math.round(seconds * sampleRate),
-    );
-    applyChorus(out, sampleRate, plan.chorus);
-    applyReverb(out, sampleRate, plan.reverb);
-    return out;
+    return mono;
   }
+}
+
+/** The plan's pitch bend at `t` seconds, semitones (linear over the bend span, then held). */
+function bendAt(plan: ClipPlan, t: number): number {
+  if (plan.bendSemitones === 0 || t < plan.bendStart) return 0;
+  const span = Math.max(1e-3, plan.bendEnd - plan.bendStart);
+  return plan.bendSemitones * Math.min(1, (t - plan.bendStart) / span);
 }
 
 /** Renders one clip with a fresh {@link ClipRenderer} (see there). */
 export function renderClip(
-  bank: BasicSoundBank,
+  bank: BasicSoundBank | undefined,
   plan: ClipPlan,
   seconds: number,
   sampleRate: number,

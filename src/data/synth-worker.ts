@@ -1,27 +1,23 @@
 /**
- * Worker thread of `synthesize`: loads the soundfonts once, then renders the clips it is sent.
+ * Worker thread of `synthesize`: loads the sources once (soundfont files; sample libraries' banks as
+ * built by the main thread), then renders the clips it is sent.
  * Messages (main → worker): `init`, `tasks`; (worker → main): `ready`, `done`, `error`.
  */
 import { parentPort } from "node:worker_threads";
-import type { BasicSoundBank } from "spessasynth_core";
 import { StemscopeError } from "../errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { ManifestEntry } from "./manifest.js";
-import { type SynthTask, makeClip } from "./synth-clip.js";
-import { ClipRenderer, loadSoundBank } from "./synth-render.js";
+import { type LoadedSources, type SourceSpec, loadSources } from "./sources/load.js";
+import { type ClipSettings, type SynthTask, makeClip } from "./synth-clip.js";
+import { ClipRenderer } from "./synth-render.js";
 import type { WorkerFailure } from "./workers.js";
 
-export interface SynthSettings {
-  outDir: string;
-  seconds: number;
-  sampleRate: number;
-  seed: number;
-}
+export type SynthSettings = ClipSettings;
 
 export type SynthWorkerRequest =
   | {
       type: "init";
-      soundfonts: { id: string; path: string }[];
+      sources: SourceSpec[];
       classes: InstrumentClass[];
       settings: SynthSettings;
     }
@@ -31,20 +27,19 @@ export type SynthWorkerReply = { type: "ready" } | { type: "done"; entries: Mani
 
 const port = parentPort;
 if (port !== null) {
-  let banks = new Map<string, BasicSoundBank>();
+  let sources: LoadedSources = { banks: new Map(), timbres: [] };
   let classes: InstrumentClass[] = [];
   let settings: SynthSettings | undefined;
   const renderer = new ClipRenderer();
   port.on("message", async (message: SynthWorkerRequest) => {
     try {
       if (message.type === "init") {
-        banks = new Map();
-        for (const s of message.soundfonts) banks.set(s.id, await loadSoundBank(s.path));
         classes = message.classes;
+        sources = await loadSources(message.sources, classes);
         settings = message.settings;
         port.postMessage({ type: "ready" } satisfies SynthWorkerReply);
       } else {
-        const entries = message.tasks.map((t) => makeClip(t, classes, banks, settings!, renderer));
+        const entries = message.tasks.map((t) => makeClip(t, classes, sources, settings!, renderer));
         port.postMessage({ type: "done", entries } satisfies SynthWorkerReply);
       }
     } catch (error) {

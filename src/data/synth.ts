@@ -1,6 +1,7 @@
 /**
- * `synthesize`: renders a raw_data library of single-instrument clips from General MIDI soundfonts,
- * `<outDir>/<class>/<id>.wav` (16-bit mono) plus `<outDir>/manifest.jsonl`. Deterministic per clip
+ * `synthesize`: renders a raw_data library of single-instrument clips from the timbre sources
+ * (soundfonts, sample libraries, our models: sources/groups.ts), `<outDir>/<class>/<id>.wav`
+ * (16-bit mono) plus `<outDir>/manifest.jsonl` (source, group, preset and transformations per clip). Deterministic per clip
  * (clip i of class c uses the stream `Random(seed).fork("synth:<c>:<i>")`), so the bytes do not
  * depend on `jobs`; resumable (clips listed in the manifest or the run's journal whose file exists
  * are kept).
@@ -8,15 +9,16 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import type { BasicSoundBank } from "spessasynth_core";
 import { StemscopeError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { DataError } from "./errors.js";
-import { type InstrumentClass, resolveClasses, resolveSoundfonts } from "./instruments.js";
+import { type InstrumentClass, resolveClasses } from "./instruments.js";
 import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "./manifest.js";
+import { DEBIAN_SOUNDFONT_GROUPS, type SourceRef, resolveSources } from "./sources/groups.js";
+import { type SourceSpec, loadSources, prepareSources } from "./sources/load.js";
 import { type SynthTask, clipFileName, makeClip } from "./synth-clip.js";
 import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./synth-config.js";
-import { ClipRenderer, loadSoundBank } from "./synth-render.js";
+import { ClipRenderer } from "./synth-render.js";
 import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./synth-worker.js";
 import { siblingModule, startWorker } from "./workers.js";
 
@@ -24,7 +26,7 @@ const JOURNAL_NAME = ".synth-progress.jsonl";
 const SYNTH_JSON = "synth.json";
 
 export interface SynthProgress {
-  /** `load`: reading soundfonts; `render`: clips. */
+  /** `load`: building sample banks and loading sources (per worker); `render`: clips. */
   phase: "load" | "render";
   done: number;
   total: number;
@@ -40,7 +42,8 @@ export interface SynthesizeOptions {
 
 export interface SynthResult {
   config: SynthConfig;
-  soundfonts: { id: string; path: string }[];
+  /** The groups rendered from, with kind, files and weight. */
+  sources: SourceRef[];
   /** Clips in the manifest. */
   clips: number;
   written: number;
@@ -65,14 +68,22 @@ function readEntries(path: string): ManifestEntry[] {
 
 /**
  * Version of the rendering recipe recorded in synth.json; bumped whenever the same seed would give
- * different audio (2: dry render + our own reverb/chorus at 16 kHz), so a resume never mixes recipes.
+ * different audio (2: dry render + our own reverb/chorus at 16 kHz; 3: every bank and family program,
+ * sample libraries, models, condition transformations, more patterns), so a resume never mixes recipes.
  */
-export const SYNTH_FORMAT_VERSION = 2;
+export const SYNTH_FORMAT_VERSION = 3;
+
+/** The sources a configuration asks for (`soundfonts`, the older option, replaces `sources`). */
+export function resolveConfigSources(config: SynthConfig): SourceRef[] {
+  const spec =
+    config.soundfonts === "all" ? [...DEBIAN_SOUNDFONT_GROUPS] : (config.soundfonts ?? config.sources);
+  return resolveSources(spec, config.exclude, config.groupWeights);
+}
 
 /**
  * Renders `perClass` clips of each class. See the module comment for the layout and guarantees.
- * @throws DataError for unknown classes or soundfonts, a soundfont that is not installed (naming its
- *   Debian package), or a folder made with another configuration (unless `overwrite`)
+ * @throws DataError for unknown classes or sources, a source that is not installed (naming its
+ *   package), or a folder made with another configuration (unless `overwrite`)
  */
 export async function synthesize(
   input: SynthConfigInput = {},
@@ -85,7 +96,7 @@ export async function synthesize(
   }
   const config = parsed.data;
   const classes = resolveClasses(config.classes);
-  const soundfonts = resolveSoundfonts(config.soundfonts);
+  const sources = resolveConfigSources(config);
   const onProgress = options.onProgress ?? (() => undefined);
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
 
@@ -94,7 +105,7 @@ export async function synthesize(
     format: "stemscope-synth",
     version: SYNTH_FORMAT_VERSION,
     config,
-    soundfonts: soundfonts.map((s) => s.id),
+    sources: sources.map((s) => ({ group: s.group, kind: s.kind, weight: s.weight })),
   };
   if (existsSync(synthJsonPath) && options.overwrite !== true) {
     const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as {
@@ -108,9 +119,17 @@ export async function synthesize(
     }
     const prev = previous.config ?? {};
     // Adding clips (a larger perClass) or classes keeps every existing clip, so only these must match.
-    const differs = (["seed", "seconds", "sampleRate", "soundfonts"] as const).filter(
-      (k) => JSON.stringify(prev[k]) !== JSON.stringify(config[k]),
-    );
+    const keys = [
+      "seed",
+      "seconds",
+      "sampleRate",
+      "sources",
+      "exclude",
+      "groupWeights",
+      "soundfonts",
+      "transforms",
+    ] as const;
+    const differs = keys.filter((k) => JSON.stringify(prev[k]) !== JSON.stringify(config[k]));
     if (differs.length > 0) {
       throw new DataError(
         `${config.outDir}: was rendered with a different ${differs.join(", ")} (see ${synthJsonPath}); use --overwrite to re-render, or choose another --out`,
@@ -142,6 +161,7 @@ export async function synthesize(
     seconds: config.seconds,
     sampleRate: config.sampleRate,
     seed: config.seed,
+    transforms: config.transforms,
   };
   const fresh: ManifestEntry[] = [];
   let buffer: string[] = [];
@@ -160,20 +180,19 @@ export async function synthesize(
   if (tasks.length > 0) {
     const workers = Math.min(jobs, Math.ceil(tasks.length / 8));
     try {
+      onProgress({ phase: "load", done: 0, total: sources.length });
+      const specs = await prepareSources(sources);
       if (workers <= 1) {
-        onProgress({ phase: "load", done: 0, total: soundfonts.length });
-        const banks = new Map<string, BasicSoundBank>();
-        for (const sf of soundfonts) {
-          banks.set(sf.id, await loadSoundBank(sf.path));
-          onProgress({ phase: "load", done: banks.size, total: soundfonts.length });
-        }
+        const loaded = await loadSources(specs, classes, (n) =>
+          onProgress({ phase: "load", done: n, total: specs.length }),
+        );
         const renderer = new ClipRenderer();
         for (const task of tasks) {
-          finished([makeClip(task, classes, banks, settings, renderer)]);
+          finished([makeClip(task, classes, loaded, settings, renderer)]);
           if (done % 8 === 0) await new Promise<void>((resolve) => setImmediate(resolve));
         }
       } else {
-        await synthWithWorkers(soundfonts, classes, settings, tasks, workers, onProgress, finished);
+        await synthWithWorkers(specs, classes, settings, tasks, workers, onProgress, finished);
       }
     } finally {
       flush();
@@ -193,7 +212,7 @@ export async function synthesize(
   rmSync(journalPath, { force: true });
   return {
     config,
-    soundfonts,
+    sources,
     clips: entries.length,
     written: tasks.length,
     skipped: total - tasks.length,
@@ -202,7 +221,7 @@ export async function synthesize(
 }
 
 async function synthWithWorkers(
-  soundfonts: { id: string; path: string }[],
+  sources: SourceSpec[],
   classes: InstrumentClass[],
   settings: SynthSettings,
   tasks: SynthTask[],
@@ -263,7 +282,7 @@ async function synthWithWorkers(
             }
           }
         });
-        send(w, { type: "init", soundfonts, classes, settings });
+        send(w, { type: "init", sources, classes, settings });
       });
     });
   } finally {
