@@ -12,7 +12,11 @@ import { noGrad, tensor, tidy } from "../src/engine/index.js";
 import {
   exportJointModel,
   exportModelFolder,
+  exportModelFolderToFile,
   GraphBuilder,
+  modelFolderFingerprint,
+  modelFolderOnnx,
+  ONNX_FILE,
   OnnxExportError,
   OnnxModelError,
   readOnnxModelInfo,
@@ -238,5 +242,24 @@ engineTest(
       /--opset must be at most 21, got "?99"?|--opset/,
     );
     await assert.rejects(parse("export", join(dir, "missing")), /missing: model folder not found/);
+  },
+);
+
+engineTest(
+  "a folder's model.onnx is used only while it matches the folder's weights and config",
+  async () => {
+    const modelDir = await makeVariedModelFolder(join(dir, "cached"), { seed: 21 });
+    assert.equal((await modelFolderOnnx(modelDir)).cached, false, "no model.onnx yet");
+    const written = await exportModelFolderToFile(modelDir, join(modelDir, ONNX_FILE));
+    const fresh = await modelFolderOnnx(modelDir);
+    assert.equal(fresh.cached, true);
+    assert.deepEqual(fresh.bytes, written);
+    assert.equal(readOnnxModelInfo(written, "model.onnx").source, await modelFolderFingerprint(modelDir));
+    // New weights (another seed) make the file stale: it is exported afresh, with the new fingerprint.
+    await makeVariedModelFolder(join(dir, "cached"), { seed: 22 });
+    const stale = await modelFolderOnnx(modelDir);
+    assert.equal(stale.cached, false);
+    assert.equal(readOnnxModelInfo(stale.bytes, "model.onnx").source, await modelFolderFingerprint(modelDir));
+    assert.notDeepEqual(stale.bytes, written);
   },
 );

@@ -28,6 +28,7 @@ const KEYS = {
   classes: "stemscope.classes",
   features: "stemscope.features",
   model: "stemscope.model",
+  source: "stemscope.source_sha256",
 } as const;
 
 /** A file that is not a usable stemscope ONNX export; the message names it and what was expected. */
@@ -43,6 +44,11 @@ export interface OnnxModelInfo {
   sources: number;
   /** The model folder's architecture config, as JSON (informational). */
   model: Record<string, unknown>;
+  /**
+   * SHA-256 (hex) of the model folder it was exported from (weights and config), or null when
+   * unknown; a folder whose fingerprint still matches can use this file instead of exporting again.
+   */
+  source: string | null;
 }
 
 const ModelSummarySchema = z.looseObject({ sources: z.number().int().min(2) });
@@ -54,6 +60,7 @@ export function metadataEntries(info: OnnxModelInfo): Record<string, string> {
     [KEYS.classes]: JSON.stringify(info.classes),
     [KEYS.features]: JSON.stringify(info.features),
     [KEYS.model]: JSON.stringify({ ...info.model, sources: info.sources }),
+    ...(info.source === null ? {} : { [KEYS.source]: info.source }),
   };
 }
 
@@ -118,5 +125,11 @@ export function readOnnxModelInfo(bytes: Uint8Array, name: string): OnnxModelInf
   const classes = entry(KEYS.classes, z.array(z.string().min(1)).min(2));
   const features = entry(KEYS.features, FeatureConfigSchema);
   const summary = entry(KEYS.model, ModelSummarySchema);
-  return { classes, features, sources: summary.sources, model: summary };
+  return {
+    classes,
+    features,
+    sources: summary.sources,
+    model: summary,
+    source: props.get(KEYS.source) ?? null,
+  };
 }

@@ -51,6 +51,8 @@ export interface OnnxExportOptions {
   opset?: number;
   /** Written as the model's producer_version. Default "unknown". */
   producerVersion?: string;
+  /** The fingerprint of the model folder it comes from (see OnnxModelInfo.source). Default none. */
+  source?: string;
 }
 
 /**
@@ -105,6 +107,7 @@ export function exportJointModel(model: JointModel, options: OnnxExportOptions):
       features: options.features,
       sources: k,
       model: { ...config },
+      source: options.source ?? null,
     }),
   });
 }
