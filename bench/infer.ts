@@ -28,7 +28,8 @@ import {
 } from "../src/engine/index.js";
 import { getExtractor, resolveFeatureConfig } from "../src/features/index.js";
 import { defaultModelDir, loadModel, planWindows, windowSamples } from "../src/infer/index.js";
-import { JointModel, MODEL_FORMAT_VERSION, presetConfig } from "../src/model/index.js";
+import { JointModel, MODEL_FORMAT_VERSION, presetConfig, writeModelConfig } from "../src/model/index.js";
+import type { LibtorchRunner } from "../src/separator/runner.js";
 
 const { values } = parseArgs({
   options: {
@@ -63,16 +64,12 @@ if (!existsSync(join(modelDir, "config.json"))) {
   const m = new JointModel(config);
   await saveSafetensors(join(modelDir, "weights.safetensors"), m.stateDict());
   m.dispose();
-  writeFileSync(
-    join(modelDir, "config.json"),
-    JSON.stringify({
-      formatVersion: MODEL_FORMAT_VERSION,
-      model: config,
-      features: resolveFeatureConfig({}),
-      classes,
-      training: {},
-    }),
-  );
+  await writeModelConfig(modelDir, {
+    formatVersion: MODEL_FORMAT_VERSION,
+    model: config,
+    features: resolveFeatureConfig({}),
+    classes,
+  });
 }
 
 // A 44.1-kHz stereo file (so decoding and resampling are part of the work, as for a typical input).
@@ -112,6 +109,7 @@ for (let r = 0; r < repeats; r++) {
 
 // The model's share alone: the same windows' forward passes, eval mode, no autograd.
 const model = await loadModel(modelDir);
+const joint = (model.runner as LibtorchRunner).model;
 const ex = getExtractor(model.features);
 const { nMels, size } = model.features;
 const audio = new Float32Array(Math.round(seconds * model.features.sampleRate));
@@ -133,7 +131,7 @@ const forwardOnce = (bf16 = false): void => {
           nMels,
           size,
         ]);
-        const run = () => model.model.forward(x.contiguous("channels_last"));
+        const run = () => joint.forward(x.contiguous("channels_last"));
         const y = bf16 ? withAutocast(run) : run();
         F.softmax(y.logits, 2).toFloat32Array();
         y.separated.toFloat32Array();
@@ -155,7 +153,7 @@ for (let r = 0; r < repeats; r++) {
   forwardOnce(true);
   forwardBf16.push((performance.now() - t0) / 1000);
 }
-const params = model.model.parameterCount();
+const params = joint.parameterCount();
 const preset = model.config.model.preset;
 model.dispose();
 

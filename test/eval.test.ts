@@ -113,7 +113,7 @@ test("evaluate: the test part of split.json, consistent counts and bounds, align
     assert.ok(Number.isFinite(v));
   assert.ok(Math.abs(a.siSdrImprovement.mean - (a.siSdr.mean - a.mixtureSiSdr.mean)) < 1e-9);
 
-  const all = await evaluate(model, data, { split: "all", audio: false });
+  const all = await evaluate(model, data, { subset: "all", audio: false });
   assert.equal(all.samples, 6);
   assert.equal(all.separation.audio, undefined);
 });
@@ -135,13 +135,13 @@ test("evaluate: clear errors for labels the model does not know and --split test
     readFileSync(join(other, "labels.txt"), "utf8").replace(/banjo/g, "cello"),
   );
   await assert.rejects(
-    evaluate(model, other, { split: "test" }),
-    /no split\.json, so there is no test part; use --split all/,
+    evaluate(model, other, { subset: "test" }),
+    /no split\.json, so there is no test part; use `subset` all/,
   );
 });
 
 test("report: metrics.json, report.md with tables and pictures, training curves from train_log.jsonl", async () => {
-  const m = await evaluate(model, data, { split: "all", audio: true });
+  const m = await evaluate(model, data, { subset: "all", audio: true });
   const out = join(dir, "report");
   await writeReport(out, m, readTrainLog(model.dir));
   assert.deepEqual(readdirSync(out).sort(), [

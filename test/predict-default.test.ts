@@ -18,7 +18,7 @@ test(
   async () => {
     await assert.rejects(loadModel(), (e: Error) => {
       assert.ok(e instanceof InferenceError);
-      assert.match(e.message, /no default model: .*models\/default is missing.*pass --model <dir>/);
+      assert.match(e.message, /no default model: .*models\/default is missing.*pass `model`/);
       return true;
     });
   },

@@ -66,7 +66,7 @@ export function registerEvalCommand(program: Command): void {
       try {
         let progress: ReturnType<typeof createProgress> | undefined;
         const metrics = await evaluate(model, flags.data, {
-          split,
+          subset: split,
           audio: flags.audio,
           ...(batchSize === undefined ? {} : { batchSize }),
           ...(limit === undefined ? {} : { limit }),

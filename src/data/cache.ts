@@ -22,8 +22,8 @@ import { isMainThread, parentPort, type Worker, workerData } from "node:worker_t
 import { decodeWav, fixLength, prepareDecoded } from "../audio/index.js";
 import { StemscopeError } from "../errors.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
-import { kernelFeaturesBatchAsync, featureKernel } from "../features/native-kernel.js";
-import { computeFeatures, getExtractor, nativeFeatures } from "../features/pipeline.js";
+import { featureKernel } from "../features/native-kernel.js";
+import { type SampleFeatures, sampleFeaturesBatch } from "../features/pipeline.js";
 import { writeFileAtomic, writeFileAtomicSync } from "../util/atomic.js";
 import type { SampleRef } from "./dataset.js";
 import { DataError } from "./errors.js";
@@ -118,24 +118,6 @@ export function decodeEntry(
   return new Uint16Array(aligned.buffer);
 }
 
-/**
- * The features of one sample's audio, in the order mixture, source 1 … K.
- * `seed` mode: each spectrogram on its own (min-max per image, as the seed); `native` mode: sources
- * on the mixture's scale.
- * @returns K + 1 Float32Arrays [nMels, size]
- */
-export function sampleFeatures(
-  mixture: Float32Array,
-  sources: Float32Array[],
-  config: FeatureConfig,
-): Float32Array[] {
-  if (config.mode === "native") {
-    const f = nativeFeatures(mixture, sources, config);
-    return [f.mixture, ...f.sources];
-  }
-  return [mixture, ...sources].map((x) => computeFeatures(x, config));
-}
-
 function fileHash(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
@@ -200,21 +182,31 @@ function prepareJob(job: BuildJob, data: BuildWorkerData): PreparedJob {
   return { reply, path, audio };
 }
 
-/** Computes (or finds) one sample's entry; runs in a build worker or in-process. */
+/** Sample i's planes (mixture, then its K sources) of a batch of sample features. */
+function samplePlanes(features: SampleFeatures, i: number, k: number, cell: number): Float32Array[] {
+  const planes = [features.mixture.subarray(i * cell, (i + 1) * cell)];
+  for (let j = 0; j < k; j++)
+    planes.push(features.sources.subarray((i * k + j) * cell, (i * k + j + 1) * cell));
+  return planes;
+}
+
+/** Computes (or finds) one sample's entry; runs in a build worker or in-process (TypeScript features). */
 function buildOne(job: BuildJob, data: BuildWorkerData): BuildReply {
   const prepared = prepareJob(job, data);
   if (prepared.audio === null) return prepared.reply;
   const audio = prepared.audio;
-  const features = sampleFeatures(audio[0]!, audio.slice(1), data.config);
-  writeFileAtomicSync(prepared.path, encodeEntry(features, data.config.nMels, data.config.size));
+  const features = sampleFeaturesBatch([audio[0]!], [audio.slice(1)], data.config, { native: false });
+  const { nMels, size } = data.config;
+  writeFileAtomicSync(
+    prepared.path,
+    encodeEntry(samplePlanes(features, 0, audio.length - 1, nMels * size), nMels, size),
+  );
   return { ...prepared.reply, computed: true };
 }
 
 /**
  * Builds entries with the native feature kernel (on the main thread, where the addon is loaded; the
- * kernel's own threads do the maths off the JS thread), in chunks of samples: every mixture in one
- * batch (`native` mode: scaled by its own peak, which the kernel reports), then every source on its
- * mixture's scale. The same values as {@link sampleFeatures} to ~1e-7.
+ * kernel's own threads do the maths), in chunks of samples (see sampleFeaturesBatch).
  * @returns false (having done nothing) when the kernel is not available
  */
 async function buildWithKernel(
@@ -224,8 +216,7 @@ async function buildWithKernel(
   accept: (reply: BuildReply) => void,
 ): Promise<boolean> {
   if (featureKernel() === null) return false;
-  const extractor = getExtractor(data.config);
-  const cell = extractor.outputSize;
+  const { nMels, size } = data.config;
   const chunk = 64;
   for (let start = 0; start < pending.length; start += chunk) {
     const prepared: PreparedJob[] = [];
@@ -238,31 +229,21 @@ async function buildWithKernel(
     }
     const todo = prepared.filter((p) => p.audio !== null);
     if (todo.length > 0) {
-      const mixtures = todo.map((p) => p.audio![0]!);
-      const sources = todo.flatMap((p) => p.audio!.slice(1));
-      const k = sources.length / todo.length;
-      let mixFeatures: Float32Array | null;
-      let srcFeatures: Float32Array | null;
-      if (data.config.mode === "native") {
-        const peaks = new Float64Array(todo.length);
-        mixFeatures = await kernelFeaturesBatchAsync(extractor, mixtures, { threads, peaks });
-        const refPower = Float64Array.from({ length: sources.length }, (_, j) => peaks[Math.floor(j / k)]!);
-        srcFeatures = await kernelFeaturesBatchAsync(extractor, sources, { threads, refPower });
-      } else {
-        mixFeatures = await kernelFeaturesBatchAsync(extractor, mixtures, { threads });
-        srcFeatures = await kernelFeaturesBatchAsync(extractor, sources, { threads });
-      }
-      if (mixFeatures === null || srcFeatures === null)
-        throw new Error("the native feature kernel went away");
+      const features = sampleFeaturesBatch(
+        todo.map((p) => p.audio![0]!),
+        todo.map((p) => p.audio!.slice(1)),
+        data.config,
+        { threads },
+      );
+      const k = todo[0]!.audio!.length - 1;
       todo.forEach((p, i) => {
-        const planes = [mixFeatures.subarray(i * cell, (i + 1) * cell)];
-        for (let j = 0; j < k; j++)
-          planes.push(srcFeatures.subarray((i * k + j) * cell, (i * k + j + 1) * cell));
-        writeFileAtomicSync(p.path, encodeEntry(planes, data.config.nMels, data.config.size));
+        writeFileAtomicSync(p.path, encodeEntry(samplePlanes(features, i, k, nMels * size), nMels, size));
         p.reply.computed = true;
       });
     }
     for (const p of prepared) accept(p.reply);
+    // Let progress output and signals through between chunks.
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return true;
 }

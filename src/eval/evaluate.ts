@@ -1,5 +1,7 @@
 /**
- * `stemscope eval`: a model on a labels.txt dataset (all of it, or the test part of split.json).
+ * `stemscope eval`: a model on a labels.txt dataset (all of it, or the test part of split.json),
+ * through the Separator's batched forward: features of a batch of samples in one native-kernel
+ * call, one forward pass, then the metrics per sample while the next batch's audio is read.
  *
  * For every sample (mixture + K reference sources + K labels):
  * - the model's outputs on the mixture's features (the clip length the model was trained on);
@@ -12,18 +14,17 @@
  * - named accuracy: the K instruments `predict` would name (the K highest play probabilities
  *   1 − Π_k (1 − p_k)), compared with the labels order-free — the share of sources named correctly,
  *   and the share of mixtures whose K instruments are all named (named exact match);
- * - audio: stems from masks on the mixture's STFT (src/infer/masks.ts), scored against the
+ * - audio: stems from masks on the mixture's STFT (src/separator/masks.ts), scored against the
  *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR).
  */
+import { z } from "zod";
 import { fixLength, loadAudio } from "../audio/load.js";
-import { sampleFeatures } from "../data/cache.js";
 import { readTrainData, type SampleRef, splitTrainData, type TrainData } from "../data/dataset.js";
-import { F, noGrad, tensor, tidy } from "../engine/index.js";
-import { getExtractor } from "../features/pipeline.js";
-import { separateClip } from "../infer/masks.js";
-import { InferenceError, type StemscopeModel } from "../infer/model.js";
+import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
-import { matchedLabels, namedClasses, sameLabels } from "../separator/naming.js";
+import { InferenceError } from "../separator/errors.js";
+import { matchedLabels, namedClasses, sameLabels, sourceClasses } from "../separator/naming.js";
+import type { BatchOutputs, Separator } from "../separator/separator.js";
 import {
   classificationScores,
   confusionMatrix,
@@ -36,21 +37,30 @@ import {
 /** Version of the metrics.json layout written by {@link evaluate}. */
 export const EVAL_FORMAT_VERSION = 1;
 
+/** Evaluation settings and their defaults (here and nowhere else). */
+export const EvaluateOptionsSchema = z
+  .object({
+    /**
+     * Which samples: `auto` — the test part of split.json when the folder has one, else every
+     * sample; `test` — split.json's test part (an error without split.json); `all` — every sample.
+     */
+    subset: z.enum(["auto", "test", "all"]).default("auto"),
+    /** Samples per forward pass. */
+    batchSize: z.number().int().min(1).max(4096).default(32),
+    /** Compute the audio metrics (SDR, SI-SDR, SI-SDRi; needs masks and iSTFTs). */
+    audio: z.boolean().default(true),
+    /** Evaluate at most this many samples (the first ones of the subset). */
+    limit: z.number().int().min(1).optional(),
+    /** bfloat16 arithmetic where the backend has it (faster on CPUs with AVX512-BF16 / AMX). */
+    bf16: z.boolean().default(false),
+  })
+  .strict();
+export type EvaluateSettings = z.output<typeof EvaluateOptionsSchema>;
+
 /** Options of {@link evaluate}. */
-export interface EvaluateOptions {
-  /**
-   * `auto` (default): the test part of split.json when the folder has one, else every sample;
-   * `test`: split.json's test part (an error without split.json); `all`: every sample.
-   */
-  split?: "auto" | "test" | "all";
-  /** Samples per forward pass. Default 16. */
-  batchSize?: number;
-  /** Compute the audio metrics (SDR, SI-SDR, SI-SDRi; needs masks and iSTFTs). Default true. */
-  audio?: boolean;
-  /** Evaluate at most this many samples (the first ones of the chosen split). */
-  limit?: number;
+export type EvaluateOptions = z.input<typeof EvaluateOptionsSchema> & {
   onProgress?: (done: number, total: number) => void;
-}
+};
 
 /** Mean, median and count of a per-source audio metric (dB). */
 export interface DbSummary {
@@ -118,197 +128,248 @@ function dbSummary(values: number[]): DbSummary {
  */
 export function evaluationSamples(
   data: TrainData,
-  split: "auto" | "test" | "all",
+  subset: EvaluateSettings["subset"],
 ): { samples: SampleRef[]; description: string } {
-  if (split === "all") return { samples: data.samples, description: "all" };
+  if (subset === "all") return { samples: data.samples, description: "all" };
   let chosen: SampleRef[] | undefined;
   try {
     const s = splitTrainData(data, "auto", { seed: 0, testFraction: 0.2 });
-    if (s.source === "split.json") chosen = s.test.map((i) => data.samples[i] as SampleRef);
+    if (s.source === "split.json") chosen = s.test.map((i) => data.samples[i]!);
   } catch (error) {
-    if (split === "test") throw error;
+    if (subset === "test") throw error;
   }
   if (chosen !== undefined) return { samples: chosen, description: "split.json test" };
-  if (split === "test") {
-    throw new InferenceError(`${data.dir}: no split.json, so there is no test part; use --split all`);
+  if (subset === "test") {
+    throw new InferenceError(`${data.dir}: no split.json, so there is no test part; use \`subset\` all`);
   }
   return { samples: data.samples, description: "all" };
 }
 
-/**
- * Evaluates `model` on the labels.txt dataset in `dataDir`.
- * @throws DataError for an unreadable dataset or labels the model does not know; InferenceError when
- *   the dataset's source count differs from the model's
- */
-export async function evaluate(
-  model: StemscopeModel,
-  dataDir: string,
-  options: EvaluateOptions = {},
-): Promise<EvalMetrics> {
-  const t0 = performance.now();
+/** Reads a dataset and checks that the model can be evaluated on it. */
+function readDataset(separator: Separator, dataDir: string): TrainData {
   const data = readTrainData(dataDir);
   for (const sample of data.samples) {
-    const unknown = sample.labels.find((l) => !model.classes.includes(l));
+    const unknown = sample.labels.find((l) => !separator.classes.includes(l));
     if (unknown !== undefined) {
       throw new InferenceError(
-        `${data.labelsPath}:${sample.line}: label "${unknown}" is not a class of the model ${model.dir} (${model.classes.join(", ")})`,
+        `${data.labelsPath}:${sample.line}: label "${unknown}" is not a class of the model ${separator.dir} (${separator.classes.join(", ")})`,
       );
     }
   }
-  const k = model.sources;
-  if (data.sources !== k) {
+  if (data.sources !== separator.sources) {
     throw new InferenceError(
-      `${data.labelsPath}: samples have ${data.sources} sources, but the model ${model.dir} separates ${k}`,
+      `${data.labelsPath}: samples have ${data.sources} sources, but the model ${separator.dir} separates ${separator.sources}`,
     );
   }
-  const { samples: all, description } = evaluationSamples(data, options.split ?? "auto");
-  const samples = options.limit !== undefined ? all.slice(0, Math.max(1, options.limit)) : all;
-  const features = model.features;
-  const extractor = getExtractor(features);
-  const { nMels, size } = features;
-  const cell = nMels * size;
-  const c = model.classes.length;
-  const batchSize = Math.max(1, Math.floor(options.batchSize ?? 16));
-  const wantAudio = options.audio ?? true;
+  return data;
+}
 
-  let correctFixed = 0;
-  let correctAligned = 0;
-  let exact = 0;
-  let namedCorrect = 0;
-  let namedExact = 0;
-  let mseFixed = 0;
-  let mseAligned = 0;
-  const truth: number[] = [];
-  const predicted: number[] = [];
-  const sdrs: number[] = [];
-  const siSdrs: number[] = [];
-  const mixSiSdrs: number[] = [];
-  const improvements: number[] = [];
-  const byClass = model.classes.map(() => ({ siSdr: [] as number[], imp: [] as number[] }));
+/** The audio of a batch of samples at the model's rate and clip length: mixtures and their sources. */
+async function readBatchAudio(
+  batch: readonly SampleRef[],
+  rate: number,
+  length: number,
+): Promise<{ mixtures: Float32Array[]; sources: Float32Array[][] }> {
+  const read = async (path: string): Promise<Float32Array> =>
+    fixLength((await loadAudio(path, { sampleRate: rate })).samples, length);
+  const loaded = await Promise.all(
+    batch.map(async (s) => ({
+      mixture: await read(s.mixed),
+      sources: await Promise.all(s.sources.map(read)),
+    })),
+  );
+  return { mixtures: loaded.map((l) => l.mixture), sources: loaded.map((l) => l.sources) };
+}
 
-  for (let b0 = 0; b0 < samples.length; b0 += batchSize) {
-    const batch = samples.slice(b0, b0 + batchSize);
-    const loaded = await Promise.all(
-      batch.map(async (s) => {
-        const read = async (p: string): Promise<Float32Array> =>
-          fixLength((await loadAudio(p, { sampleRate: features.sampleRate })).samples, extractor.length);
-        return { mixture: await read(s.mixed), sources: await Promise.all(s.sources.map(read)) };
-      }),
-    );
-    const input = new Float32Array(batch.length * cell);
-    const refs = loaded.map((l, i) => {
-      const f = sampleFeatures(l.mixture, l.sources, features);
-      input.set(f[0] as Float32Array, i * cell);
-      return f.slice(1);
-    });
-    const out = noGrad(() =>
-      tidy(() => {
-        const y = model.model.forward(
-          tensor(input, [batch.length, 1, nMels, size]).contiguous("channels_last"),
-        );
-        return {
-          probs: F.softmax(y.logits.float(), 2).toFloat32Array(),
-          sep: y.separated.float().contiguous().toFloat32Array(),
-        };
-      }),
-    );
-    batch.forEach((sample, i) => {
-      const labels = sample.labels.map((l) => model.classes.indexOf(l));
-      const separated = Array.from({ length: k }, (_, s) =>
-        out.sep.subarray((i * k + s) * cell, (i * k + s + 1) * cell),
-      );
-      const preds = Array.from({ length: k }, (_, s) => {
-        let best = 0;
-        for (let j = 1; j < c; j++)
-          if ((out.probs[(i * k + s) * c + j] as number) > (out.probs[(i * k + s) * c + best] as number))
-            best = j;
-        return best;
-      });
-      const ref = refs[i] as Float32Array[];
-      const cost = separated.map((sep) => ref.map((r) => meanSquaredError(sep, r)));
-      const perm = bestAssignment(cost);
-      for (let s = 0; s < k; s++) {
-        if (preds[s] === labels[s]) correctFixed++;
-        const j = perm[s] as number;
-        if (preds[s] === labels[j]) correctAligned++;
-        truth.push(labels[j] as number);
-        predicted.push(preds[s] as number);
-        mseFixed += (cost[s] as number[])[s] as number;
-        mseAligned += (cost[s] as number[])[j] as number;
-      }
-      if (sameLabels(preds, labels)) exact++;
-      const named = namedClasses(out.probs.subarray(i * k * c, (i + 1) * k * c), k, c);
-      const matched = matchedLabels(named, labels);
-      namedCorrect += matched;
-      if (matched === k) namedExact++;
-      if (wantAudio) {
-        const l = loaded[i] as { mixture: Float32Array; sources: Float32Array[] };
-        const stems = separateClip(l.mixture, separated, features);
-        for (let s = 0; s < k; s++) {
-          const j = perm[s] as number;
-          const scores = sourceAudioScores(stems[s] as Float32Array, l.sources[j] as Float32Array, l.mixture);
-          sdrs.push(scores.sdr);
-          siSdrs.push(scores.siSdr);
-          mixSiSdrs.push(scores.mixtureSiSdr);
-          improvements.push(scores.siSdrImprovement);
-          const entry = byClass[labels[j] as number];
-          entry?.siSdr.push(scores.siSdr);
-          entry?.imp.push(scores.siSdrImprovement);
-        }
-      }
-    });
-    options.onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
-    await new Promise<void>((resolve) => setImmediate(resolve));
+/** The running sums of every metric. */
+class Tally {
+  correctFixed = 0;
+  correctAligned = 0;
+  exact = 0;
+  namedCorrect = 0;
+  namedExact = 0;
+  mseFixed = 0;
+  mseAligned = 0;
+  readonly truth: number[] = [];
+  readonly predicted: number[] = [];
+  readonly sdrs: number[] = [];
+  readonly siSdrs: number[] = [];
+  readonly mixSiSdrs: number[] = [];
+  readonly improvements: number[] = [];
+  readonly byClass: { siSdr: number[]; imp: number[] }[];
+
+  constructor(readonly classes: readonly string[]) {
+    this.byClass = classes.map(() => ({ siSdr: [], imp: [] }));
   }
 
-  const n = samples.length;
-  const counts = confusionMatrix(truth, predicted, c);
-  const scores = classificationScores(counts);
-  const perClass: EvalMetrics["classification"]["perClass"] = {};
-  model.classes.forEach((name, i) => {
-    perClass[name] = scores.perClass[i] as { precision: number; recall: number; f1: number; support: number };
-  });
-  const metrics: EvalMetrics = {
-    formatVersion: EVAL_FORMAT_VERSION,
-    model: model.dir,
-    data: dataDir,
-    split: description,
-    samples: n,
-    sources: k,
-    classes: model.classes,
-    classification: {
-      perSourceAccuracy: correctFixed / (n * k),
-      perSourceAccuracyAligned: correctAligned / (n * k),
-      pairExactMatch: exact / n,
-      namedAccuracy: namedCorrect / (n * k),
-      namedExactMatch: namedExact / n,
-      macroF1: scores.macroF1,
-      microF1: scores.microF1,
-      perClass,
-      confusionMatrix: counts,
-    },
-    separation: { spectrogramMse: mseFixed / (n * k), spectrogramMseAligned: mseAligned / (n * k) },
-    seconds: 0,
-  };
-  if (wantAudio) {
-    const audioPerClass: Record<string, { siSdr: number; siSdrImprovement: number; count: number }> = {};
-    model.classes.forEach((name, i) => {
-      const e = byClass[i] as { siSdr: number[]; imp: number[] };
+  /**
+   * One sample: classification in the fixed and the aligned order, naming, spectrogram MSE.
+   * @returns the aligned order: output s ↔ reference perm[s]
+   */
+  addSample(probs: Float64Array, planes: Float32Array[], refs: Float32Array[], labels: number[]): number[] {
+    const k = labels.length;
+    const c = this.classes.length;
+    const preds = sourceClasses(probs, c);
+    const cost = planes.map((sep) => refs.map((r) => meanSquaredError(sep, r)));
+    const perm = bestAssignment(cost);
+    for (let s = 0; s < k; s++) {
+      const j = perm[s]!;
+      if (preds[s] === labels[s]) this.correctFixed++;
+      if (preds[s] === labels[j]) this.correctAligned++;
+      this.truth.push(labels[j]!);
+      this.predicted.push(preds[s]!);
+      this.mseFixed += cost[s]![s]!;
+      this.mseAligned += cost[s]![j]!;
+    }
+    if (sameLabels(preds, labels)) this.exact++;
+    const matched = matchedLabels(namedClasses(probs, k, c), labels);
+    this.namedCorrect += matched;
+    if (matched === k) this.namedExact++;
+    return perm;
+  }
+
+  /** The audio scores of one sample's stems against its references, in the aligned order. */
+  addAudio(
+    stems: Float32Array[],
+    references: Float32Array[],
+    mixture: Float32Array,
+    labels: number[],
+    perm: number[],
+  ): void {
+    stems.forEach((stem, s) => {
+      const j = perm[s]!;
+      const scores = sourceAudioScores(stem, references[j]!, mixture);
+      this.sdrs.push(scores.sdr);
+      this.siSdrs.push(scores.siSdr);
+      this.mixSiSdrs.push(scores.mixtureSiSdr);
+      this.improvements.push(scores.siSdrImprovement);
+      const entry = this.byClass[labels[j]!];
+      entry?.siSdr.push(scores.siSdr);
+      entry?.imp.push(scores.siSdrImprovement);
+    });
+  }
+
+  /** The metrics of n samples of k sources. */
+  metrics(n: number, k: number, withAudio: boolean): Pick<EvalMetrics, "classification" | "separation"> {
+    const counts = confusionMatrix(this.truth, this.predicted, this.classes.length);
+    const scores = classificationScores(counts);
+    const perClass: EvalMetrics["classification"]["perClass"] = {};
+    this.classes.forEach((name, i) => (perClass[name] = scores.perClass[i]!));
+    const separation: EvalMetrics["separation"] = {
+      spectrogramMse: this.mseFixed / (n * k),
+      spectrogramMseAligned: this.mseAligned / (n * k),
+    };
+    if (withAudio) separation.audio = this.audioSummary();
+    return {
+      classification: {
+        perSourceAccuracy: this.correctFixed / (n * k),
+        perSourceAccuracyAligned: this.correctAligned / (n * k),
+        pairExactMatch: this.exact / n,
+        namedAccuracy: this.namedCorrect / (n * k),
+        namedExactMatch: this.namedExact / n,
+        macroF1: scores.macroF1,
+        microF1: scores.microF1,
+        perClass,
+        confusionMatrix: counts,
+      },
+      separation,
+    };
+  }
+
+  private audioSummary(): NonNullable<EvalMetrics["separation"]["audio"]> {
+    const perClass: Record<string, { siSdr: number; siSdrImprovement: number; count: number }> = {};
+    this.classes.forEach((name, i) => {
+      const e = this.byClass[i]!;
       if (e.siSdr.length === 0) return;
-      audioPerClass[name] = {
+      perClass[name] = {
         siSdr: finiteMean(e.siSdr).mean,
         siSdrImprovement: finiteMean(e.imp).mean,
         count: e.siSdr.length,
       };
     });
-    metrics.separation.audio = {
-      sdr: dbSummary(sdrs),
-      siSdr: dbSummary(siSdrs),
-      mixtureSiSdr: dbSummary(mixSiSdrs),
-      siSdrImprovement: dbSummary(improvements),
-      perClass: audioPerClass,
+    return {
+      sdr: dbSummary(this.sdrs),
+      siSdr: dbSummary(this.siSdrs),
+      mixtureSiSdr: dbSummary(this.mixSiSdrs),
+      siSdrImprovement: dbSummary(this.improvements),
+      perClass,
     };
   }
-  metrics.seconds = (performance.now() - t0) / 1000;
-  return metrics;
+}
+
+/**
+ * Evaluates a model on the labels.txt dataset in `dataDir`.
+ * @param separator the model (a Separator, e.g. from loadSeparator, or a StemscopeModel)
+ * @throws DataError for an unreadable dataset; InferenceError for labels the model does not know or
+ *   a source count that differs from the model's; ParameterError for an invalid option
+ */
+export async function evaluate(
+  separator: Separator,
+  dataDir: string,
+  options: EvaluateOptions = {},
+): Promise<EvalMetrics> {
+  const t0 = performance.now();
+  const { onProgress, ...rest } = options;
+  const settings = parseSettings(EvaluateOptionsSchema, rest, "evaluation options");
+  const data = readDataset(separator, dataDir);
+  const { samples: all, description } = evaluationSamples(data, settings.subset);
+  const samples = settings.limit !== undefined ? all.slice(0, settings.limit) : all;
+  const { featurizer, classes } = separator;
+  const rate = separator.features.sampleRate;
+  const tally = new Tally(classes);
+  const batchAt = (b0: number): SampleRef[] => samples.slice(b0, b0 + settings.batchSize);
+  // The next batch's audio is read while this one runs through the model.
+  let next = readBatchAudio(batchAt(0), rate, featurizer.clipLength);
+  for (let b0 = 0; b0 < samples.length; b0 += settings.batchSize) {
+    const batch = batchAt(b0);
+    const audio = await next;
+    if (b0 + settings.batchSize < samples.length)
+      next = readBatchAudio(batchAt(b0 + settings.batchSize), rate, featurizer.clipLength);
+    const features = featurizer.samples(audio.mixtures, audio.sources);
+    const out = await separator.forward(features.mixture, batch.length, {
+      planes: true,
+      bf16: settings.bf16,
+    });
+    scoreBatch(separator, tally, batch, audio, features.sources, out, settings.audio);
+    onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  const k = separator.sources;
+  return {
+    formatVersion: EVAL_FORMAT_VERSION,
+    model: separator.dir,
+    data: dataDir,
+    split: description,
+    samples: samples.length,
+    sources: k,
+    classes,
+    ...tally.metrics(samples.length, k, settings.audio),
+    seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/** Adds a batch's samples to the tally: classification and MSE, and the audio scores when asked. */
+function scoreBatch(
+  separator: Separator,
+  tally: Tally,
+  batch: readonly SampleRef[],
+  audio: { mixtures: Float32Array[]; sources: Float32Array[][] },
+  references: Float32Array,
+  out: BatchOutputs,
+  withAudio: boolean,
+): void {
+  const k = separator.sources;
+  const cell = separator.featurizer.cell;
+  batch.forEach((sample, i) => {
+    const labels = sample.labels.map((l) => separator.classes.indexOf(l));
+    const refs = Array.from({ length: k }, (_, j) =>
+      references.subarray((i * k + j) * cell, (i * k + j + 1) * cell),
+    );
+    const planes = out.planesOf(i);
+    const perm = tally.addSample(out.probabilitiesOf(i), planes, refs, labels);
+    if (withAudio) {
+      const mixture = audio.mixtures[i]!;
+      tally.addAudio(separator.featurizer.stems(mixture, planes), audio.sources[i]!, mixture, labels, perm);
+    }
+  });
 }

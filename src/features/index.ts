@@ -1,6 +1,7 @@
 // Spectrogram features: the seed paper's librosa + skimage pipeline (`seed` mode), a resize-free
-// invertible `native` mode, and the DSP pieces they are built from (STFT/iSTFT, mel filterbank and
-// its pseudo-inverse, dB conversions).
+// invertible `native` mode (turned back into audio by the separator's masks, src/separator/masks.ts),
+// and the DSP pieces they are built from (STFT/iSTFT, mel filterbank and its pseudo-inverse, dB
+// conversions).
 export { FeatureError } from "./errors.js";
 export { FeatureConfigSchema, type FeatureConfig } from "./config.js";
 export { ComplexFft, RealFft } from "./fft.js";
@@ -30,8 +31,9 @@ export {
   getExtractor,
   nativeFeatures,
   nativeToMelPower,
-  reconstructSources,
   resolveFeatureConfig,
+  type SampleFeatures,
+  sampleFeaturesBatch,
   seedFeatures,
 } from "./pipeline.js";
 export { FeatureWorkerPool, type FeaturePoolOptions, computeFeaturesParallel } from "./pool.js";

@@ -14,14 +14,13 @@
  * Output layout everywhere: row-major [nMels, size], rows = mel bands low → high, columns = time.
  */
 import { z } from "zod";
-import { fixLength } from "../audio/load.js";
 import { type FeatureConfig, FeatureConfigSchema } from "./config.js";
 import { FeatureError } from "./errors.js";
 import { RealFft } from "./fft.js";
-import { type SparseMel, melFilterbank, melPseudoInverse, sparseMelFilterbank } from "./mel.js";
-import { type FeaturePlanSpec, kernelFeaturesBatch } from "./native-kernel.js";
+import { type SparseMel, sparseMelFilterbank } from "./mel.js";
+import { featureKernel, type FeaturePlanSpec, kernelFeaturesBatch } from "./native-kernel.js";
 import { type LinearTaps, linearTaps } from "./resize.js";
-import { type ComplexSpectrogram, frameCount, hannWindow, istft, stft } from "./stft.js";
+import { frameCount, hannWindow } from "./stft.js";
 
 /** librosa's default amin of power_to_db. */
 export const AMIN = 1e-10;
@@ -374,92 +373,56 @@ export function nativeToMelPower(values: Float32Array, scale: NativeScale): Floa
   return out;
 }
 
-/**
- * Turns separated native-mode spectrograms back into audio: each source's mel power is mapped to a
- * linear-frequency power estimate by the filterbank's pseudo-inverse (negative values clipped to 0),
- * a soft mask M_i = E_i / max(Σ_j E_j, E_mix) is applied to the mixture's STFT (E_mix: the same
- * estimate computed from the mixture's own mel spectrogram, so masks stay ≤ 1 and unexplained energy
- * is left out), and the result is inverted with the mixture's phase by iSTFT.
- *
- * @param mixture mono mixture audio at config.sampleRate
- * @param sources native-mode values [nMels, size] per source (model output or {@link nativeFeatures})
- * @param scale the mixture's scale from {@link nativeFeatures}
- * @returns one Float32Array per source, seconds · sampleRate samples
- */
-export function reconstructSources(
-  mixture: Float32Array,
-  sources: Float32Array[],
-  scale: NativeScale,
-  config: Partial<FeatureConfig> = {},
-): Float32Array[] {
-  const extractor = getExtractor({ ...config, mode: "native" });
-  const c = extractor.config;
-  const { nMels, nFft } = c;
-  const frames = extractor.frames;
-  const hop = extractor.hop;
-  const nBins = nFft / 2 + 1;
-  for (const [i, s] of sources.entries()) {
-    if (s.length !== nMels * frames)
-      throw new FeatureError(
-        `reconstructSources: source ${i} has ${s.length} values, expected ${nMels}×${frames}`,
-      );
-  }
-  const clip = fixLength(mixture, extractor.length);
-  const spec = stft(clip, { nFft, hopLength: hop, center: true, padMode: "constant" });
-  const pinv = getPinv(c);
-  const mixMel = extractor.melSpectrogram(clip);
-  const toLinear = (mel: Float32Array): Float64Array => {
-    const est = new Float64Array(nBins * frames);
-    for (let k = 0; k < nBins; k++) {
-      for (let m = 0; m < nMels; m++) {
-        const w = pinv[k * nMels + m] as number;
-        if (w === 0) continue;
-        for (let t = 0; t < frames; t++)
-          est[k * frames + t] = (est[k * frames + t] as number) + w * (mel[m * frames + t] as number);
-      }
-    }
-    for (let i = 0; i < est.length; i++) if ((est[i] as number) < 0) est[i] = 0;
-    return est;
-  };
-  const mixEst = toLinear(mixMel);
-  const estimates = sources.map((s) => toLinear(nativeToMelPower(s, scale)));
-  const denom = new Float64Array(nBins * frames);
-  for (let i = 0; i < denom.length; i++) {
-    let sum = 0;
-    for (const e of estimates) sum += e[i] as number;
-    denom[i] = Math.max(sum, mixEst[i] as number, 1e-30);
-  }
-  return estimates.map((e) => {
-    const masked: ComplexSpectrogram = {
-      re: new Float32Array(spec.re.length),
-      im: new Float32Array(spec.im.length),
-      nBins,
-      nFrames: frames,
-    };
-    for (let i = 0; i < e.length; i++) {
-      const m = (e[i] as number) / (denom[i] as number);
-      masked.re[i] = (spec.re[i] as number) * m;
-      masked.im[i] = (spec.im[i] as number) * m;
-    }
-    return istft(masked, { nFft, hopLength: hop, center: true, length: extractor.length });
-  });
+/** Features of a batch of mixtures and their sources, from {@link sampleFeaturesBatch}. */
+export interface SampleFeatures {
+  /** [batch, nMels, size] (one plane per mixture), row-major. */
+  mixture: Float32Array;
+  /** [batch, K, nMels, size], row-major. */
+  sources: Float32Array;
 }
 
-const pinvCache = new Map<string, Float32Array>();
-
-function getPinv(c: FeatureConfig): Float32Array {
-  const key = `${c.sampleRate}/${c.nFft}/${c.nMels}/${c.fmin}/${c.fmax}`;
-  let p = pinvCache.get(key);
-  if (p === undefined) {
-    const fb = melFilterbank({
-      sampleRate: c.sampleRate,
-      nFft: c.nFft,
-      nMels: c.nMels,
-      fmin: c.fmin,
-      fmax: c.fmax,
-    });
-    p = melPseudoInverse(fb, c.nMels, c.nFft / 2 + 1);
-    pinvCache.set(key, p);
+/**
+ * Features of mixtures and their K sources, as training targets and model inputs are made — the one
+ * place that decides how sources are scaled: `seed` mode scales every spectrogram on its own
+ * (min-max per image, as the seed); `native` mode puts the sources on their mixture's scale (its
+ * peak mel power maps to 1, see {@link nativeFeatures}). By the native kernel when the addon is
+ * loaded (`options.threads` threads), else in TypeScript on this thread; the two agree to ~1e-7.
+ * @param mixtures B mono clips at config.sampleRate (fix_length to seconds · sampleRate)
+ * @param sources B lists of K clips each, same rate
+ */
+export function sampleFeaturesBatch(
+  mixtures: readonly Float32Array[],
+  sources: readonly (readonly Float32Array[])[],
+  config: Partial<FeatureConfig> = {},
+  options: FeatureBatchOptions = {},
+): SampleFeatures {
+  const extractor = getExtractor(config);
+  const k = sources[0]?.length ?? 0;
+  if (sources.length !== mixtures.length || sources.some((s) => s.length !== k)) {
+    throw new FeatureError(
+      `sampleFeaturesBatch: expected ${mixtures.length} lists of ${k} sources, got ${sources.map((s) => s.length).join(", ")}`,
+    );
   }
-  return p;
+  const native = extractor.config.mode === "native";
+  const flat = sources.flat();
+  if (options.native !== false && featureKernel() !== null) {
+    const threads = options.threads ?? 1;
+    const peaks = native ? new Float64Array(mixtures.length) : undefined;
+    const mixture = kernelFeaturesBatch(extractor, mixtures as Float32Array[], {
+      threads,
+      ...(peaks && { peaks }),
+    });
+    const refPower = peaks && Float64Array.from(flat, (_, j) => peaks[Math.floor(j / k)]!);
+    const src = kernelFeaturesBatch(extractor, flat, { threads, ...(refPower && { refPower }) });
+    if (mixture !== null && src !== null) return { mixture, sources: src };
+  }
+  const cell = extractor.outputSize;
+  const mixture = new Float32Array(mixtures.length * cell);
+  const src = new Float32Array(flat.length * cell);
+  mixtures.forEach((clip, b) => {
+    const refPower = native ? extractor.peakMelPower(clip) : undefined;
+    extractor.compute(clip, mixture, b * cell, refPower);
+    for (let j = 0; j < k; j++) extractor.compute(sources[b]![j]!, src, (b * k + j) * cell, refPower);
+  });
+  return { mixture, sources: src };
 }

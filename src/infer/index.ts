@@ -1,8 +1,9 @@
 // Inference: sliding-window instrument prediction and source separation with a trained model folder.
 export {
-  defaultModelDir,
   InferenceError,
   type InferenceOptions,
+  InferenceOptionsSchema,
+  type InferenceSettings,
   loadModel,
   type Prediction,
   type Separation,
@@ -10,7 +11,8 @@ export {
   StemscopeModel,
   type WindowPrediction,
 } from "./model.js";
-export { crossfadeWeights, linearMasks, melShares, OverlapAdd, separateClip } from "./masks.js";
+export { defaultModelDir } from "../separator/separator.js";
+export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export { trackName, writeSeparation, type WriteStemsOptions } from "./stems.js";
 export {

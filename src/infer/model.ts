@@ -9,61 +9,58 @@
  * ```
  *
  * Audio of any length and rate is resampled to the model's rate and cut into windows of the model's
- * clip length (2 s) every `hopSeconds` (1 s); see windows.ts for the window plan and the summary.
+ * clip length (2 s) every `hopSeconds`; see windows.ts for the window plan and the summary. The
+ * model itself — features, the batched forward, naming, masks — is the Separator's (src/separator/).
  */
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import { loadAudio } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
-import { F, noGrad, tensor, tidy, withAutocast } from "../engine/index.js";
-import { StemscopeError } from "../errors.js";
-import { type FeatureConfig } from "../features/config.js";
-import { type FeatureExtractor, getExtractor } from "../features/pipeline.js";
-import {
-  type JointModel,
-  type LoadedModelFolder,
-  loadModelFolder,
-  type ModelFolderConfig,
-} from "../model/index.js";
-import { OverlapAdd, separateClip } from "./masks.js";
-import {
-  planWindows,
-  rmsDb,
-  summarise,
-  type SummaryMode,
-  type WindowPlan,
-  windowSamples,
-} from "./windows.js";
+import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
-import { type InstrumentProbability, playProbabilities, rankInstruments } from "../separator/naming.js";
+import { InferenceError } from "../separator/errors.js";
+import {
+  type InstrumentProbability,
+  playProbabilities,
+  rankInstruments,
+  sourceClasses,
+} from "../separator/naming.js";
+import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
+import { OverlapAdd } from "./overlap-add.js";
+import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
 
-/** Inference could not run on this input; the message names the input and what was wrong. */
-export class InferenceError extends StemscopeError {}
+export { InferenceError } from "../separator/errors.js";
+
+/** Inference settings and their defaults (here and nowhere else). */
+export const InferenceOptionsSchema = z
+  .object({
+    /** Seconds between window starts. */
+    hopSeconds: z.number().positive().default(1),
+    /** Windows per forward pass. */
+    batchSize: z.number().int().min(1).max(4096).default(16),
+    /** Windows whose RMS is below this many dBFS are silent: marked, and left out of the summary. */
+    silenceDb: z.number().max(0).default(-60),
+    /**
+     * File-level probability from the windows': `mean` (robust to one-window mistakes) or `max`
+     * (catches an instrument that plays only briefly).
+     */
+    summary: z.enum(["mean", "max"]).default("mean"),
+    /**
+     * bfloat16 arithmetic (CPU autocast; faster on CPUs with AVX512-BF16 / AMX, results differ from
+     * float32 in the 2nd–3rd digit).
+     */
+    bf16: z.boolean().default(false),
+    /** The input's name for messages (e.g. its file path). */
+    name: z.string().default("audio"),
+  })
+  .strict();
+/** Inference settings with every default filled in. */
+export type InferenceSettings = z.output<typeof InferenceOptionsSchema>;
 
 /** Options of {@link StemscopeModel.predict} and {@link StemscopeModel.separate}. */
-export interface InferenceOptions {
-  /** Seconds between window starts. Default 1. */
-  hopSeconds?: number;
-  /** Windows per forward pass. Default 16. */
-  batchSize?: number;
-  /** Windows whose RMS is below this many dBFS are silent: marked, and left out of the summary. Default −60. */
-  silenceDb?: number;
-  /**
-   * File-level probability from the windows': `mean` (default; robust to one-window mistakes) or
-   * `max` (catches an instrument that plays only briefly).
-   */
-  summary?: SummaryMode;
-  /**
-   * Run convolutions in bfloat16 (CPU autocast; faster on CPUs with AVX512-BF16 / AMX, results
-   * differ from float32 in the 2nd–3rd digit). Default false.
-   */
-  bf16?: boolean;
-  /** The input's name for messages (e.g. its file path). Default "audio". */
-  name?: string;
+export type InferenceOptions = z.input<typeof InferenceOptionsSchema> & {
   /** Called after each batch with windows done and the total. */
   onProgress?: (done: number, total: number) => void;
-}
+};
 
 /** One window's prediction. */
 export interface WindowPrediction {
@@ -116,119 +113,91 @@ export interface Separation {
   prediction: Prediction;
 }
 
-/** Raw model outputs of every window. */
+/** Model outputs of every window. */
 interface WindowOutputs {
   windows: WindowPlan[];
   /** Per window: [K, classes] softmax probabilities. */
   probabilities: Float64Array[];
-  /** Per window: K separated spectrograms [nMels, size] (only when asked for). */
+  /** Per window: K separated planes [nMels, size] (only when asked for). */
   separated: Float32Array[][];
 }
 
-/** Where the packaged default model lives: `<package root>/models/default`. */
-export function defaultModelDir(): string {
-  // src/infer/model.ts and dist/infer/model.js both sit two folders below the package root.
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "default");
-}
+/** Yields to the event loop (progress output, signals, Node-API finalizers). */
+const yieldToLoop = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
- * A loaded model folder, ready for inference (eval mode, channels-last, no autograd).
- * Call {@link dispose} when done to free its weights.
+ * A loaded model folder, ready for inference: a {@link Separator} with sliding-window predict and
+ * separate. Call {@link dispose} when done to free its weights.
  */
-export class StemscopeModel {
-  readonly model: JointModel;
-  readonly config: ModelFolderConfig;
-  /** Class names; logit i is classes[i]. */
-  readonly classes: string[];
-  readonly features: FeatureConfig;
-  /** The folder it was loaded from. */
-  readonly dir: string;
-  private readonly extractor: FeatureExtractor;
-
-  constructor(loaded: LoadedModelFolder, dir: string) {
-    this.model = loaded.model;
-    this.config = loaded.config;
-    this.classes = loaded.classes;
-    this.features = loaded.features;
-    this.dir = dir;
-    this.model.eval();
-    this.extractor = getExtractor(this.features);
-  }
-
-  /** Sources the model separates (K). */
-  get sources(): number {
-    return this.config.model.sources;
-  }
-
+export class StemscopeModel extends Separator {
   /** Window length, seconds (the model's clip length). */
   get windowSeconds(): number {
-    return this.extractor.length / this.features.sampleRate;
+    return this.clipSeconds;
   }
 
   /**
    * Which instruments play.
    * @param samples mono audio, any length ≥ 1 sample
    * @param sampleRate its rate in Hz (resampled to the model's rate when different)
-   * @throws InferenceError for empty or silent audio (every window below `silenceDb`)
+   * @throws InferenceError for empty or silent audio (every window below `silenceDb`); ParameterError
+   *   for an invalid option
    */
   async predict(
     samples: Float32Array,
     sampleRate: number,
     options: InferenceOptions = {},
   ): Promise<Prediction> {
-    const audio = this.prepare(samples, sampleRate, options);
-    const outputs = await this.run(audio, options, false);
-    return this.describe(audio, outputs, options);
+    const { settings, onProgress } = this.settings(options);
+    const audio = this.prepare(samples, sampleRate, settings);
+    const outputs = await this.run(audio, settings, false, onProgress);
+    return this.describe(audio, outputs, settings);
   }
 
   /**
    * Separates the audio into K stems, named by the K instruments with the highest file-level
-   * probability. Each window's sources are assigned to those names by the permutation that
+   * probability. Each window's sources are assigned to those names by the assignment that
    * maximises the summed probabilities, then windows are cross-faded by overlap-add; the stems sum
    * to the (resampled) mixture up to iSTFT round-off.
-   * @throws InferenceError for empty or silent audio
+   * @throws InferenceError for empty or silent audio, or a hop that leaves gaps between windows
    */
   async separate(
     samples: Float32Array,
     sampleRate: number,
     options: InferenceOptions = {},
   ): Promise<Separation> {
-    const audio = this.prepare(samples, sampleRate, options);
-    if ((options.hopSeconds ?? 1) > this.windowSeconds) {
+    const { settings, onProgress } = this.settings(options);
+    const audio = this.prepare(samples, sampleRate, settings);
+    if (settings.hopSeconds > this.windowSeconds) {
       throw new InferenceError(
-        `${options.name ?? "audio"}: a hop of ${options.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs hop ≤ ${this.windowSeconds} s`,
+        `${settings.name}: a \`hopSeconds\` of ${settings.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs ≤ ${this.windowSeconds} s`,
       );
     }
     // Progress counts each window twice: once through the model, once through the masks and iSTFT.
-    const report = options.onProgress;
     const outputs = await this.run(
       audio,
-      { ...options, onProgress: report && ((done, total) => report(done, 2 * total)) },
+      settings,
       true,
+      onProgress && ((done, total) => onProgress(done, 2 * total)),
     );
-    const prediction = this.describe(audio, outputs, options);
-    const k = this.sources;
-    const names = prediction.instruments.slice(0, k).map((i) => i.name);
+    const prediction = this.describe(audio, outputs, settings);
+    const names = prediction.instruments.slice(0, this.sources).map((i) => i.name);
     const stemClass = names.map((n) => this.classes.indexOf(n));
     const c = this.classes.length;
-    const length = this.extractor.length;
-    const adders = names.map(() => new OverlapAdd(audio.length, length));
+    const adders = names.map(() => new OverlapAdd(audio.length, this.featurizer.clipLength));
     const total = outputs.windows.length;
     for (let w = 0; w < total; w++) {
-      const window = outputs.windows[w] as WindowPlan;
-      const probs = outputs.probabilities[w] as Float64Array;
+      const window = outputs.windows[w]!;
+      const probs = outputs.probabilities[w]!;
       // source s goes to stem best[s]: the assignment of most summed probability
       const best = bestAssignment(
-        Array.from({ length: k }, (_, s) => stemClass.map((cls) => -(probs[s * c + cls] as number))),
+        Array.from({ length: this.sources }, (_, s) => stemClass.map((cls) => -probs[s * c + cls]!)),
       );
-      const clip = windowSamples(audio, window);
-      const signals = separateClip(clip, outputs.separated[w] as Float32Array[], this.features);
-      for (let s = 0; s < k; s++)
-        (adders[best[s] as number] as OverlapAdd).add(window.start, signals[s] as Float32Array);
-      report?.(total + w + 1, 2 * total);
-      if (w % 4 === 3) await new Promise<void>((resolve) => setImmediate(resolve));
+      const signals = this.featurizer.stems(windowSamples(audio, window), outputs.separated[w]!);
+      signals.forEach((signal, s) => adders[best[s]!]!.add(window.start, signal));
+      onProgress?.(total + w + 1, 2 * total);
+      if (w % 4 === 3) await yieldToLoop();
     }
-    const stems = names.map((name, i) => ({ name, samples: (adders[i] as OverlapAdd).result() }));
+    const stems = names.map((name, i) => ({ name, samples: adders[i]!.result() }));
     return { stems, mixture: audio, sampleRate: this.features.sampleRate, prediction };
   }
 
@@ -247,121 +216,96 @@ export class StemscopeModel {
     return this.separate(loaded.samples, loaded.sampleRate, { name: path, ...options });
   }
 
-  /** Frees the model's weights. */
-  dispose(): void {
-    this.model.dispose();
+  private settings(options: InferenceOptions): {
+    settings: InferenceSettings;
+    onProgress: InferenceOptions["onProgress"];
+  } {
+    const { onProgress, ...rest } = options;
+    return { settings: parseSettings(InferenceOptionsSchema, rest, "inference options"), onProgress };
   }
 
-  private prepare(samples: Float32Array, sampleRate: number, options: InferenceOptions): Float32Array {
-    const name = options.name ?? "audio";
-    if (samples.length === 0) throw new InferenceError(`${name}: no samples`);
+  private prepare(samples: Float32Array, sampleRate: number, settings: InferenceSettings): Float32Array {
+    if (samples.length === 0) throw new InferenceError(`${settings.name}: no samples`);
     if (!(sampleRate > 0 && Number.isFinite(sampleRate)))
-      throw new InferenceError(`${name}: sample rate must be a positive number of Hz, got ${sampleRate}`);
+      throw new InferenceError(
+        `${settings.name}: sample rate must be a positive number of Hz, got ${sampleRate}`,
+      );
     const rate = this.features.sampleRate;
     return sampleRate === rate ? samples : resample(samples, sampleRate, rate);
   }
 
-  /** Features of every window → the model in batches → probabilities (and separated spectrograms). */
+  /** Every window through the batched forward: probabilities (and separated planes). */
   private async run(
     audio: Float32Array,
-    options: InferenceOptions,
+    settings: InferenceSettings,
     keepSeparated: boolean,
+    onProgress: InferenceOptions["onProgress"],
   ): Promise<WindowOutputs> {
-    const rate = this.features.sampleRate;
-    const hopSeconds = options.hopSeconds ?? 1;
-    if (!(hopSeconds > 0))
-      throw new InferenceError(`hop must be a positive number of seconds, got ${hopSeconds}`);
-    const hop = Math.max(1, Math.round(hopSeconds * rate));
-    const batchSize = Math.max(1, Math.floor(options.batchSize ?? 16));
-    const ex = this.extractor;
-    const { nMels, size } = this.features;
-    const k = this.sources;
-    const c = this.classes.length;
-    const windows = planWindows(audio.length, ex.length, hop);
+    const hop = Math.max(1, Math.round(settings.hopSeconds * this.features.sampleRate));
+    const windows = planWindows(audio.length, this.featurizer.clipLength, hop);
     const probabilities: Float64Array[] = [];
     const separated: Float32Array[][] = [];
-    for (let b0 = 0; b0 < windows.length; b0 += batchSize) {
-      const batch = windows.slice(b0, b0 + batchSize);
-      const input = new Float32Array(batch.length * ex.outputSize);
-      batch.forEach((w, i) => ex.compute(windowSamples(audio, w), input, i * ex.outputSize));
-      const out = noGrad(() =>
-        tidy(() => {
-          const x = tensor(input, [batch.length, 1, nMels, size]).contiguous("channels_last");
-          const y = options.bf16 === true ? withAutocast(() => this.model.forward(x)) : this.model.forward(x);
-          return {
-            probs: F.softmax(y.logits.float(), 2).toFloat32Array(),
-            sep: keepSeparated ? y.separated.float().contiguous().toFloat32Array() : undefined,
-          };
-        }),
+    for (let b0 = 0; b0 < windows.length; b0 += settings.batchSize) {
+      const batch = windows.slice(b0, b0 + settings.batchSize);
+      const out = await this.analyse(
+        batch.map((w) => windowSamples(audio, w)),
+        { planes: keepSeparated, bf16: settings.bf16 },
       );
       for (let i = 0; i < batch.length; i++) {
-        probabilities.push(Float64Array.from(out.probs.subarray(i * k * c, (i + 1) * k * c)));
-        if (out.sep !== undefined) {
-          const cell = nMels * size;
-          separated.push(
-            Array.from({ length: k }, (_, s) => out.sep!.slice((i * k + s) * cell, (i * k + s + 1) * cell)),
-          );
-        }
+        probabilities.push(out.probabilitiesOf(i));
+        if (keepSeparated) separated.push(out.planesOf(i));
       }
-      options.onProgress?.(Math.min(windows.length, b0 + batch.length), windows.length);
-      // Let progress output and other callbacks through between batches.
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      onProgress?.(Math.min(windows.length, b0 + batch.length), windows.length);
+      await yieldToLoop();
     }
     return { windows, probabilities, separated };
   }
 
-  private describe(audio: Float32Array, outputs: WindowOutputs, options: InferenceOptions): Prediction {
-    const name = options.name ?? "audio";
+  private describe(audio: Float32Array, outputs: WindowOutputs, settings: InferenceSettings): Prediction {
     const rate = this.features.sampleRate;
-    const silenceDb = options.silenceDb ?? -60;
     const c = this.classes.length;
-    const k = this.sources;
     const warnings: string[] = [];
     const windowSeconds = this.windowSeconds;
-    if (audio.length < this.extractor.length) {
+    if (audio.length < this.featurizer.clipLength) {
       warnings.push(
-        `${name}: ${(audio.length / rate).toFixed(2)} s is shorter than one ${windowSeconds} s window; zero-padded to ${windowSeconds} s`,
+        `${settings.name}: ${(audio.length / rate).toFixed(2)} s is shorter than one ${windowSeconds} s window; zero-padded to ${windowSeconds} s`,
       );
     }
     const plays: Float64Array[] = [];
     const silent: boolean[] = [];
     const windows: WindowPrediction[] = outputs.windows.map((w, i) => {
-      const probs = outputs.probabilities[i] as Float64Array;
+      const probs = outputs.probabilities[i]!;
       const p = playProbabilities(probs, c);
       const level = rmsDb(audio, w.start, w.start + w.length);
-      const isSilent = !(level >= silenceDb);
+      const isSilent = !(level >= settings.silenceDb);
       plays.push(p);
       silent.push(isSilent);
-      const sources: InstrumentProbability[] = [];
-      for (let s = 0; s < k; s++) {
-        let best = 0;
-        for (let j = 1; j < c; j++)
-          if ((probs[s * c + j] as number) > (probs[s * c + best] as number)) best = j;
-        sources.push({ name: this.classes[best] as string, probability: probs[s * c + best] as number });
-      }
       return {
         start: w.start / rate,
         end: Math.min(audio.length, w.start + w.length) / rate,
         rmsDb: level,
         silent: isSilent,
         instruments: rankInstruments(p, this.classes),
-        sources,
+        sources: sourceClasses(probs, c).map((best, s) => ({
+          name: this.classes[best]!,
+          probability: probs[s * c + best]!,
+        })),
       };
     });
     if (silent.every((s) => s)) {
       const loudest = Math.max(...windows.map((w) => w.rmsDb));
       throw new InferenceError(
-        `${name}: audio is silent (every window is below ${silenceDb} dBFS RMS; loudest ${Number.isFinite(loudest) ? `${loudest.toFixed(1)} dBFS` : "digital silence"}); nothing to predict`,
+        `${settings.name}: audio is silent (every window is below ${settings.silenceDb} dBFS RMS; loudest ${Number.isFinite(loudest) ? `${loudest.toFixed(1)} dBFS` : "digital silence"}); nothing to predict`,
       );
     }
-    const summary = summarise(plays, silent, c, options.summary ?? "mean");
+    const summary = summarise(plays, silent, c, settings.summary);
     return {
       instruments: rankInstruments(summary, this.classes),
       windows,
       durationSeconds: audio.length / rate,
       sampleRate: rate,
       windowSeconds,
-      hopSeconds: options.hopSeconds ?? 1,
+      hopSeconds: settings.hopSeconds,
       warnings,
     };
   }
@@ -370,15 +314,11 @@ export class StemscopeModel {
 /**
  * Loads a model folder (config.json + weights.safetensors, see src/model/folder.ts) for inference.
  * @param dir the folder; default: the packaged `models/default`
+ * @param options.backend which backend runs the model (default "libtorch")
  * @throws ModelFolderError / SafetensorsError naming the file (missing folder, unsupported
- *   formatVersion, weights that do not fit), InferenceError when the default model is not installed
+ *   formatVersion, weights that do not fit), InferenceError when the default model is not installed,
+ *   ParameterError for an unknown backend
  */
-export async function loadModel(dir?: string): Promise<StemscopeModel> {
-  const folder = dir ?? defaultModelDir();
-  if (dir === undefined && !existsSync(join(folder, "config.json"))) {
-    throw new InferenceError(
-      `no default model: ${folder} is missing (this installation has no trained default model); pass --model <dir> with a folder written by \`stemscope train\``,
-    );
-  }
-  return new StemscopeModel(await loadModelFolder(folder), folder);
+export async function loadModel(dir?: string, options: LoadOptions = {}): Promise<StemscopeModel> {
+  return new StemscopeModel(...(await openModelFolder(dir, options)));
 }

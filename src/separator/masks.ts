@@ -1,6 +1,6 @@
 /**
  * From separated spectrograms to audio: soft masks on the mixture's STFT, inverted with the
- * mixture's phase, and overlap-add of windows.
+ * mixture's phase — the inverse of the feature domain, used by separate (per window) and eval.
  *
  * Masks (Wiener-like, on power): for each mel band m and STFT frame t, source k's share is
  * r_k(m, t) = P_k(m, t) / Σ_j P_j(m, t), where P_k is source k's mel power estimated from the
@@ -204,54 +204,4 @@ export function separateClip(
     }
     return istft(masked, { nFft, hopLength: hop, center: true, length: clip.length });
   });
-}
-
-/**
- * Cross-fade weight of a window position: a Hann shape sampled at half-sample offsets, so it is
- * positive everywhere (the first and last samples of the file are covered by one window only).
- */
-export function crossfadeWeights(length: number): Float32Array {
-  const w = new Float32Array(length);
-  for (let i = 0; i < length; i++) w[i] = 0.5 - 0.5 * Math.cos((2 * Math.PI * (i + 0.5)) / length);
-  return w;
-}
-
-/**
- * Weighted overlap-add of per-window signals: out(t) = Σ_w c(t − s_w)·x_w(t − s_w) / Σ_w c(t − s_w)
- * with c the {@link crossfadeWeights}. Because the weights are normalised, windows that sum to the
- * mixture give outputs that sum to the mixture.
- */
-export class OverlapAdd {
-  private readonly acc: Float64Array;
-  private readonly norm: Float64Array;
-  private readonly weights: Float32Array;
-
-  constructor(
-    readonly total: number,
-    readonly windowLength: number,
-  ) {
-    this.acc = new Float64Array(total);
-    this.norm = new Float64Array(total);
-    this.weights = crossfadeWeights(windowLength);
-  }
-
-  /** Adds one window's signal (samples past `total` are dropped). */
-  add(start: number, signal: Float32Array): void {
-    const end = Math.min(this.total, start + signal.length);
-    for (let t = start; t < end; t++) {
-      const w = this.weights[t - start] as number;
-      this.acc[t] = (this.acc[t] as number) + w * (signal[t - start] as number);
-      this.norm[t] = (this.norm[t] as number) + w;
-    }
-  }
-
-  /** The normalised result (zeros where no window was added). */
-  result(): Float32Array {
-    const out = new Float32Array(this.total);
-    for (let t = 0; t < this.total; t++) {
-      const n = this.norm[t] as number;
-      out[t] = n > 0 ? (this.acc[t] as number) / n : 0;
-    }
-    return out;
-  }
 }
