@@ -204,10 +204,10 @@ export function drawModelParams(rng: Random, model: ModelKind, className: string
     case "bowed":
       return {
         ...base,
-        // Pressures and bow positions where the model keeps Helmholtz motion at every note (lower
-        // pressures slip into the octave or a doubled period, measured at G4–G6).
+        // Pressures and bow positions where the model keeps Helmholtz motion (measured over 80 notes
+        // G3–F#6 and C2–B4: 5 % still sound the octave; at position 0.2, 38 %; below 0.12, 15–30 %).
         pressure: round3(rng.uniform(0.7, 0.95)),
-        position: round3(rng.uniform(0.12, 0.22)),
+        position: round3(rng.uniform(0.13, 0.16)),
         attack: round3(rng.uniform(0.02, 0.15)),
         release: round3(rng.uniform(0.05, 0.25)),
         stringPole: round3(rng.uniform(0.45, 0.7)),
@@ -231,8 +231,10 @@ export function drawModelParams(rng: Random, model: ModelKind, className: string
       return {
         ...base,
         reedOffset: round3(rng.uniform(0.6, 0.75)),
-        reedSlope: round3(rng.uniform(0.2, 0.4)),
-        position: round3(rng.uniform(0.15, 0.35)),
+        // Reed slope and reed position where it speaks the fundamental (measured over 45 notes
+        // G#2–C6: 2–4 % overblow to the octave; at position 0.25 or slope 0.4, 30–60 %).
+        reedSlope: round3(rng.uniform(0.18, 0.26)),
+        position: round3(rng.uniform(0.33, 0.4)),
         breath: round3(rng.uniform(0.9, 1.15)),
         noise: round3(rng.uniform(0.05, 0.3)),
         attack: round3(rng.uniform(0.01, 0.08)),
@@ -424,10 +426,11 @@ function bowedVoice(
   let bridgeDelay = 20;
   return {
     setPitch(n) {
-      // The friction junction sounds ~5 cents sharp of the loop's tuning (measured): tune that flat.
-      const f = midiHz(n - 0.05);
+      // The friction junction shortens the period by ~0.17 samples whatever the note (measured G3–G6:
+      // +1 cent at G3, +10 at G6 without this): the loop is that much longer.
+      const f = midiHz(n);
       const w = (TWO_PI * f) / rate;
-      const total = rate / f - stringFilter.delayAt(w);
+      const total = rate / f - stringFilter.delayAt(w) + 0.17;
       bridgeDelay = Math.max(1, Math.round(total * p.position!));
       neckDelay = tunedDelay(total - bridgeDelay, w);
     },
