@@ -2,7 +2,8 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { SOURCE_GROUPS } from "../data/sources/groups.js";
 import { type SynthConfigInput, SynthConfigSchema } from "../data/synth-config.js";
-import { type SynthProgress, synthesize } from "../data/synth.js";
+import { formatInventory } from "../data/sources/inventory.js";
+import { type SynthProgress, synthInventory, synthesize } from "../data/synth.js";
 import { type Progress, createProgress } from "../util/progress.js";
 import { parseFloatFlag, parseIntFlag, parseJobs, parseNameList } from "./options.js";
 
@@ -21,6 +22,7 @@ interface SynthFlags {
   jobs?: string;
   overwrite?: boolean;
   quiet?: boolean;
+  listTimbres?: boolean;
 }
 
 /** Turns the flags into a config input; absent flags stay undefined so the schema's defaults apply. */
@@ -94,8 +96,17 @@ export function registerSynthCommand(program: Command): void {
     .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")
     .option("--overwrite", "re-render clips made with another configuration")
     .option("--quiet", "no progress output")
+    .option(
+      "--list-timbres",
+      "print the presets per class and source group and the distinct recorded timbres, render nothing",
+    )
     .action(async (flags: SynthFlags) => {
       const config = synthFlagsToConfig(flags);
+      if (flags.listTimbres === true) {
+        const { groups, rows } = await synthInventory(config);
+        process.stdout.write(`${formatInventory(rows, groups)}\n`);
+        return;
+      }
       const jobs = parseJobs("--jobs", flags.jobs);
       let bar: Progress | undefined;
       const t0 = performance.now();

@@ -15,6 +15,7 @@ import { DataError } from "./errors.js";
 import { type InstrumentClass, resolveClasses } from "./instruments.js";
 import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "./manifest.js";
 import { DEBIAN_SOUNDFONT_GROUPS, type SourceRef, resolveSources } from "./sources/groups.js";
+import { type ClassInventory, timbreInventory } from "./sources/inventory.js";
 import { type SourceSpec, loadSources, prepareSources } from "./sources/load.js";
 import { type SynthTask, clipFileName, makeClip } from "./synth-clip.js";
 import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./synth-config.js";
@@ -80,6 +81,29 @@ export function resolveConfigSources(config: SynthConfig): SourceRef[] {
   return resolveSources(spec, config.exclude, config.groupWeights);
 }
 
+function parseConfig(input: SynthConfigInput): SynthConfig {
+  const parsed = SynthConfigSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new DataError(`synth config: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The timbres a configuration draws from, per class: presets per group and distinct recorded
+ * timbres (sources/inventory.ts). Builds and loads the sources (seconds), renders nothing.
+ */
+export async function synthInventory(
+  input: SynthConfigInput = {},
+): Promise<{ groups: string[]; rows: ClassInventory[] }> {
+  const config = parseConfig(input);
+  const classes = resolveClasses(config.classes);
+  const sources = resolveConfigSources(config);
+  const loaded = await loadSources(await prepareSources(sources), classes);
+  return { groups: sources.map((s) => s.group), rows: timbreInventory(loaded, classes) };
+}
+
 /**
  * Renders `perClass` clips of each class. See the module comment for the layout and guarantees.
  * @throws DataError for unknown classes or sources, a source that is not installed (naming its
@@ -89,12 +113,7 @@ export async function synthesize(
   input: SynthConfigInput = {},
   options: SynthesizeOptions = {},
 ): Promise<SynthResult> {
-  const parsed = SynthConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new DataError(`synth config: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-  }
-  const config = parsed.data;
+  const config = parseConfig(input);
   const classes = resolveClasses(config.classes);
   const sources = resolveConfigSources(config);
   const onProgress = options.onProgress ?? (() => undefined);
