@@ -11,6 +11,7 @@ import {
   timelinePng,
   trackName,
 } from "../infer/index.js";
+import type { LoadOptions } from "../separator/separator.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
@@ -23,6 +24,7 @@ export interface InferenceFlags {
   summary?: string;
   threads?: string;
   bf16?: boolean;
+  backend?: string;
 }
 
 /** Adds the flags of {@link InferenceFlags} to a command. */
@@ -46,7 +48,18 @@ export function addInferenceOptions(command: Command): Command {
     .option(
       "--bf16",
       "bfloat16 convolutions (faster on CPUs with AVX512-BF16/AMX; slightly different numbers)",
+    )
+    .option(
+      "--backend <name>",
+      "what runs the model: libtorch, or onnx (onnxruntime on the folder's ONNX export: model.onnx when `stemscope export` wrote it, else exported on load; no --bf16) (default: libtorch)",
     );
+}
+
+/** Parses --backend into the model's load options. */
+export function loadOptions(flags: InferenceFlags): LoadOptions {
+  return flags.backend === undefined
+    ? {}
+    : { backend: parseChoice("--backend", flags.backend, ["libtorch", "onnx"] as const) };
 }
 
 /** Parses the shared flags into inference options (and sets the thread count). */
@@ -113,7 +126,7 @@ export function registerPredictCommand(program: Command): void {
     )
     .action(async (files: string[], flags: PredictFlags) => {
       const options = inferenceOptions(flags);
-      const model: StemscopeModel = await loadModel(flags.model);
+      const model: StemscopeModel = await loadModel(flags.model, loadOptions(flags));
       try {
         await forEachFile(files, async (file) => {
           const prediction = await model.predictFile(file, options);

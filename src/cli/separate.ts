@@ -3,7 +3,13 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { loadModel, trackName, writeSeparation } from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
-import { addInferenceOptions, forEachFile, type InferenceFlags, inferenceOptions } from "./predict.js";
+import {
+  addInferenceOptions,
+  forEachFile,
+  type InferenceFlags,
+  inferenceOptions,
+  loadOptions,
+} from "./predict.js";
 import { parseChoice } from "./options.js";
 
 interface SeparateFlags extends InferenceFlags {
@@ -43,7 +49,7 @@ export function registerSeparateCommand(program: Command): void {
           );
         names.set(track, file);
       }
-      const model = await loadModel(flags.model);
+      const model = await loadModel(flags.model, loadOptions(flags));
       try {
         await forEachFile(files, async (file) => {
           const track = trackName(file);

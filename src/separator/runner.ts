@@ -88,4 +88,6 @@ export const BACKENDS: Record<string, RunnerFactory> = {
     const loaded = await loadModelFolder(dir);
     return new LibtorchRunner(loaded.model, loaded.features.nMels, loaded.features.size);
   },
+  // onnxruntime-node on the folder's ONNX export; imported on first use (it is large to load).
+  onnx: async (dir, config) => (await import("./onnx-runner.js")).loadOnnxRunner(dir, config),
 };
