@@ -2,16 +2,19 @@
 // with Vite and served by `stemscope serve`'s server with the shipped model exported to ONNX; an
 // example file chosen in the page is named (piano and violin), its probabilities equal the CLI's
 // (libtorch) within 1e-3, the two stems play and download as WAV files that sum to the mixture, and
-// a file that is not audio shows a clear error. A screenshot goes to tmp/web-page.png.
+// files that are not audio or too long show clear errors, and dropping another exported model swaps
+// the model. A screenshot goes to tmp/web-page.png.
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { decodeWav, loadAudio } from "../src/audio/index.js";
 import { startWebServer, type WebServer } from "../src/cli/serve.js";
+import { exportModelFolder, GraphBuilder } from "../src/export/index.js";
 import { defaultModelDir, loadModel } from "../src/infer/index.js";
+import { makeVariedModelFolder } from "./onnx-helpers.js";
 import {
   analyseInPage,
   buildPage,
@@ -151,7 +154,7 @@ test(
 );
 
 test(
-  "a file that is not audio shows an error naming it, and the page still works afterwards",
+  "a file that is not audio, or too long for the memory budget, shows an error naming it; the page still works afterwards",
   { skip },
   async () => {
     const bad = join(tmpdir(), `not-audio-${process.pid}.wav`);
@@ -166,11 +169,86 @@ test(
     } finally {
       rmSync(bad, { force: true });
     }
+    // 2 MiB allows 2.5 s at 16 kHz with 2 sources (about 0.8 MB per second of audio).
+    const small = await browser!.newPage();
+    try {
+      await small.goto(`${server!.url}?memory-mib=2`);
+      await waitForModel(small);
+      const outcome = await analyseInPage(small, EXAMPLE);
+      assert.ok("error" in outcome, "expected an error");
+      assert.equal(
+        outcome.error,
+        "piano+violin.wav: 0:04 is too long for this tab's memory (at most about 0:02); cut it into shorter pieces",
+      );
+    } finally {
+      await small.close();
+    }
     const again = await analyseInPage(page, EXAMPLE);
     assert.ok(!("error" in again));
     assert.deepEqual(
       again.instruments.map((i) => i.name),
       result.instruments.map((i) => i.name),
     );
+  },
+);
+
+test(
+  "dropping another exported model swaps the model; an ONNX file that is not a stemscope export is refused",
+  { skip },
+  async () => {
+    const other = await browser!.newPage();
+    const dir = mkdtempSync(join(tmpdir(), "stemscope-web-model-"));
+    try {
+      await other.goto(server!.url);
+      await waitForModel(other);
+      const tiny = await exportModelFolder(
+        await makeVariedModelFolder(join(dir, "tiny"), { classes: ["cello", "flute", "piano"] }),
+      );
+      /** Drops a file on the page's drop zone, as a user dragging it from the desktop. */
+      const drop = async (name: string, bytes: Uint8Array): Promise<void> => {
+        const data = Buffer.from(bytes).toString("base64");
+        const transfer = await other.evaluateHandle(
+          `(() => { const t = new DataTransfer(); t.items.add(new File([Uint8Array.from(atob("${data}"), (c) => c.charCodeAt(0))], ${JSON.stringify(name)})); return t; })()`,
+        );
+        await other.dispatchEvent("#drop", "drop", { dataTransfer: transfer });
+      };
+      await drop("tiny.onnx", tiny);
+      await other.waitForFunction(
+        'document.querySelector("#model-status").textContent.startsWith("Model: tiny.onnx")',
+      );
+      assert.match(
+        (await other.locator("#model-status").textContent()) ?? "",
+        /^Model: tiny\.onnx — 2 sources, 3 instruments \(cello, flute, piano\)/,
+      );
+      const outcome = await analyseInPage(other, EXAMPLE);
+      assert.ok(!("error" in outcome));
+      assert.deepEqual(outcome.instruments.map((i) => i.name).sort(), ["cello", "flute", "piano"]);
+      assert.equal(outcome.stems.length, 2);
+
+      const g = new GraphBuilder();
+      const y = g.op("Relu", ["features"]);
+      const foreign = g.encode({
+        graphName: "foreign",
+        opset: 17,
+        producerVersion: "x",
+        inputs: [{ name: "features", elementType: "float32", dims: [1] }],
+        outputs: [{ name: y, elementType: "float32", dims: [1] }],
+        metadata: {},
+      });
+      await drop("other.onnx", foreign);
+      await other.waitForSelector("#error:not([hidden])");
+      assert.match(
+        (await other.locator("#error").textContent()) ?? "",
+        /^other\.onnx: an ONNX model, but not one written by `stemscope export`/,
+      );
+      assert.match(
+        (await other.locator("#model-status").textContent()) ?? "",
+        /^Model: tiny\.onnx/,
+        "the previous model stays",
+      );
+    } finally {
+      await other.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 );

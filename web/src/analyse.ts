@@ -6,7 +6,7 @@
 import * as ort from "onnxruntime-web/wasm";
 import { ONNX_NAMES, type OnnxModelInfo, readOnnxModelInfo } from "../../src/export/metadata.js";
 import { getExtractor } from "../../src/features/pipeline.js";
-import { OverlapAdd, separateClip } from "../../src/infer/masks.js";
+import { OverlapAdd } from "../../src/infer/overlap-add.js";
 import { planWindows, rmsDb, summarise, windowSamples } from "../../src/infer/windows.js";
 import {
   type InstrumentProbability,
@@ -15,6 +15,7 @@ import {
   softmaxRows,
 } from "../../src/separator/naming.js";
 import { bestAssignment } from "../../src/separator/assignment.js";
+import { separateClip } from "../../src/separator/masks.js";
 
 /** Settings of the analysis; the CLI's defaults (`stemscope predict` / `separate`). */
 export const ANALYSIS = {

@@ -17,10 +17,13 @@ export function bytesPerSecond(sampleRate: number, sources: number, cells: numbe
 }
 
 /**
- * The memory budget of one analysis, bytes: a quarter of the device's memory as the browser reports
+ * The memory budget of one analysis, bytes: `?memory-mib=N` in the page's address when given (for
+ * small devices, or to try the limit), else a quarter of the device's memory as the browser reports
  * it (navigator.deviceMemory, GiB, capped at 8 by browsers), else 1 GiB.
  */
 export function memoryBudget(): number {
+  const asked = Number(new URLSearchParams(location.search).get("memory-mib"));
+  if (Number.isFinite(asked) && asked > 0) return asked * 2 ** 20;
   const gib = (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? 4;
   return (gib * 2 ** 30) / 4;
 }

@@ -5,6 +5,7 @@
  * (`stemscope serve` provides it).
  */
 import { encodeWav } from "../../src/audio/wav.js";
+import { OnnxModelError } from "../../src/export/metadata.js";
 import {
   analyse,
   AnalysisError,
@@ -86,8 +87,14 @@ async function handleFile(file: File): Promise<void> {
   ui.error.hidden = true;
   try {
     if (file.name.toLowerCase().endsWith(".onnx")) {
+      const previous = ui.modelStatus.textContent;
       ui.modelStatus.textContent = `Loading ${file.name}…`;
-      await useModel(new Uint8Array(await file.arrayBuffer()), file.name);
+      try {
+        await useModel(new Uint8Array(await file.arrayBuffer()), file.name);
+      } catch (error) {
+        ui.modelStatus.textContent = previous; // the previous model stays in use
+        throw error;
+      }
       return;
     }
     if (model === null)
@@ -107,11 +114,11 @@ async function handleFile(file: File): Promise<void> {
     const total = performance.now() - started;
     showResult(file.name, result, { decode: decoded - started, total });
   } catch (error) {
-    const known = error instanceof AudioInputError || error instanceof AnalysisError;
+    // These name the file themselves.
+    const known =
+      error instanceof AudioInputError || error instanceof AnalysisError || error instanceof OnnxModelError;
     const message = error instanceof Error ? error.message : String(error);
     showError(known ? message : `${file.name}: ${message}`);
-    if (ui.modelStatus.dataset.state !== "ready" && model !== null)
-      ui.modelStatus.textContent = describeModel(model);
   } finally {
     ui.work.hidden = true;
     busy = false;
@@ -175,7 +182,13 @@ function showResult(track: string, result: PageResult, times: { decode: number; 
     `${(times.total / 1000).toFixed(2)} s from file to result: decode ${(times.decode / 1000).toFixed(2)} s, ` +
     `features ${(t.features / 1000).toFixed(2)} s, model ${(t.forward / 1000).toFixed(2)} s, ` +
     `separation ${(t.separation / 1000).toFixed(2)} s.`;
-  ui.results.dataset.totalMs = String(times.total);
+  Object.assign(ui.results.dataset, {
+    totalMs: String(times.total),
+    decodeMs: String(times.decode),
+    featuresMs: String(t.features),
+    forwardMs: String(t.forward),
+    separationMs: String(t.separation),
+  });
   ui.results.hidden = false;
 }
 
