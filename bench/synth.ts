@@ -4,7 +4,8 @@
 // all threads: main + workers) is reported too, split at the first finished clip ("loadCpuS": start-up
 // and soundfont loading; "renderCpuMsPerClip": after it), since wall time on a shared machine says
 // little. "loadAvg" is the 1-minute load average at the start and end of each run. Prints one JSON object.
-// Usage: node --import tsx bench/synth.ts [--per-class 20] [--soundfonts all]
+// Usage: node --import tsx bench/synth.ts [--per-class 20] [--sources all | --soundfonts all] [--no-transforms]
+// (--sources: every source group, the default; --soundfonts all: the four Debian soundfonts only.)
 import { rmSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
@@ -16,8 +17,12 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1]! : fallback;
 }
 const perClass = Number(arg("--per-class", "20"));
-const soundfontsArg = arg("--soundfonts", "all");
-const soundfonts = soundfontsArg === "all" ? ("all" as const) : soundfontsArg.split(",");
+const list = (value: string): "all" | string[] => (value === "all" ? "all" : value.split(","));
+const soundfontsArg = process.argv.includes("--soundfonts") ? arg("--soundfonts", "all") : undefined;
+const sourcesArg = arg("--sources", "all");
+const selection =
+  soundfontsArg !== undefined ? { soundfonts: list(soundfontsArg) } : { sources: list(sourcesArg) };
+const transforms = !process.argv.includes("--no-transforms");
 const root = tempDir("stemscope-bench-synth-");
 const runs = [];
 for (const jobs of [1, availableParallelism()]) {
@@ -28,7 +33,7 @@ for (const jobs of [1, availableParallelism()]) {
   let firstCount = 0;
   let firstCpu = cpu0;
   const result = await synthesize(
-    { outDir: join(root, `out${jobs}`), perClass, soundfonts, seconds: 2 },
+    { outDir: join(root, `out${jobs}`), perClass, ...selection, transforms, seconds: 2 },
     {
       jobs,
       onProgress: (e) => {
@@ -59,5 +64,5 @@ for (const jobs of [1, availableParallelism()]) {
 }
 rmSync(root, { recursive: true, force: true });
 process.stdout.write(
-  `${JSON.stringify({ benchmark: "synth", cores: availableParallelism(), soundfonts: soundfontsArg, perClass, seconds: 2, baseline: runs[0], parallel: runs[1], target: 100 })}\n`,
+  `${JSON.stringify({ benchmark: "synth", cores: availableParallelism(), ...selection, transforms, perClass, seconds: 2, baseline: runs[0], parallel: runs[1], target: 100 })}\n`,
 );

@@ -54,26 +54,17 @@ export function phaseDelay(b: readonly number[], a: readonly number[], w: number
   return -(arg(b) - arg(a)) / w;
 }
 
-/** Phase delay of linear interpolation by a fraction f at ω. */
-function linearDelay(f: number, w: number): number {
-  return phaseDelay([1 - f, f], [1], w);
-}
-
 /**
  * The delay D = i + f (samples) of a linear-interpolated read whose phase delay at ω is `target`.
- * (Linear interpolation's phase delay is f only near DC; at high notes the difference is cents.)
+ * Linear interpolation (1 − f) + f·z⁻¹ has phase delay atan2(f sin ω, 1 − f + f cos ω)/ω (f only near
+ * DC; at high notes the difference is cents), so f = T / (sin ω + T(1 − cos ω)) with T = tan(ω·φ),
+ * φ the wanted fractional part.
  */
 export function tunedDelay(target: number, w: number): number {
   const i = Math.floor(target);
-  const want = target - i;
-  let lo = 0;
-  let hi = 1;
-  for (let k = 0; k < 30; k++) {
-    const mid = 0.5 * (lo + hi);
-    if (linearDelay(mid, w) < want) lo = mid;
-    else hi = mid;
-  }
-  return i + 0.5 * (lo + hi);
+  const t = Math.tan(w * (target - i));
+  const f = t / (Math.sin(w) + t * (1 - Math.cos(w)));
+  return i + Math.min(1, Math.max(0, f));
 }
 
 /** A delay line read before it is written each sample: read(D) at time n returns x[n − D], D ≥ 1. */
@@ -300,9 +291,14 @@ function renderVoice(plan: ModelPlan, note: ModelNote, out: Float64Array, rate: 
   const tail = plan.model === "plucked" ? 0.3 : plan.model === "organ" ? 0.15 : (p.release ?? 0.1) + 0.1;
   const end = Math.min(out.length, start + Math.round((off + tail) * rate));
   const voice = makeVoice(plan.model, p, note.note, amp, rate, rng, off);
+  let pitch = Number.NaN;
   for (let i = 0; start + i < end; i++) {
     const t = i / rate;
-    if (i % CONTROL === 0) voice.setPitch(note.note + plan.pitchAt((start + i) / rate));
+    if (i % CONTROL === 0) {
+      const next = note.note + plan.pitchAt((start + i) / rate);
+      if (next !== pitch) voice.setPitch(next); // retuning costs a few trigonometric calls
+      pitch = next;
+    }
     out[start + i] = out[start + i]! + voice.tick(t);
   }
 }
@@ -440,9 +436,9 @@ function bowedVoice(
       const nutRefl = -neck.read(neckDelay);
       const stringVel = bridgeRefl + nutRefl;
       const dv = bow - stringVel;
-      let friction = Math.abs(dv * slope) + 0.75;
-      friction = friction ** -4;
-      if (friction > 1) friction = 1;
+      const base = Math.abs(dv * slope) + 0.75;
+      const sq = base * base;
+      const friction = Math.min(1, 1 / (sq * sq)); // STK BowTable: (|x·slope| + 0.75)^-4, at most 1
       const newVel = bow > 0 ? dv * friction : 0;
       neck.write(bridgeRefl + newVel);
       bridge.write(nutRefl + newVel);
@@ -610,7 +606,14 @@ function brassVoice(p: Readonly<Record<string, number>>, amp: number, rate: numb
 
 const DRAWBAR_HARMONICS = [0.5, 1, 1.5, 2, 3, 4, 5, 6, 8];
 
-/** Additive organ: drawbar registrations or a pipe rank's spectrum, attack chiff, tremulant. */
+/** Samples in one period of an organ voice's wavetable. */
+const ORGAN_TABLE = 2048;
+
+/**
+ * Additive organ: drawbar registrations or a pipe rank's spectrum, summed once into a one-period
+ * wavetable (of f0/2, so the 16' drawbar's half-harmonic is harmonic 1), band-limited to the note's
+ * pitch; attack chiff, tremulant.
+ */
 function organVoice(
   p: Readonly<Record<string, number>>,
   note: number,
@@ -619,42 +622,43 @@ function organVoice(
   rng: Random,
   off: number,
 ): Voice {
-  const partials: { ratio: number; gain: number; phase: number }[] = [];
+  const partials: { harmonic: number; gain: number; phase: number }[] = [];
   if (p.kind === 1) {
     DRAWBAR_HARMONICS.forEach((h, k) => {
       const level = p[`bar${k}`] ?? 0;
       if (level > 0)
-        partials.push({ ratio: h, gain: 10 ** ((3 * (level - 8)) / 20), phase: rng.uniform(0, 1) });
+        partials.push({ harmonic: 2 * h, gain: 10 ** ((3 * (level - 8)) / 20), phase: rng.uniform(0, 1) });
     });
   } else {
     for (let h = 1; h <= 24; h++) {
       const db = p.slope! * Math.log2(h) + (h % 2 === 1 ? 0 : p.oddEven!) + rng.uniform(-3, 3);
-      partials.push({
-        ratio: h * (1 + rng.uniform(-0.0005, 0.0005)),
-        gain: 10 ** (db / 20),
-        phase: rng.uniform(0, 1),
-      });
+      partials.push({ harmonic: 2 * h, gain: 10 ** (db / 20), phase: rng.uniform(0, 1) });
     }
   }
-  if (partials.length === 0) partials.push({ ratio: 1, gain: 1, phase: 0 });
-  const phases = partials.map((x) => x.phase);
+  if (partials.length === 0) partials.push({ harmonic: 2, gain: 1, phase: 0 });
+  const half = midiHz(note) / 2;
+  const table = new Float64Array(ORGAN_TABLE + 1);
+  for (const part of partials) {
+    if (part.harmonic * half >= rate * 0.45) continue; // band-limited at the note's pitch
+    for (let i = 0; i <= ORGAN_TABLE; i++) {
+      table[i] =
+        table[i]! + part.gain * Math.sin(2 * Math.PI * ((part.harmonic * i) / ORGAN_TABLE + part.phase));
+    }
+  }
   const chiff = Biquad.bandpass(midiHz(note) * 3, 2, rate);
-  let f0 = midiHz(note);
+  let step = (half / rate) * ORGAN_TABLE;
+  let phase = 0;
   return {
     setPitch(n) {
-      f0 = midiHz(n);
+      step = (midiHz(n) / 2 / rate) * ORGAN_TABLE;
     },
     tick(t) {
-      let y = 0;
-      for (let k = 0; k < partials.length; k++) {
-        const part = partials[k]!;
-        const f = f0 * part.ratio;
-        if (f >= rate * 0.45) continue;
-        phases[k] = (phases[k]! + f / rate) % 1;
-        y += part.gain * Math.sin(TWO_PI * phases[k]!);
-      }
+      phase += step;
+      if (phase >= ORGAN_TABLE) phase -= ORGAN_TABLE;
+      const i = Math.floor(phase);
+      const y = table[i]! + (phase - i) * (table[i + 1]! - table[i]!);
       const env = envelope(t, off, p.attack!, 0.06);
-      const trem = 1 + p.tremulant! * Math.sin(TWO_PI * p.vibratoHz! * t);
+      const trem = p.tremulant! > 0 ? 1 + p.tremulant! * Math.sin(TWO_PI * p.vibratoHz! * t) : 1;
       const noise = t < 0.08 ? p.chiff! * chiff.tick(rng.uniform(-1, 1)) * (1 - t / 0.08) * 8 : 0;
       return (0.25 + 0.75 * amp) * env * trem * (0.2 * y + noise);
     },
