@@ -154,17 +154,24 @@ export function kaiserSincResponse(
 const MAX_PHASES = 4096;
 /** Extra input samples kept at each block edge beyond the filter's reach (room for the tiny tails). */
 const BLOCK_MARGIN = 16;
-/** Input samples per spectral block aimed at (measured fastest around 2^14 on x86-64). */
-const TARGET_BLOCK = 16384;
-/** Largest FFT the spectral path builds. */
+/** Largest FFT the spectral path builds, and the largest input block it considers. */
 const MAX_FFT = 1 << 20;
+const MAX_BLOCK = 1 << 16;
 /**
- * The spectral path pays for itself when the time-domain sum needs more than this many multiply-adds
- * per input sample (bench/resample.ts: ~3 ns per complex FFT point per radix stage vs ~1 ns per
- * multiply-add on x86-64) and the whole job is worth a plan.
+ * Cost model, in nanoseconds measured on x86-64 (AMD EPYC, Node 20; only the ratios matter): one FFT
+ * stage per point for each radix, the rest of a spectral block per input sample (copies, weighting),
+ * building a plan per FFT point (twiddles, response), and one tap of the time-domain sum.
  */
-const SPECTRAL_MIN_MACS_PER_INPUT = 12;
-const SPECTRAL_MIN_WORK = 1 << 18;
+const STAGE_NS: Readonly<Record<number, number>> = { 2: 1.5, 3: 1.9, 4: 2.0, 5: 2.4, 7: 3.4, 8: 2.4 };
+const BLOCK_OVERHEAD_NS = 2;
+const PLAN_NS_PER_POINT = 200;
+const DIRECT_NS_PER_TAP = 1.2;
+/**
+ * "auto" takes the spectral path only for filters whose stopband is deep enough that leaving it out
+ * past the kept band changes nothing at float32 precision: Kaiser β ≥ 13 (≈ 127 dB, by Kaiser's
+ * A = β/0.1102 + 8.7). kaiser_best has β = 14.77; the synthesiser's β = 10 decimator stays direct.
+ */
+const AUTO_SPECTRAL_MIN_BETA = 13;
 
 /**
  * Resamples a mono signal from `fromRate` to `toRate` (Hz) with an anti-aliasing windowed-sinc filter.
@@ -212,13 +219,21 @@ export function resample(
   if (n === 0) return out;
   const decimation = L === 1 ? decimationTaps(design) : undefined;
   if (spectralOk && method !== "direct") {
-    const macsPerOutput = decimation !== undefined ? decimation.lags.length + 1 : 2 * design.reach;
-    const worthIt =
-      (macsPerOutput * L) / M > SPECTRAL_MIN_MACS_PER_INPUT && outLength * macsPerOutput > SPECTRAL_MIN_WORK;
-    const plan = method === "spectral" || worthIt ? spectralPlan(design, L, M, n) : undefined;
-    if (plan !== undefined) {
-      resampleSpectral(samples, plan, out);
+    const blocks = blockLayout(design, L, M);
+    const taps = decimation !== undefined ? 2 * decimation.lags.length + 1 : 2 * design.reach;
+    const cheaper = () =>
+      spectralCostNs(blocks, outLength, design, L, M) < outLength * taps * DIRECT_NS_PER_TAP;
+    if (
+      blocks !== undefined &&
+      (method === "spectral" || (design.beta >= AUTO_SPECTRAL_MIN_BETA && cheaper()))
+    ) {
+      resampleSpectral(samples, spectralPlan(design, L, M, blocks), out);
       return out;
+    }
+    if (method === "spectral") {
+      throw new AudioError(
+        `resample: ${fromRate} Hz → ${toRate} Hz needs blocks larger than the spectral method's ${MAX_FFT}-point FFT limit`,
+      );
     }
   }
   if (decimation !== undefined) decimate(samples, M, decimation, out);
@@ -259,19 +274,78 @@ interface SpectralPlan {
 const planCache = new Map<string, SpectralPlan>();
 const PLAN_CACHE_SIZE = 16;
 
-/** The spectral plan for this design and ratio, sized for an input of n samples; undefined if too big. */
-function spectralPlan(design: FilterDesign, L: number, M: number, n: number): SpectralPlan | undefined {
-  const pad = design.reach + BLOCK_MARGIN;
-  const a = Math.ceil(pad / M);
-  // K: a power of two with at least half of each block new samples, near TARGET_BLOCK input samples,
-  // and no larger than one block holding the whole signal.
-  const pow2 = (v: number): number => 2 ** Math.max(0, Math.ceil(Math.log2(Math.max(1, v))));
-  const kMin = pow2(4 * a);
-  const kFit = pow2(Math.ceil(n / M) + 2 * a);
-  const kTarget = pow2(TARGET_BLOCK / M);
-  const K = Math.max(kMin, Math.min(kTarget, kFit));
-  if (M * K > MAX_FFT || L * K > MAX_FFT) return undefined;
-  const key = `${design.cutoff}/${design.half}/${design.beta}/${L}/${M}/${K}`;
+/** Estimated nanoseconds of one FFT of size n (see {@link STAGE_NS}). */
+function fftCostNs(n: number): number {
+  let perPoint = 0;
+  for (const r of fftRadices(n) ?? []) perPoint += STAGE_NS[r]!;
+  // Stockham butterflies read legs n/r points apart: when that is a multiple of 4 KiB (n a multiple of
+  // 2048 doubles for radix 4 and up) the legs collide in the L1 cache's sets (measured ~1.3× slower).
+  return n * perPoint * (n % 2048 === 0 ? 1.3 : 1);
+}
+
+/** Estimated nanoseconds of one pair of blocks (two input blocks of M·K samples → 2·(K − 2a)·L outputs). */
+function pairCostNs(L: number, M: number, K: number): number {
+  return fftCostNs(M * K) + fftCostNs(L * K) + 2 * BLOCK_OVERHEAD_NS * M * K;
+}
+
+/** 7-smooth integers (2^a·3^b·5^c·7^d) in [lo, hi], ascending. */
+function smoothNumbers(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let a = 1; a <= hi; a *= 2)
+    for (let b = a; b <= hi; b *= 3)
+      for (let c = b; c <= hi; c *= 5) for (let d = c; d <= hi; d *= 7) if (d >= lo) out.push(d);
+  return out.sort((x, y) => x - y);
+}
+
+/** Block shape of the spectral path: input blocks of M·K samples with a·M samples of context each side. */
+interface BlockLayout {
+  K: number;
+  a: number;
+}
+
+/**
+ * The block factor K with the least estimated work per output sample among the 7-smooth K ≥ 4a (at
+ * least half of each block new samples); undefined when even the smallest needs an FFT above MAX_FFT.
+ */
+function blockLayout(design: FilterDesign, L: number, M: number): BlockLayout | undefined {
+  const a = Math.ceil((design.reach + BLOCK_MARGIN) / M);
+  const kLow = 4 * a;
+  const kHigh = Math.max(2 * kLow, Math.floor(MAX_BLOCK / M));
+  let best: BlockLayout | undefined;
+  let bestCost = Infinity;
+  for (const K of smoothNumbers(kLow, kHigh)) {
+    if (M * K > MAX_FFT || L * K > MAX_FFT) break;
+    const cost = pairCostNs(L, M, K) / (K - 2 * a);
+    if (cost < bestCost) {
+      bestCost = cost;
+      best = { K, a };
+    }
+  }
+  return best;
+}
+
+const planKey = (design: FilterDesign, L: number, M: number, K: number): string =>
+  `${design.cutoff}/${design.half}/${design.beta}/${L}/${M}/${K}`;
+
+/** Estimated nanoseconds of the spectral path for outLength outputs, plan building included when not cached. */
+function spectralCostNs(
+  blocks: BlockLayout | undefined,
+  outLength: number,
+  design: FilterDesign,
+  L: number,
+  M: number,
+): number {
+  if (blocks === undefined) return Infinity;
+  const { K, a } = blocks;
+  const pairs = Math.ceil(Math.ceil(outLength / ((K - 2 * a) * L)) / 2);
+  const plan = planCache.has(planKey(design, L, M, K)) ? 0 : PLAN_NS_PER_POINT * (L + M) * K;
+  return pairs * pairCostNs(L, M, K) + plan;
+}
+
+/** The (cached) spectral plan for this design, ratio and block layout. */
+function spectralPlan(design: FilterDesign, L: number, M: number, blocks: BlockLayout): SpectralPlan {
+  const { K, a } = blocks;
+  const key = planKey(design, L, M, K);
   const cached = planCache.get(key);
   if (cached !== undefined) {
     planCache.delete(key); // most recently used last
@@ -320,12 +394,11 @@ function spectralPlan(design: FilterDesign, L: number, M: number, n: number): Sp
 
 /** Copies x[start … start + dst.length) into dst, zero outside the signal. */
 function loadBlock(x: Float32Array, start: number, dst: Float64Array): void {
-  const n = x.length;
   const len = dst.length;
   const from = Math.min(len, Math.max(0, -start));
-  const to = Math.max(from, Math.min(len, n - start));
+  const to = Math.max(from, Math.min(len, x.length - start));
   dst.fill(0, 0, from);
-  for (let i = from; i < to; i++) dst[i] = x[start + i]!;
+  dst.set(x.subarray(start + from, start + to), from);
   dst.fill(0, to, len);
 }
 
@@ -377,11 +450,10 @@ function resampleSpectral(x: Float32Array, plan: SpectralPlan, out: Float32Array
     // inverse DFT = swap(FFT(swap(W))), swap(z) = i·conj(z): real and imaginary parts exchanged
     plan.fftOut.transform(wIm, wRe, yIm, yRe);
     const baseA = b * hopOut;
-    const endA = Math.min(hopOut, out.length - baseA);
-    for (let i = 0; i < endA; i++) out[baseA + i] = yRe[padOut + i]!;
+    out.set(yRe.subarray(padOut, padOut + Math.min(hopOut, out.length - baseA)), baseA);
     const baseB = baseA + hopOut;
-    const endB = Math.min(hopOut, out.length - baseB);
-    for (let i = 0; i < endB; i++) out[baseB + i] = yIm[padOut + i]!;
+    if (baseB < out.length)
+      out.set(yIm.subarray(padOut, padOut + Math.min(hopOut, out.length - baseB)), baseB);
   }
 }
 
