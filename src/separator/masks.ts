@@ -18,10 +18,11 @@
  *   values, and the columns are resized back to the STFT frames by linear interpolation.
  */
 import { type FeatureConfig } from "../features/config.js";
-import { AMIN, getExtractor, nativeToMelPower } from "../features/pipeline.js";
+import { AMIN, getExtractor } from "../features/pipeline.js";
 import { resizeBilinear } from "../features/resize.js";
 import { sparseMelFilterbank } from "../features/mel.js";
-import { type ComplexSpectrogram, istft, stft } from "../features/stft.js";
+import { RealFft } from "../features/fft.js";
+import { hannWindow } from "../features/stft.js";
 
 /** For every linear bin: the mel bands covering it and their normalised weights. */
 interface BinMap {
@@ -112,7 +113,10 @@ export function melShares(
   const frames = extractor.frames;
   let powers: Float32Array[];
   if (config.mode === "native") {
-    powers = separated.map((v) => nativeToMelPower(v, { refPower: 1, topDb, amin: AMIN }));
+    // P = 10^((v − 1)·topDb / 10) for v > 0, else 0 (nativeToMelPower); the reference cancels in the
+    // shares, so exp(a·v) with a = topDb·ln 10 / 10 gives the same ratios without pow.
+    const a = (topDb * Math.LN10) / 10;
+    powers = separated.map((v) => v.map((x) => (x > 0 ? Math.exp(a * x) : 0)));
   } else {
     const mel = extractor.melSpectrogram(mixture);
     let max = 0;
@@ -173,35 +177,106 @@ export function linearMasks(shares: readonly Float64Array[], config: FeatureConf
   });
 }
 
+/** The STFT tables of a feature config, shared by every clip separated with it. */
+interface ClipPlan {
+  fft: RealFft;
+  window: Float64Array;
+  /** 1 / Σ_t window²(i − t·hop) over the padded clip (0 where no frame covers it). */
+  inverseWss: Float64Array;
+  nFft: number;
+  hop: number;
+  frames: number;
+  length: number;
+}
+
+const clipPlans = new Map<string, ClipPlan>();
+
+function clipPlan(config: FeatureConfig): ClipPlan {
+  const extractor = getExtractor(config);
+  const { nFft } = extractor.config;
+  const key = `${nFft}/${extractor.hop}/${extractor.length}`;
+  const cached = clipPlans.get(key);
+  if (cached !== undefined) return cached;
+  const hop = extractor.hop;
+  const frames = extractor.frames;
+  const window = hannWindow(nFft);
+  const total = nFft + hop * (frames - 1);
+  const wss = new Float64Array(total);
+  for (let t = 0; t < frames; t++)
+    for (let j = 0; j < nFft; j++) wss[t * hop + j] = wss[t * hop + j]! + window[j]! * window[j]!;
+  const tiny = 1.1754943508222875e-38; // istft's threshold (float32's smallest normal)
+  const inverseWss = wss.map((w) => (w > tiny ? 1 / w : 0));
+  const plan = { fft: new RealFft(nFft), window, inverseWss, nFft, hop, frames, length: extractor.length };
+  clipPlans.set(key, plan);
+  return plan;
+}
+
 /**
  * Separates one clip: masks from the model's separated spectrograms applied to the clip's STFT
- * (the features' nFft and hop, centred, zero padding), inverted with the clip's phase.
+ * (the features' nFft and hop, centred, zero padding), inverted with the clip's phase — the same
+ * as `istft(linearMasks(melShares(…))_k ⊙ stft(clip))` for each k, computed frame by frame. Since the
+ * masks sum to 1, the last stem is the clip minus the others (one inverse transform fewer).
  * @param clip the window's audio, exactly seconds · sampleRate samples
  * @param separated K model outputs [nMels, size]
- * @returns K signals of clip.length samples; their sum is the clip up to iSTFT round-off
+ * @returns K signals of clip.length samples; their sum is the clip
  */
 export function separateClip(
   clip: Float32Array,
   separated: readonly Float32Array[],
   config: FeatureConfig,
 ): Float32Array[] {
-  const extractor = getExtractor(config);
-  const { nFft } = extractor.config;
-  const hop = extractor.hop;
-  const spec = stft(clip, { nFft, hopLength: hop, center: true, padMode: "constant" });
-  const masks = linearMasks(melShares(separated, clip, extractor.config), extractor.config);
-  return masks.map((mask) => {
-    const masked: ComplexSpectrogram = {
-      re: new Float32Array(spec.re.length),
-      im: new Float32Array(spec.im.length),
-      nBins: spec.nBins,
-      nFrames: spec.nFrames,
-    };
-    for (let i = 0; i < mask.length; i++) {
-      const m = mask[i] as number;
-      masked.re[i] = (spec.re[i] as number) * m;
-      masked.im[i] = (spec.im[i] as number) * m;
+  const plan = clipPlan(config);
+  const { fft, window, inverseWss, nFft, hop, frames } = plan;
+  const k = separated.length;
+  const shares = melShares(separated, clip, config);
+  const { nBins, binStart, bandIdx, weight, source } = binMap(getExtractor(config).config);
+  const nMels = shares[0]!.length / frames;
+  const pad = nFft / 2;
+  const n = clip.length;
+  const sums = Array.from({ length: k - 1 }, () => new Float64Array(nFft + hop * (frames - 1)));
+  const frame = new Float64Array(nFft);
+  const re = new Float64Array(nBins);
+  const im = new Float64Array(nBins);
+  const mre = new Float64Array(nBins);
+  const mim = new Float64Array(nBins);
+  const out = new Float64Array(nFft);
+  const column = new Float64Array(nMels);
+  for (let t = 0; t < frames; t++) {
+    const start = t * hop - pad;
+    for (let j = 0; j < nFft; j++) {
+      const i = start + j;
+      frame[j] = i >= 0 && i < n ? clip[i]! * window[j]! : 0;
     }
-    return istft(masked, { nFft, hopLength: hop, center: true, length: clip.length });
+    fft.forward(frame, re, im);
+    for (let s = 0; s < k - 1; s++) {
+      const r = shares[s]!;
+      for (let m = 0; m < nMels; m++) column[m] = r[m * frames + t]!;
+      for (let f = 0; f < nBins; f++) {
+        const g = source[f]!;
+        const a = binStart[g]!;
+        const b = binStart[g + 1]!;
+        let v = 1 / k;
+        if (b > a) {
+          v = 0;
+          for (let i = a; i < b; i++) v += weight[i]! * column[bandIdx[i]!]!;
+        }
+        mre[f] = re[f]! * v;
+        mim[f] = im[f]! * v;
+      }
+      fft.inverse(mre, mim, out);
+      const y = sums[s]!;
+      const off = t * hop;
+      for (let j = 0; j < nFft; j++) y[off + j] = y[off + j]! + out[j]! * window[j]!;
+    }
+  }
+  const stems = sums.map((y) => {
+    const stem = new Float32Array(n);
+    const avail = Math.min(n, y.length - pad);
+    for (let i = 0; i < avail; i++) stem[i] = y[pad + i]! * inverseWss[pad + i]!;
+    return stem;
   });
+  const last = Float32Array.from(clip);
+  for (const stem of stems) for (let i = 0; i < n; i++) last[i] = last[i]! - stem[i]!;
+  stems.push(last);
+  return stems;
 }
