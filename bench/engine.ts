@@ -10,8 +10,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { liveTensorCount, setNumThreads } from "../src/engine/index.js";
-import { type PresetName, presetConfig } from "../src/model/index.js";
-import { median, trainOnRandom } from "./random-steps.js";
+import { type PresetName, presetConfig, trainingRate } from "../src/model/index.js";
+import { median } from "./random-steps.js";
 
 const { values } = parseArgs({
   options: {
@@ -30,7 +30,7 @@ const classes = Number(values.classes);
 setNumThreads(threads);
 
 function ours(preset: PresetName, mode: string): { rates: number[]; params: number } {
-  return trainOnRandom(presetConfig(preset, classes), { batch, steps, bf16: mode === "bf16" });
+  return trainingRate(presetConfig(preset, classes), { batch, steps, bf16: mode === "bf16" });
 }
 
 function pytorch(preset: PresetName, mode: string): { median: number; params: number } {

@@ -17,8 +17,8 @@ import { parseArgs } from "node:util";
 import { encodeWav } from "../src/audio/index.js";
 import { buildMixtures } from "../src/data/mix.js";
 import { setNumThreads } from "../src/engine/index.js";
-import { type JointModelConfig, type PresetName, presetConfig } from "../src/model/index.js";
-import { median, trainOnRandom } from "./random-steps.js";
+import { type JointModelConfig, type PresetName, presetConfig, trainingRate } from "../src/model/index.js";
+import { median } from "./random-steps.js";
 import { readTrainData } from "../src/data/dataset.js";
 import { train } from "../src/train/index.js";
 
@@ -69,9 +69,9 @@ async function makeData(root: string): Promise<string> {
   return join(root, "train_data");
 }
 
-/** The engine alone: the same model and batch on random tensors (bench/random-steps.ts). */
+/** The engine alone: the same model and batch on random tensors (trainingRate, src/model/precision.ts). */
 function engineAlone(config: JointModelConfig): number {
-  return median(trainOnRandom(config, { batch, steps, bf16: mode === "bf16" }).rates);
+  return median(trainingRate(config, { batch, steps, bf16: mode === "bf16" }).rates);
 }
 
 function pytorch(config: JointModelConfig): number {

@@ -42,3 +42,4 @@ export {
   readCheckpoint,
   writeCheckpoint,
 } from "./checkpoint.js";
+export { BF16_MIN_SPEEDUP, choosePrecision, type PrecisionChoice, trainingRate } from "./precision.js";
