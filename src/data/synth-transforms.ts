@@ -197,13 +197,24 @@ export function roomImpulseResponse(room: RoomParams, sampleRate: number): Float
   return h;
 }
 
+/** FFT plans by size, kept: building one (twiddle tables) cost more than the transforms. */
+const ffts = new Map<number, RealFft>();
+function fftOfSize(size: number): RealFft {
+  let fft = ffts.get(size);
+  if (fft === undefined) {
+    fft = new RealFft(size);
+    ffts.set(size, fft);
+  }
+  return fft;
+}
+
 /** Convolves `x` in place with the room's response (FFT), keeping its length (the tail is cut). */
 export function applyRoom(x: Float32Array, sampleRate: number, room: RoomParams | undefined): void {
   if (room === undefined) return;
   const h = roomImpulseResponse(room, sampleRate);
   let size = 2;
   while (size < x.length + h.length) size *= 2;
-  const fft = new RealFft(size);
+  const fft = fftOfSize(size);
   const a = new Float64Array(size);
   const b = new Float64Array(size);
   a.set(x);
