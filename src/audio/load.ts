@@ -6,6 +6,7 @@ import decode from "audio-decode";
 import { writeFileAtomic } from "../util/atomic.js";
 import { AudioError } from "./errors.js";
 import { resample } from "./resample.js";
+import { checkFileSampleRate, streamEndProblem } from "./file-checks.js";
 import {
   type ClipMode,
   type DecodedAudio,
@@ -20,15 +21,26 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** Where warnings go unless the caller passes `onWarning`: stderr, as the CLI prints them. */
+function warnOnStderr(message: string): void {
+  process.stderr.write(`stemscope: warning: ${message}\n`);
+}
+
 /**
  * Decodes an audio file: WAV (every encoding {@link decodeWav} reads) by our own parser; MP3, FLAC,
- * OGG/Vorbis/Opus and the other formats `audio-decode` detects, through it.
+ * OGG/Vorbis/Opus and the other formats `audio-decode` detects, through it. A FLAC, MP3 or Ogg file
+ * whose stream ends early (a truncated copy; see {@link streamEndProblem}) still decodes, with a
+ * warning through `onWarning` (default: printed to stderr).
  *
  * @param path file to read
  * @returns one Float32Array per channel (samples in [-1, 1]) and the file's sample rate in Hz
- * @throws AudioError naming the file when it is missing/unreadable, of an unknown format, or corrupt
+ * @throws AudioError naming the file when it is missing/unreadable, of an unknown format, corrupt,
+ *   or claims a sample rate outside 1000–768000 Hz
  */
-export async function decodeAudioFile(path: string): Promise<DecodedAudio> {
+export async function decodeAudioFile(
+  path: string,
+  options: { onWarning?: (message: string) => void } = {},
+): Promise<DecodedAudio> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
@@ -58,8 +70,20 @@ export async function decodeAudioFile(path: string): Promise<DecodedAudio> {
     }
     throw new AudioError(`${path}: cannot decode audio (${message})`, { cause: error });
   }
+  const frames = decoded.channelData[0]?.length ?? 0;
+  const problem = streamEndProblem(bytes, frames);
   if (decoded.channelData.length === 0 || !(decoded.sampleRate > 0)) {
-    throw new AudioError(`${path}: decoder returned no audio (corrupt or empty stream)`);
+    throw new AudioError(
+      problem === undefined
+        ? `${path}: decoder returned no audio (corrupt or empty stream)`
+        : `${path}: no audio decoded: ${problem}; the file looks truncated`,
+    );
+  }
+  checkFileSampleRate(decoded.sampleRate, path);
+  if (problem !== undefined) {
+    (options.onWarning ?? warnOnStderr)(
+      `${path}: ${problem}; the file looks truncated, using the ${(frames / decoded.sampleRate).toFixed(2)} s that decoded`,
+    );
   }
   return { channels: decoded.channelData.map((c) => Float32Array.from(c)), sampleRate: decoded.sampleRate };
 }
@@ -117,12 +141,16 @@ export interface LoadedAudio {
  *
  * @param path audio file
  * @param options.sampleRate target rate in Hz, default 16000
+ * @param options.onWarning receives warnings such as a truncated stream (default: stderr)
  * @throws AudioError (naming the file) for anything {@link decodeAudioFile} rejects, for zero-length
  *   audio, and for audio containing NaN or infinite samples
  */
-export async function loadAudio(path: string, options: { sampleRate?: number } = {}): Promise<LoadedAudio> {
+export async function loadAudio(
+  path: string,
+  options: { sampleRate?: number; onWarning?: (message: string) => void } = {},
+): Promise<LoadedAudio> {
   const sampleRate = options.sampleRate ?? 16000;
-  const decoded = await decodeAudioFile(path);
+  const decoded = await decodeAudioFile(path, options);
   return prepareDecoded(decoded, path, sampleRate);
 }
 
@@ -186,8 +214,7 @@ export async function writeWav(
     throw error;
   }
   const { bytes, report } = encoded;
-  const warn =
-    options.onWarning ?? ((message: string) => process.stderr.write(`stemscope: warning: ${message}\n`));
+  const warn = options.onWarning ?? warnOnStderr;
   if (report.clippedSamples > 0) {
     warn(
       `${path}: clipped ${report.clippedSamples} samples to ±1 (peak was ${report.peak.toFixed(4)}); use clipMode "rescale" to scale instead`,

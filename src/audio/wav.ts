@@ -8,6 +8,7 @@
  * Writes: 16-bit PCM (round(x * 32767), halves away from zero, clipped by an explicit policy, never wrapped) or 32-bit float.
  */
 import { AudioError } from "./errors.js";
+import { checkFileSampleRate } from "./file-checks.js";
 
 /** Decoded audio: one Float32Array per channel (equal lengths), samples nominally in [-1, 1]. */
 export interface DecodedAudio {
@@ -87,9 +88,9 @@ function formatName(tag: number): string {
  * @param bytes the file's bytes
  * @param sourceName file name used in error messages
  * @returns channels as Float32Array (length = frames), and the sample rate in Hz
- * @throws AudioError for a truncated or corrupt header, an unsupported codec, or a data chunk that
- *   runs past the end of the file. A zero-frame file decodes to empty channels (callers such as
- *   `loadAudio` reject it).
+ * @throws AudioError for a truncated or corrupt header (a sample rate outside 1000–768000 Hz
+ *   included), an unsupported codec, or a data chunk that runs past the end of the file. A
+ *   zero-frame file decodes to empty channels (callers such as `loadAudio` reject it).
  */
 export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
   const fail = (problem: string): never => {
@@ -161,7 +162,7 @@ export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
   if (dataOffset < 0) fail("corrupt or truncated WAV file: no data chunk");
   const f = fmt as FmtChunk;
   if (f.channels === 0) fail("corrupt fmt chunk: 0 channels");
-  if (f.sampleRate === 0) fail("corrupt fmt chunk: sample rate 0 Hz");
+  checkFileSampleRate(f.sampleRate, sourceName);
   const bytesPerSample = f.bitsPerSample / 8;
   let kind: "int" | "float";
   if (f.formatTag === FORMAT_PCM) {
