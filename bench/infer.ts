@@ -1,15 +1,17 @@
 // npm run bench:infer [-- --model <dir> --seconds 60 --threads 2 --repeats 3]
 //
 // `predict` on a generated 60-s WAV file, model load included, as the CLI does it (decode, resample,
-// features, forward passes in batches of 16, summary) — target ≤ 2 s wall on 2 cores — plus the
-// model's share alone (eval mode, no autograd, channels-last) against PyTorch running the same
+// features, forward passes in batches of 16, summary), with each backend: libtorch, and onnx
+// (onnxruntime-node on the folder's model.onnx, written by `stemscope export` beforehand into a
+// temporary copy of the folder) — target ≤ 0.5 s wall on 2 cores with the faster one. Then the
+// model's share alone (eval mode, no autograd) for both backends against PyTorch running the same
 // model and weights on the same number of windows (bench/infer_torch.py), in the same run.
 //
 // The model: --model, else the packaged models/default, else a `fast`-preset model with random
 // weights written to a temp folder (said in the output; speed does not depend on the weights).
 // Prints one JSON line.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,9 +28,17 @@ import {
   tidy,
   withAutocast,
 } from "../src/engine/index.js";
+import { exportModelFolderToFile, ONNX_FILE } from "../src/export/index.js";
 import { getExtractor, resolveFeatureConfig } from "../src/features/index.js";
 import { defaultModelDir, loadModel, planWindows, windowSamples } from "../src/infer/index.js";
-import { JointModel, MODEL_FORMAT_VERSION, presetConfig, writeModelConfig } from "../src/model/index.js";
+import {
+  JointModel,
+  MODEL_FILES,
+  MODEL_FORMAT_VERSION,
+  presetConfig,
+  writeModelConfig,
+} from "../src/model/index.js";
+import { loadOnnxRunner } from "../src/separator/onnx-runner.js";
 import type { LibtorchRunner } from "../src/separator/runner.js";
 
 const { values } = parseArgs({
@@ -86,26 +96,57 @@ for (let i = 0; i < n; i++) {
 const wav = join(temp, "song.wav");
 writeFileSync(wav, encodeWav([left, right], rate).bytes);
 
+// The onnx backend reads <folder>/model.onnx when it matches the folder: export it once into a copy
+// (so the packaged folder is left as it is), as a user would with `stemscope export`.
+const onnxDir = join(temp, "onnx-model");
+mkdirSync(onnxDir);
+for (const file of [MODEL_FILES.config, MODEL_FILES.weights])
+  copyFileSync(join(modelDir, file), join(onnxDir, file));
+await exportModelFolderToFile(onnxDir, join(onnxDir, ONNX_FILE));
+
 const live = liveTensorCount();
-// End to end, as `stemscope predict` runs (model.predictFile = loadAudio + predict), by phase.
-const endToEnd: number[] = [];
-const phases = { load_model_s: [] as number[], decode_resample_s: [] as number[], predict_s: [] as number[] };
-let windows = 0;
-for (let r = 0; r < repeats; r++) {
-  const t0 = performance.now();
-  const model = await loadModel(modelDir);
-  const t1 = performance.now();
-  const loaded = await loadAudio(wav, { sampleRate: model.features.sampleRate });
-  const t2 = performance.now();
-  const prediction = await model.predict(loaded.samples, loaded.sampleRate, { batchSize: batch });
-  const t3 = performance.now();
-  endToEnd.push((t3 - t0) / 1000);
-  phases.load_model_s.push((t1 - t0) / 1000);
-  phases.decode_resample_s.push((t2 - t1) / 1000);
-  phases.predict_s.push((t3 - t2) / 1000);
-  windows = prediction.windows.length;
-  model.dispose();
-}
+// End to end, as `stemscope predict --backend <b>` runs (model.predictFile = loadAudio + predict), by phase.
+const BACKEND_DIRS = { libtorch: modelDir, onnx: onnxDir } as const;
+type Backend = keyof typeof BACKEND_DIRS;
+const endToEnd = async (backend: Backend) => {
+  const walls: number[] = [];
+  const phases = {
+    load_model_s: [] as number[],
+    decode_resample_s: [] as number[],
+    predict_s: [] as number[],
+  };
+  let windowCount = 0;
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    const model = await loadModel(BACKEND_DIRS[backend], { backend });
+    const t1 = performance.now();
+    const loaded = await loadAudio(wav, { sampleRate: model.features.sampleRate });
+    const t2 = performance.now();
+    const prediction = await model.predict(loaded.samples, loaded.sampleRate, { batchSize: batch });
+    const t3 = performance.now();
+    walls.push((t3 - t0) / 1000);
+    phases.load_model_s.push((t1 - t0) / 1000);
+    phases.decode_resample_s.push((t2 - t1) / 1000);
+    phases.predict_s.push((t3 - t2) / 1000);
+    windowCount = prediction.windows.length;
+    model.dispose();
+  }
+  const wall = median(walls);
+  return {
+    windows: windowCount,
+    summary: {
+      predict_wall_s: walls.map((v) => Number(v.toFixed(3))),
+      predict_wall_median_s: Number(wall.toFixed(3)),
+      real_time_factor: Number((wall / seconds).toFixed(4)),
+      load_model_median_s: Number(median(phases.load_model_s).toFixed(3)),
+      decode_resample_median_s: Number(median(phases.decode_resample_s).toFixed(3)),
+      features_and_forward_median_s: Number(median(phases.predict_s).toFixed(3)),
+    },
+  };
+};
+const libtorchRun = await endToEnd("libtorch");
+const onnxRun = await endToEnd("onnx");
+const windows = libtorchRun.windows;
 
 // The model's share alone: the same windows' forward passes, eval mode, no autograd.
 const model = await loadModel(modelDir);
@@ -153,6 +194,25 @@ for (let r = 0; r < repeats; r++) {
   forwardOnce(true);
   forwardBf16.push((performance.now() - t0) / 1000);
 }
+// The same forward passes in onnxruntime-node (the onnx backend's runner; planes returned, as above).
+const onnxRunner = await loadOnnxRunner(onnxDir, model.config);
+const onnxForwardOnce = async (): Promise<void> => {
+  for (let b = 0; b < plan.length; b += batch) {
+    const count = Math.min(batch, plan.length - b);
+    await onnxRunner.forward(features.subarray(b * ex.outputSize, (b + count) * ex.outputSize), count, {
+      planes: true,
+      bf16: false,
+    });
+  }
+};
+await onnxForwardOnce(); // warm-up
+const onnxForward: number[] = [];
+for (let r = 0; r < repeats; r++) {
+  const t0 = performance.now();
+  await onnxForwardOnce();
+  onnxForward.push((performance.now() - t0) / 1000);
+}
+onnxRunner.dispose();
 const params = joint.parameterCount();
 const preset = model.config.model.preset;
 model.dispose();
@@ -182,7 +242,9 @@ const torchResult = JSON.parse(torchOut.trim().split("\n").pop()!) as {
 };
 rmSync(temp, { recursive: true, force: true });
 
-const wall = median(endToEnd);
+const faster: Backend =
+  onnxRun.summary.predict_wall_median_s < libtorchRun.summary.predict_wall_median_s ? "onnx" : "libtorch";
+const fasterWall = Math.min(onnxRun.summary.predict_wall_median_s, libtorchRun.summary.predict_wall_median_s);
 console.log(
   JSON.stringify({
     model: modelNote,
@@ -192,19 +254,19 @@ console.log(
     windows,
     batch,
     threads,
-    predict_wall_s: endToEnd.map((v) => Number(v.toFixed(3))),
-    predict_wall_median_s: Number(wall.toFixed(3)),
-    real_time_factor: Number((wall / seconds).toFixed(4)),
-    target_met: wall <= 2,
-    load_model_median_s: Number(median(phases.load_model_s).toFixed(3)),
-    decode_resample_median_s: Number(median(phases.decode_resample_s).toFixed(3)),
-    features_and_forward_median_s: Number(median(phases.predict_s).toFixed(3)),
+    libtorch: libtorchRun.summary,
+    onnx: onnxRun.summary,
+    faster_backend: faster,
+    target_s: 0.5,
+    target_met: fasterWall <= 0.5,
     features_s: Number(featureSeconds.toFixed(3)),
     ours_forward_median_s: Number(median(forward).toFixed(3)),
     ours_forward_bf16_median_s: Number(median(forwardBf16).toFixed(3)),
+    onnxruntime_forward_median_s: Number(median(onnxForward).toFixed(3)),
     pytorch_forward_median_s: torchResult.median_s,
     pytorch_params: torchResult.params,
     forward_ratio_pytorch_over_ours: Number((torchResult.median_s / median(forward)).toFixed(3)),
+    forward_ratio_ours_over_onnxruntime: Number((median(forward) / median(onnxForward)).toFixed(3)),
   }),
 );
 if (liveTensorCount() !== live) console.error(`warning: ${liveTensorCount() - live} tensors leaked`);
