@@ -1,4 +1,4 @@
-// Data stage: soundfont rendering (synth), the mixture dataset builder (mix) and its validator (check).
+// Data stage: timbre rendering from soundfonts, sample libraries and models (synth), the mixture dataset builder (mix) and its validator (check).
 export { DataError } from "./errors.js";
 export { type RawClass, listRawData } from "./raw-data.js";
 export {
@@ -42,4 +42,12 @@ export {
   resolveSoundfonts,
 } from "./instruments.js";
 export { SynthConfigSchema, type SynthConfig, type SynthConfigInput } from "./synth-config.js";
-export { type SynthProgress, type SynthResult, type SynthesizeOptions, synthesize } from "./synth.js";
+export {
+  type SynthProgress,
+  type SynthResult,
+  type SynthesizeOptions,
+  synthInventory,
+  synthesize,
+} from "./synth.js";
+export { SOURCE_GROUPS, type SourceGroupInfo, type SourceRef, resolveSources } from "./sources/groups.js";
+export { type ClassInventory, formatInventory } from "./sources/inventory.js";

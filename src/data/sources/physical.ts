@@ -212,10 +212,7 @@ export function drawModelParams(rng: Random, model: ModelKind, className: string
         ...base,
         reedOffset: round3(rng.uniform(0.62, 0.78)),
         reedSlope: round3(-rng.uniform(0.22, 0.42)),
-        breath: round3(rng.uniform(0.9, 1.15)),
-        noise: round3(rng.uniform(0.05, 0.3)),
-        attack: round3(rng.uniform(0.01, 0.08)),
-        release: round3(rng.uniform(0.02, 0.12)),
+        ...blowing(rng, [0.9, 1.15], 0.3, 0.01, 0.08),
         loss: round3(rng.uniform(0.93, 0.97)),
       };
     case "saxophone":
@@ -226,19 +223,13 @@ export function drawModelParams(rng: Random, model: ModelKind, className: string
         // G#2–C6: 2–4 % overblow to the octave; at position 0.25 or slope 0.4, 30–60 %).
         reedSlope: round3(rng.uniform(0.18, 0.26)),
         position: round3(rng.uniform(0.33, 0.4)),
-        breath: round3(rng.uniform(0.9, 1.15)),
-        noise: round3(rng.uniform(0.05, 0.3)),
-        attack: round3(rng.uniform(0.01, 0.08)),
-        release: round3(rng.uniform(0.02, 0.12)),
+        ...blowing(rng, [0.9, 1.15], 0.3, 0.01, 0.08),
       };
     case "flute":
       return {
         ...base,
         jetRatio: round3(rng.uniform(0.44, 0.465)),
-        breath: round3(rng.uniform(0.9, 1.3)),
-        noise: round3(rng.uniform(0.05, 0.25)),
-        attack: round3(rng.uniform(0.02, 0.12)),
-        release: round3(rng.uniform(0.02, 0.12)),
+        ...blowing(rng, [0.9, 1.3], 0.25, 0.02, 0.12),
         pole: round3(rng.uniform(0.35, 0.6)),
       };
     case "brass":
@@ -264,6 +255,22 @@ export function drawModelParams(rng: Random, model: ModelKind, className: string
       return out;
     }
   }
+}
+
+/** A wind player's parameters, drawn in this order: breath, noise (from 0.05), attack, release. */
+function blowing(
+  rng: Random,
+  breath: [number, number],
+  noiseMax: number,
+  attackMin: number,
+  attackMax: number,
+): Record<string, number> {
+  return {
+    breath: round3(rng.uniform(breath[0], breath[1])),
+    noise: round3(rng.uniform(0.05, noiseMax)),
+    attack: round3(rng.uniform(attackMin, attackMax)),
+    release: round3(rng.uniform(0.02, 0.12)),
+  };
 }
 
 function round3(x: number): number {
