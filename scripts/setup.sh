@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 apt_packages=(
   # build the addon against Debian's libtorch (1.13, CPU, oneDNN)
   libtorch-dev g++ make python3
+  # data-parallel training: the gloo headers that libtorch's c10d ProcessGroupGloo.hpp includes (the
+  # same gloo commit, 5b14351, that Debian's libtorch is linked against), and `ip netns` for the
+  # two-host test
+  libgloo-dev iproute2
   # real sampled instruments for `stemscope synth`
   fluid-soundfont-gm musescore-general-soundfont timgm6mb-soundfont denemo-data
   # more recorded timbres for `stemscope synth`: a real pipe organ (WavPack samples, decoded by
