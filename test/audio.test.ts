@@ -134,6 +134,10 @@ describe("decodeWav: every common encoding", () => {
     const { channels } = decodeWav(wav, "a.wav");
     assert.deepEqual([...(channels[0] as Float32Array)], [-1, 32767 / 32768]);
     assert.deepEqual([...(channels[1] as Float32Array)], [0.5, -1 / 32768]);
+    // the same bytes at an odd offset (no aligned Int16Array view: the DataView path)
+    const shifted = new Uint8Array(wav.length + 1);
+    shifted.set(wav, 1);
+    assert.deepEqual(decodeWav(shifted.subarray(1), "a.wav").channels, channels);
   });
   test("24-bit PCM, including sign extension", () => {
     const wav = buildWav({

@@ -85,7 +85,7 @@ export async function decodeAudioFile(
       `${path}: ${problem}; the file looks truncated, using the ${(frames / decoded.sampleRate).toFixed(2)} s that decoded`,
     );
   }
-  return { channels: decoded.channelData.map((c) => Float32Array.from(c)), sampleRate: decoded.sampleRate };
+  return { channels: decoded.channelData.map((c) => c.slice()), sampleRate: decoded.sampleRate };
 }
 
 /**
@@ -98,6 +98,13 @@ export function downmixToMono(channels: Float32Array[]): Float32Array {
   if (first === undefined) throw new AudioError("downmixToMono: no channels given");
   if (channels.length === 1) return Float32Array.from(first);
   const n = first.length;
+  const second = channels[1]!;
+  if (channels.length === 2 && second.length === n) {
+    // The same arithmetic as below (a float32 + float32 sum is exact in float64), in one pass.
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = (first[i]! + second[i]!) * 0.5;
+    return out;
+  }
   const acc = new Float64Array(n);
   for (const ch of channels) {
     if (ch.length !== n)
