@@ -25,7 +25,7 @@ import { defaultModelDir } from "../src/infer/index.js";
 import { type JointModelConfig, loadModelFolder, readModelConfig } from "../src/model/index.js";
 import { buildProgram } from "../src/cli/main.js";
 import { assertClose, assertNoLeak, engineTest } from "./engine-helpers.js";
-import { exampleFeatures, makeVariedModelFolder, runOnnx } from "./onnx-helpers.js";
+import { exampleFeatures, foreignOnnx, makeVariedModelFolder, runOnnx } from "./onnx-helpers.js";
 
 /** |onnx − engine| ≤ TOLERANCE · max(1, |engine|) for every output value. */
 const TOLERANCE = 1e-4;
@@ -205,16 +205,7 @@ engineTest(
       () => readOnnxModelInfo(new Uint8Array([1, 2, 3, 4, 5]), "noise.onnx"),
       (e: Error) => e instanceof OnnxModelError && /^noise\.onnx: not an ONNX model/.test(e.message),
     );
-    const g = new GraphBuilder();
-    const y = g.op("Relu", ["features"]);
-    const foreign = g.encode({
-      graphName: "foreign",
-      opset: 17,
-      producerVersion: "x",
-      inputs: [{ name: "features", elementType: "float32", dims: [1] }],
-      outputs: [{ name: y, elementType: "float32", dims: [1] }],
-      metadata: {},
-    });
+    const foreign = foreignOnnx();
     assert.throws(
       () => readOnnxModelInfo(foreign, "other.onnx"),
       /other\.onnx: an ONNX model, but not one written by `stemscope export` \(no stemscope\.export_version metadata\)/,

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { loadAudio } from "../src/audio/index.js";
+import { GraphBuilder } from "../src/export/index.js";
 import { manualSeed, noGrad, rand, randn, saveSafetensors, tidy } from "../src/engine/index.js";
 import { type FeatureConfig, getExtractor, resolveFeatureConfig } from "../src/features/index.js";
 import { type JointModelConfig, JointModel, MODEL_FORMAT_VERSION, presetConfig } from "../src/model/index.js";
@@ -101,4 +102,18 @@ export async function runOnnx(
   } finally {
     await session.release();
   }
+}
+
+/** A valid ONNX model (one Relu) that `stemscope export` did not write: no stemscope metadata. */
+export function foreignOnnx(): Uint8Array {
+  const g = new GraphBuilder();
+  const y = g.op("Relu", ["features"]);
+  return g.encode({
+    graphName: "foreign",
+    opset: 17,
+    producerVersion: "x",
+    inputs: [{ name: "features", elementType: "float32", dims: [1] }],
+    outputs: [{ name: y, elementType: "float32", dims: [1] }],
+    metadata: {},
+  });
 }

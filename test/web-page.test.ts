@@ -12,9 +12,9 @@ import { after, before, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { decodeWav, loadAudio } from "../src/audio/index.js";
 import { startWebServer, type WebServer } from "../src/cli/serve.js";
-import { exportModelFolder, GraphBuilder } from "../src/export/index.js";
+import { exportModelFolder } from "../src/export/index.js";
 import { defaultModelDir, loadModel } from "../src/infer/index.js";
-import { makeVariedModelFolder } from "./onnx-helpers.js";
+import { foreignOnnx, makeVariedModelFolder } from "./onnx-helpers.js";
 import {
   analyseInPage,
   buildPage,
@@ -225,16 +225,7 @@ test(
       assert.deepEqual(outcome.instruments.map((i) => i.name).sort(), ["cello", "flute", "piano"]);
       assert.equal(outcome.stems.length, 2);
 
-      const g = new GraphBuilder();
-      const y = g.op("Relu", ["features"]);
-      const foreign = g.encode({
-        graphName: "foreign",
-        opset: 17,
-        producerVersion: "x",
-        inputs: [{ name: "features", elementType: "float32", dims: [1] }],
-        outputs: [{ name: y, elementType: "float32", dims: [1] }],
-        metadata: {},
-      });
+      const foreign = foreignOnnx();
       await drop("other.onnx", foreign);
       await other.waitForSelector("#error:not([hidden])");
       assert.match(
