@@ -7,7 +7,9 @@ import { checkDataset } from "../src/data/check.js";
 import { resolveSoundfonts } from "../src/data/instruments.js";
 import { resolveSources } from "../src/data/sources/groups.js";
 import { readManifest } from "../src/data/manifest.js";
-import { SYNTH_FORMAT_VERSION, synthesize } from "../src/data/synth.js";
+import { formatInventory } from "../src/data/sources/inventory.js";
+import { SYNTH_FORMAT_VERSION, synthInventory, synthesize } from "../src/data/synth.js";
+import { synthFlagsToConfig } from "../src/cli/synth.js";
 import { hashTree, tempDir } from "./data-helpers.js";
 
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
@@ -129,4 +131,59 @@ test("synth: a missing Debian soundfont names its package", () => {
     () => resolveSoundfonts("all", registry),
     /soundfont "fluidr3" \(Fluid R3\) not found at \/nonexistent\/FluidR3_GM\.sf2; install the Debian package fluid-soundfont-gm \(sudo apt-get install fluid-soundfont-gm, or run scripts\/setup\.sh\)/,
   );
+});
+
+test("synth flags: --sources, --exclude, --group-weights, --no-transforms become the config; bad ones are clear errors", () => {
+  assert.deepEqual(
+    synthFlagsToConfig({
+      sources: "fluidr3,physical,/x/my.sf2",
+      exclude: "a320u",
+      groupWeights: "sonivox=0.3,physical=2",
+      transforms: false,
+    }),
+    {
+      sources: ["fluidr3", "physical", "/x/my.sf2"],
+      exclude: ["a320u"],
+      groupWeights: { sonivox: 0.3, physical: 2 },
+      transforms: false,
+    },
+  );
+  assert.deepEqual(synthFlagsToConfig({ soundfonts: "all" }), { soundfonts: "all" });
+  assert.throws(
+    () => synthFlagsToConfig({ groupWeights: "sonivox:0.3" }),
+    /--group-weights: expected group=weight items, e.g. sonivox=0.3; got "sonivox:0.3"/,
+  );
+  assert.throws(
+    () => synthFlagsToConfig({ sources: "all", soundfonts: "all" }),
+    /--soundfonts and --sources: give one of them/,
+  );
+});
+
+test("synth inventory: presets per group, distinct sample sets, models", { skip }, async () => {
+  const { groups, rows } = await synthInventory({
+    classes: ["violin", "clarinet"],
+    sources: ["timgm6mb", "physical"],
+  });
+  assert.deepEqual(groups, ["timgm6mb", "physical"]);
+  // TimGM6mb bank 0: Violin (40), Viola (41) and Fiddle (110) all play the same eight violin samples
+  // (one recorded timbre); Clarinet (71).
+  assert.deepEqual(rows, [
+    {
+      className: "violin",
+      presetsByGroup: { timgm6mb: 3, physical: 1 },
+      presets: 4,
+      recordedTimbres: 1,
+      models: 1,
+    },
+    {
+      className: "clarinet",
+      presetsByGroup: { timgm6mb: 1, physical: 1 },
+      presets: 2,
+      recordedTimbres: 1,
+      models: 1,
+    },
+  ]);
+  const table = formatInventory(rows, groups).split("\n");
+  assert.equal(table[0], "class     timgm6mb  physical  presets  recorded  models");
+  assert.equal(table[1], "violin           3         1        4         1       1");
 });
