@@ -1,6 +1,8 @@
 /**
- * One synthesized clip: the random musical choices (pure, from a seeded stream) and their rendering
- * with spessasynth_core. Used by synth.ts in the main thread and in workers.
+ * One synthesized clip: the random choices (timbre, notes, expression, transformations; pure, from a
+ * seeded stream) and their rendering — sound banks with spessasynth_core, our models with
+ * sources/physical.ts — then resampling and the condition transformations. Used by synth.ts in the
+ * main thread and in workers.
  */
 import { readFileSync } from "node:fs";
 import { BasicSoundBank, SoundBankLoader, SpessaLog, SpessaSynthProcessor } from "spessasynth_core";
@@ -339,11 +341,6 @@ export async function loadSoundBankBytes(bytes: ArrayBuffer, name: string): Prom
   } catch (error) {
     throw new DataError(`${name}: cannot load soundfont (${(error as Error).message})`, { cause: error });
   }
-}
-
-/** True when `bank` has the melodic GM preset `program` in bank 0. */
-export function bankHasProgram(bank: BasicSoundBank, program: number): boolean {
-  return bank.presets.some((p) => p.program === program && p.bankMSB === 0 && !p.isGMGSDrum);
 }
 
 /** The private engine field we reset (spessasynth_core 4.3: `SpessaSynthProcessor.synthCore`). */
