@@ -4,23 +4,11 @@ import { test } from "node:test";
 import { AudioError, resample } from "../src/audio/index.js";
 import { MixedRadixFft, fftRadices } from "../src/audio/fft.js";
 import { kaiserSincResponse } from "../src/audio/resample.js";
+import { lcgNoise, maxAbsDiff } from "./feature-helpers.js";
 
-/** LCG noise in [−1, 1) as float32, the generator of scripts/golden/resample.py. */
-function lcgNoise(n: number, seed: number): Float32Array {
-  const x = new Float32Array(n);
-  let state = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    state = (Math.imul(1664525, state) + 1013904223) >>> 0;
-    x[i] = (state / 2 ** 32) * 2 - 1;
-  }
-  return x;
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "lengths differ");
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  return d;
+/** LCG noise in [−1, 1) as float32 (scripts/golden/resample.py uses the same generator). */
+function noise32(n: number, seed: number): Float32Array {
+  return Float32Array.from(lcgNoise(n, seed));
 }
 
 function decodeF64(b64: string): Float64Array {
@@ -44,8 +32,8 @@ const TOLERANCE = 1.5e-7;
 test("MixedRadixFft equals the DFT summed directly, for sizes using every radix", () => {
   for (const n of [1, 2, 3, 4, 5, 7, 8, 12, 30, 49, 63, 64, 105, 384, 441, 1120, 2 * 3 * 4 * 5 * 7]) {
     const fft = new MixedRadixFft(n);
-    const re = Float64Array.from(lcgNoise(n, n));
-    const im = Float64Array.from(lcgNoise(n, n + 1000));
+    const re = lcgNoise(n, n);
+    const im = lcgNoise(n, n + 1000);
     const outRe = new Float64Array(n);
     const outIm = new Float64Array(n);
     fft.transform(re, im, outRe, outIm);
@@ -61,7 +49,7 @@ test("MixedRadixFft equals the DFT summed directly, for sizes using every radix"
       err = Math.max(err, Math.abs(sr - outRe[k]!), Math.abs(si - outIm[k]!));
     }
     assert.ok(err < 1e-12 * n, `n = ${n}: max error ${err}`);
-    assert.deepEqual(re, Float64Array.from(lcgNoise(n, n)), "input left unchanged");
+    assert.deepEqual(re, lcgNoise(n, n), "input left unchanged");
   }
   assert.equal(fftRadices(11 * 16), undefined);
   assert.throws(
@@ -80,7 +68,7 @@ test("kaiserSincResponse (closed form) equals scipy.signal.freqz of the sampled 
 
 test("both methods equal scipy.signal.resample_poly with the same kaiser_best taps", () => {
   for (const c of golden.cases) {
-    const x = lcgNoise(c.n, c.seed);
+    const x = noise32(c.n, c.seed);
     const want = decodeF64(c.y);
     for (const method of ["spectral", "direct"] as const) {
       const y = resample(x, c.from, c.to, { method });
@@ -104,7 +92,7 @@ test("spectral and direct paths agree at every common ratio, on long signals and
   ];
   for (const [from, to] of ratios) {
     for (const n of [1, 2, 37, 1000, 3 * from + 11]) {
-      const x = lcgNoise(n, from + n);
+      const x = noise32(n, from + n);
       const spectral = resample(x, from, to, { method: "spectral" });
       const direct = resample(x, from, to, { method: "direct" });
       assert.equal(spectral.length, Math.ceil((n * to) / from));
@@ -115,7 +103,7 @@ test("spectral and direct paths agree at every common ratio, on long signals and
 });
 
 test("auto takes the spectral path for kaiser_best and keeps the β = 10 half-band decimator direct", () => {
-  const x = lcgNoise(44100 * 2, 9);
+  const x = noise32(44100 * 2, 9);
   assert.deepEqual(resample(x, 44100, 16000), resample(x, 44100, 16000, { method: "spectral" }));
   const halfBand = { zeroCrossings: 24, rolloff: 1, beta: 10 };
   assert.deepEqual(

@@ -12,6 +12,7 @@ import {
   loadAudio,
   writeWav,
 } from "../src/audio/index.js";
+import { lcgNoise } from "./feature-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-truncated-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,12 +40,10 @@ before(async () => {
     const n = SECONDS * rate;
     const left = new Float32Array(n);
     const right = new Float32Array(n);
-    let state = 1;
+    const noise = lcgNoise(n, 1);
     for (let i = 0; i < n; i++) {
-      state = (Math.imul(1664525, state) + 1013904223) >>> 0;
-      const noise = 0.05 * ((state / 2 ** 32) * 2 - 1);
-      left[i] = 0.4 * Math.sin((2 * Math.PI * 440 * i) / rate) + noise;
-      right[i] = 0.3 * Math.sin((2 * Math.PI * 660 * i) / rate) - noise;
+      left[i] = 0.4 * Math.sin((2 * Math.PI * 440 * i) / rate) + 0.05 * noise[i]!;
+      right[i] = 0.3 * Math.sin((2 * Math.PI * 660 * i) / rate) - 0.05 * noise[i]!;
     }
     await writeWav(join(dir, `tone${rate}.wav`), [left, right], rate);
   }
