@@ -5,9 +5,9 @@
 // result (decode, features, onnxruntime-web forward passes, separation), for files of the given
 // lengths (44.1-kHz stereo WAV made from the example recordings, so the browser also resamples), and
 // the page's memory afterwards: the JS heap (Chrome DevTools Protocol Performance.getMetrics) and the
-// resident memory of every Chromium process (the WASM heap of onnxruntime-web lives outside the JS
-// heap). The libtorch CLI's `predict` + `separate` on the same file runs in the same script as the
-// baseline. Prints one JSON line.
+// proportional set size of every Chromium process (typed arrays and onnxruntime-web's WASM heap live
+// outside the JS heap). Baseline in the same run: the CLI's library path on the same file with the
+// libtorch backend (`separate`, which names too), model load included. Prints one JSON line.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -34,13 +34,26 @@ const median = (xs: number[]): number => {
 };
 const round = (x: number, digits = 3): number => Number(x.toFixed(digits));
 
-/** RSS of Chromium's processes (browser, renderers, utilities), MiB. */
-function chromiumRssMiB(): number {
-  const out = execFileSync("ps", ["-C", "chromium", "-o", "rss="], { encoding: "utf8" });
-  return out
+/**
+ * Memory of Chromium's processes (browser, renderers, utilities), MiB: the sum of their proportional
+ * set sizes (PSS: shared pages split between the processes that map them, so the sum is not inflated
+ * by libraries every process maps).
+ */
+function chromiumPssMiB(): number {
+  const pids = execFileSync("ps", ["-C", "chromium", "-o", "pid="], { encoding: "utf8" })
     .split("\n")
-    .filter((l) => l.trim() !== "")
-    .reduce((sum, l) => sum + Number(l) / 1024, 0);
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+  let kib = 0;
+  for (const pid of pids) {
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+      kib += Number(/^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? 0);
+    } catch {
+      // The process ended between ps and the read.
+    }
+  }
+  return kib / 1024;
 }
 
 const temp = mkdtempSync(join(tmpdir(), "stemscope-bench-web-"));
@@ -69,14 +82,14 @@ const t0 = performance.now();
 await page.goto(server.url);
 const status = await waitForModel(page);
 const pageLoadSeconds = (performance.now() - t0) / 1000;
-const rssIdle = chromiumRssMiB();
+const pssIdle = chromiumPssMiB();
 
 const results = [];
 for (const file of files) {
   const walls: number[] = [];
   const stages: Record<string, number[]> = { decode: [], features: [], forward: [], separation: [] };
   let heapMiB = 0;
-  let rssMiB = 0;
+  let pssMiB = 0;
   for (let r = 0; r < repeats; r++) {
     await page.locator("#results").evaluate((el) => el.setAttribute("hidden", ""));
     const start = performance.now();
@@ -89,7 +102,7 @@ for (const file of files) {
     }
     const metrics = (await cdp.send("Performance.getMetrics")).metrics;
     heapMiB = Math.max(heapMiB, (metrics.find((m) => m.name === "JSHeapUsedSize")?.value ?? 0) / 2 ** 20);
-    rssMiB = Math.max(rssMiB, chromiumRssMiB());
+    pssMiB = Math.max(pssMiB, chromiumPssMiB());
   }
   // The baseline: the CLI's library path (libtorch), model load included, on the same file.
   const cli: number[] = [];
@@ -108,7 +121,8 @@ for (const file of files) {
     cli_libtorch_separate_median_s: round(median(cli)),
     page_over_cli: round(median(walls) / median(cli)),
     js_heap_used_mib: round(heapMiB, 1),
-    chromium_rss_mib: round(rssMiB, 1),
+    chromium_pss_mib: round(pssMiB, 1),
+    chromium_pss_growth_mib: round(pssMiB - pssIdle, 1),
   });
 }
 const chromiumVersion = browser.version();
@@ -130,7 +144,7 @@ console.log(
     chromium: chromiumVersion,
     model_status: status,
     page_load_to_model_ready_s: round(pageLoadSeconds),
-    chromium_rss_idle_mib: round(rssIdle, 1),
+    chromium_pss_idle_mib: round(pssIdle, 1),
     results,
   }),
 );
