@@ -1,11 +1,11 @@
 // Writes the example mixtures in examples/: 4-second recordings of two instruments playing together,
 // rendered with a seed (2026) that the default model's training data (seed 0) never used.
 //   node --import tsx scripts/make-examples.ts
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadAudio, writeWav } from "../src/audio/index.js";
-import { synthesize } from "../src/data/index.js";
+import { readManifest, synthesize } from "../src/data/index.js";
 import { writeFileAtomic } from "../src/util/atomic.js";
 
 const PAIRS: [string, string][] = [
@@ -21,10 +21,7 @@ try {
     { outDir: work, classes, perClass: 1, seconds: 4, seed: 2026, soundfonts: "all" },
     { jobs: 1 },
   );
-  const manifest = readFileSync(join(work, "manifest.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((line) => JSON.parse(line) as { file: string; class: string; soundfont: string });
+  const manifest = readManifest(work) ?? [];
   const expected: Record<string, { instruments: string[]; soundfonts: string[] }> = {};
   for (const pair of PAIRS) {
     const clips = pair.map((name) => manifest.find((entry) => entry.class === name)!);

@@ -65,6 +65,7 @@ test("cli: mix then check, with the seed's relative paths; check --json and exit
 
 test("cli: mix usage errors name the flag", () => {
   const root = tempDir();
+  makeRawData(join(root, "raw"), ["cello", "piano"], 2, 16000);
   for (const [args, expected] of [
     [["--samples-per-combination", "0"], "--samples-per-combination must be ≥ 1, got 0"],
     [["--gain-db", "6"], '--gain-db must be 2 comma-separated numbers, got "6"'],
@@ -72,6 +73,9 @@ test("cli: mix usage errors name the flag", () => {
     [["--test-fraction", "x"], '--test-fraction must be a number, got "x"'],
     [["--jobs", "0"], "--jobs must be ≥ 1, got 0"],
     [["--data-dir", "missing"], "missing: folder not found"],
+    [["--data", "missing"], "missing: folder not found"],
+    // A library message names its parameters; the CLI shows them as this command's flags.
+    [["--data", "raw", "--test-soundfonts", "a320u"], "--test-soundfonts needs --split-by soundfont"],
   ] as const) {
     const r = cli(["mix", "--quiet", ...args], root);
     assert.equal(r.code, 1, `${args.join(" ")}: ${r.stderr}`);

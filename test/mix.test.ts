@@ -208,7 +208,7 @@ test("mix: split by soundfont holds out whole soundfonts; errors without a manif
   };
   assert.throws(
     () => planMixtures(config),
-    /manifest\.jsonl: not found; --split-by soundfont needs the manifest/,
+    /manifest\.jsonl: not found; `splitBy` soundfont needs the manifest/,
   );
   const sfOf = (i: number) => ["fluidr3", "musescore", "timgm6mb"][i % 3]!;
   const lines = ["a", "b"].flatMap((cls) =>
@@ -241,11 +241,11 @@ test("mix: split by soundfont holds out whole soundfonts; errors without a manif
   assert.ok(!named.filter((s) => !s.test).some((s) => s.clips.some((c) => sfOfClip(c) === "musescore")));
   assert.throws(
     () => planMixtures({ ...config, splitBy: "clip", testSoundfonts: ["musescore"] }),
-    /--test-soundfonts needs --split-by soundfont/,
+    /`testSoundfonts` needs `splitBy` soundfont/,
   );
   assert.throws(
     () => planMixtures({ ...config, testSoundfonts: ["a320u"] }),
-    /--test-soundfonts: a320u not in .*manifest\.jsonl; its clips come from fluidr3, musescore, timgm6mb/,
+    /`testSoundfonts`: a320u not in .*manifest\.jsonl; its clips come from fluidr3, musescore, timgm6mb/,
   );
   assert.throws(
     () => planMixtures({ ...config, testSoundfonts: ["fluidr3", "musescore", "timgm6mb"] }),
@@ -292,10 +292,21 @@ test("mix: resume skips finished samples, refuses another config, --overwrite re
   again = await buildMixtures(config, { jobs: 2 });
   assert.equal(again.skipped, 4);
   assert.deepEqual(hashTree(out), before);
+  // A mix.json of stemscope 0.1 (version 1: dataDir / outputDir) is the same configuration: all skipped.
+  const mixJson = JSON.parse(readFileSync(join(out, "mix.json"), "utf8"));
+  assert.equal(mixJson.version, 2);
+  const { data, out: written, ...rest } = mixJson.config;
+  writeFileSync(
+    join(out, "mix.json"),
+    JSON.stringify({ ...mixJson, version: 1, config: { dataDir: data, outputDir: written, ...rest } }),
+  );
+  again = await buildMixtures({ ...small, samplesPerCombination: 10, data: raw, out }, { jobs: 1 });
+  assert.equal(again.skipped, 10);
+  assert.deepEqual(hashTree(out), before);
   await assert.rejects(buildMixtures({ ...config, seed: 1 }, { jobs: 1 }), (e: Error) => {
     assert.match(
       e.message,
-      /already holds mixtures made with a different configuration \(differs in: config\.seed\); use --overwrite/,
+      /already holds mixtures made with a different configuration \(differs in: config\.seed\); use `overwrite`/,
     );
     return true;
   });
@@ -328,7 +339,7 @@ test("mix: clear errors for bad inputs", async () => {
   makeRawData(raw, ["b"], 1);
   await assert.rejects(
     buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "o") }),
-    /b: only 1 clip; --split-by clip needs at least 2/,
+    /b: only 1 clip; `splitBy` clip needs at least 2/,
   );
   await assert.rejects(
     buildMixtures({ ...small, dataDir: raw, outputDir: join(root, "my out") }),

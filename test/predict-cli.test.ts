@@ -96,7 +96,7 @@ test("predict text output with --timeline; a short file is padded with a warning
   );
   await assert.rejects(
     parse("predict", song, "--model", modelDir, "--hop", "0"),
-    /--hop must be ≥ 0\.01, got 0/,
+    /--hop-seconds must be ≥ 0\.01, got 0/,
   );
 });
 

@@ -339,6 +339,16 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
     bad.stderr.trim(),
     `stemscope: ${join(root, "nowhere")}: folder not found; expected a train_data folder made by \`stemscope mix\``,
   );
+  // The library's message names `batchSize`; the CLI shows the flag.
+  const big = cli(
+    ["train", "--data", data, "--out", join(root, "runs", "cli3"), "--preset", "tiny", "--batch-size", "19"],
+    root,
+  );
+  assert.equal(big.code, 1);
+  assert.match(
+    big.stderr,
+    /^stemscope: --batch-size 19 is larger than the 18 training samples of .*; use --batch-size 18 or less/,
+  );
   assert.throws(() => trainFlagsToConfig({ data, out: "x", batchSize: "0" }), {
     message: "--batch-size must be ≥ 1, got 0",
   });

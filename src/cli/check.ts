@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { type CheckIssue, type CheckReport, checkDataset } from "../data/check.js";
+import { type CheckIssue, CheckOptionsSchema, type CheckReport, checkDataset } from "../data/check.js";
 import { DataError } from "../data/errors.js";
 import { createProgress, type Progress } from "../util/progress.js";
 import { parseFloatFlag, parseIntFlag } from "./options.js";
@@ -99,6 +99,7 @@ export function formatCheckReport(report: CheckReport, maxPerCode = 10): string 
 
 /** Registers `stemscope check <dir>`. */
 export function registerCheckCommand(program: Command): void {
+  const d = CheckOptionsSchema.parse({});
   program
     .command("check")
     .description(
@@ -106,8 +107,8 @@ export function registerCheckCommand(program: Command): void {
     )
     .argument("<dir>", "raw_data folder (class sub-folders of .wav) or train_data folder (with labels.txt)")
     .option("--json", "print the report as one JSON object")
-    .option("--sample-rate <hz>", "expected sample rate (default: 16000)")
-    .option("--seconds <s>", "raw_data: expected minimum clip length (default: 2)")
+    .option("--sample-rate <hz>", `expected sample rate (default: ${d.sampleRate})`)
+    .option("--seconds <s>", `raw_data: expected minimum clip length (default: ${d.seconds})`)
     .option("--max-decode <n>", "train_data: decode only the first n samples' files (default: all)")
     .option("--max-shown <n>", "issues shown per kind, without --json (default: 10)")
     .option("--quiet", "no progress output")

@@ -1,23 +1,46 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { setNumThreads } from "../engine/index.js";
-import { type EvalMetrics, evaluate, writeReport } from "../eval/index.js";
+import {
+  type EvalMetrics,
+  evaluate,
+  type EvaluateOptions,
+  EvaluateOptionsSchema,
+  writeReport,
+} from "../eval/index.js";
 import { readTrainLog } from "../model/folder.js";
-import { loadModel } from "../infer/index.js";
+import { BACKENDS } from "../separator/runner.js";
+import { loadSeparator } from "../separator/separator.js";
+import { addAlias, warningPrinter } from "./flags.js";
+import { loadOptions } from "./predict.js";
 import { createProgress } from "../util/progress.js";
 import { parseChoice, parseIntFlag } from "./options.js";
 
 interface EvalFlags {
   model?: string;
   data: string;
-  report: string;
-  split: string;
-  batch?: string;
+  out: string;
+  subset?: string;
+  batchSize?: string;
   limit?: string;
   audio: boolean;
+  bf16?: boolean;
+  backend?: string;
   threads?: string;
   json?: boolean;
   quiet?: boolean;
+}
+
+/** The flags as evaluation options (absent flags stay absent: the schema's defaults apply). */
+function evaluateOptions(flags: EvalFlags): EvaluateOptions {
+  const options: EvaluateOptions = { audio: flags.audio };
+  if (flags.subset !== undefined)
+    options.subset = parseChoice("--subset", flags.subset, ["auto", "test", "all"] as const);
+  if (flags.batchSize !== undefined)
+    options.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1, max: 1024 });
+  if (flags.limit !== undefined) options.limit = parseIntFlag("--limit", flags.limit, { min: 1 });
+  if (flags.bf16 === true) options.bf16 = true;
+  return options;
 }
 
 function summaryLines(m: EvalMetrics, reportDir: string): string {
@@ -38,55 +61,62 @@ function summaryLines(m: EvalMetrics, reportDir: string): string {
   ].join("\n");
 }
 
-/** `stemscope eval --model <dir> --data <dir> [--report <dir>]` */
+/** `stemscope eval --model <dir> --data <dir> [--out <dir>]` */
 export function registerEvalCommand(program: Command): void {
-  program
+  const d = EvaluateOptionsSchema.parse({});
+  const command = program
     .command("eval")
     .description(
-      "Evaluate a model on a labels.txt dataset (by default the test part of its split.json when it has one): accuracy, pair exact match, per-class P/R/F1, confusion matrix, spectrogram MSE, SDR / SI-SDR / SI-SDRi; writes metrics.json and report.md with SVG charts.",
+      "Evaluate a model on a labels.txt dataset (by default the test part of its split.json when it has one): named accuracy, per-source accuracy, pair exact match, per-class P/R/F1, confusion matrix, spectrogram MSE, SDR / SI-SDR / SI-SDRi; writes metrics.json and report.md with SVG charts.",
     )
     .option("--model <dir>", "model folder (default: the packaged models/default)")
     .requiredOption("--data <dir>", "dataset folder with labels.txt (e.g. made by `stemscope mix`)")
-    .option("--report <dir>", "where to write metrics.json, report.md and the pictures", "eval-report")
-    .option("--split <part>", "auto (split.json's test part if present, else all) | test | all", "auto")
-    .option("--batch <n>", "samples per forward pass (default: 16)")
+    .option("--out <dir>", "where to write metrics.json, report.md and the pictures", "eval-report")
+    .option(
+      "--subset <part>",
+      `auto (split.json's test part if present, else all) | test | all (default: ${d.subset})`,
+    )
+    .option("--batch-size <n>", `samples per forward pass (default: ${d.batchSize})`)
     .option("--limit <n>", "evaluate only the first n samples")
     .option("--no-audio", "skip the audio metrics (SDR, SI-SDR, SI-SDRi)")
+    .option(
+      "--bf16",
+      "bfloat16 convolutions (faster on CPUs with AVX512-BF16/AMX; slightly different numbers)",
+    )
+    .option(
+      "--backend <name>",
+      `what runs the model: ${Object.keys(BACKENDS).join(" | ")} (default: libtorch)`,
+    )
     .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)")
     .option("--json", "print metrics.json to stdout instead of the summary")
-    .option("--quiet", "no progress output")
-    .action(async (flags: EvalFlags) => {
-      const split = parseChoice("--split", flags.split, ["auto", "test", "all"] as const);
-      const batchSize =
-        flags.batch === undefined ? undefined : parseIntFlag("--batch", flags.batch, { min: 1, max: 1024 });
-      const limit = flags.limit === undefined ? undefined : parseIntFlag("--limit", flags.limit, { min: 1 });
-      if (flags.threads !== undefined)
-        setNumThreads(parseIntFlag("--threads", flags.threads, { min: 1, max: 256 }));
-      const model = await loadModel(flags.model);
-      try {
-        let progress: ReturnType<typeof createProgress> | undefined;
-        const metrics = await evaluate(model, flags.data, {
-          subset: split,
-          audio: flags.audio,
-          ...(batchSize === undefined ? {} : { batchSize }),
-          ...(limit === undefined ? {} : { limit }),
-          onProgress: (done, total) => {
-            progress ??= createProgress({ label: "eval", total, quiet: flags.quiet === true });
-            progress.update(done);
-          },
-        });
-        progress?.stop();
-        const log = readTrainLog(model.dir, (message) =>
-          process.stderr.write(`stemscope: warning: ${message}\n`),
-        );
-        await writeReport(flags.report, metrics, log);
-        process.stdout.write(
-          flags.json === true
-            ? `${JSON.stringify(metrics, null, 2)}\n`
-            : `${summaryLines(metrics, flags.report)}\n`,
-        );
-      } finally {
-        model.dispose();
-      }
-    });
+    .option("--quiet", "no progress output");
+  addAlias(command, "--report <dir>", "out");
+  addAlias(command, "--split <part>", "subset");
+  addAlias(command, "--batch <n>", "batchSize");
+  command.action(async (flags: EvalFlags) => {
+    const options = evaluateOptions(flags);
+    if (flags.threads !== undefined)
+      setNumThreads(parseIntFlag("--threads", flags.threads, { min: 1, max: 256 }));
+    const separator = await loadSeparator(flags.model, loadOptions(flags));
+    try {
+      let progress: ReturnType<typeof createProgress> | undefined;
+      const metrics = await evaluate(separator, flags.data, {
+        ...options,
+        onProgress: (done, total) => {
+          progress ??= createProgress({ label: "eval", total, quiet: flags.quiet === true });
+          progress.update(done);
+        },
+      });
+      progress?.stop();
+      const log = readTrainLog(separator.dir, warningPrinter(command));
+      await writeReport(flags.out, metrics, log);
+      process.stdout.write(
+        flags.json === true
+          ? `${JSON.stringify(metrics, null, 2)}\n`
+          : `${summaryLines(metrics, flags.out)}\n`,
+      );
+    } finally {
+      separator.dispose();
+    }
+  });
 }

@@ -1,38 +1,46 @@
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { loadAudio } from "../audio/index.js";
 import { UsageError } from "../errors.js";
 import { computeFeatures, resolveFeatureConfig, writeNpy, writeSpectrogramPng } from "../features/index.js";
+import { addAlias } from "./flags.js";
+import { parseChoice } from "./options.js";
 
-/** `stemscope features <audio> --out <file.npy> [--mode seed|native] [--png <file.png>]` */
+/** `stemscope features <audio> --out <file.npy> [--features seed|native] [--png <file.png>]` */
 export function registerFeaturesCommand(program: Command): void {
-  program
+  const d = resolveFeatureConfig();
+  const command = program
     .command("features")
     .description(
       "compute the [128, 128] spectrogram features of the first 2 s of an audio file and save them as .npy (rows = mel bands low→high, columns = time)",
     )
     .argument("<audio>", "audio file (WAV, MP3, FLAC, OGG, …)")
     .requiredOption("--out <file.npy>", "where to write the float32 array (C order, shape [128, 128])")
-    .addOption(new Option("--mode <mode>", "feature mode").choices(["seed", "native"]).default("seed"))
+    .option("--features <mode>", `feature mode: seed | native (default: ${d.mode})`)
     .option(
       "--png <file.png>",
       "also write a greyscale picture of the features (low frequencies at the bottom)",
-    )
-    .action(async (audio: string, options: { out: string; mode: string; png?: string }) => {
-      if (!options.out.endsWith(".npy"))
-        throw new UsageError(`--out ${options.out}: expected a file name ending in .npy`);
-      if (options.png !== undefined && !options.png.endsWith(".png")) {
-        throw new UsageError(`--png ${options.png}: expected a file name ending in .png`);
-      }
-      const config = resolveFeatureConfig({ mode: options.mode as "seed" | "native" });
-      const loaded = await loadAudio(audio, { sampleRate: config.sampleRate });
-      const features = computeFeatures(loaded.samples, config);
-      await writeNpy(options.out, features, [config.nMels, config.size]);
-      if (options.png !== undefined)
-        await writeSpectrogramPng(options.png, features, config.nMels, config.size);
-      const used = Math.min(loaded.durationSeconds, config.seconds);
-      process.stdout.write(
-        `${options.out}: ${config.mode} features [${config.nMels}, ${config.size}] of ${used.toFixed(2)} s of ${audio}` +
-          ` (${loaded.originalChannels} ch, ${loaded.originalSampleRate} Hz)${options.png !== undefined ? `; picture ${options.png}` : ""}\n`,
-      );
-    });
+    );
+  addAlias(command, "--mode <mode>", "features");
+  command.action(async (audio: string, options: { out: string; features?: string; png?: string }) => {
+    if (!options.out.endsWith(".npy"))
+      throw new UsageError(`--out ${options.out}: expected a file name ending in .npy`);
+    if (options.png !== undefined && !options.png.endsWith(".png")) {
+      throw new UsageError(`--png ${options.png}: expected a file name ending in .png`);
+    }
+    const config = resolveFeatureConfig(
+      options.features === undefined
+        ? {}
+        : { mode: parseChoice("--features", options.features, ["seed", "native"] as const) },
+    );
+    const loaded = await loadAudio(audio, { sampleRate: config.sampleRate });
+    const features = computeFeatures(loaded.samples, config);
+    await writeNpy(options.out, features, [config.nMels, config.size]);
+    if (options.png !== undefined)
+      await writeSpectrogramPng(options.png, features, config.nMels, config.size);
+    const used = Math.min(loaded.durationSeconds, config.seconds);
+    process.stdout.write(
+      `${options.out}: ${config.mode} features [${config.nMels}, ${config.size}] of ${used.toFixed(2)} s of ${audio}` +
+        ` (${loaded.originalChannels} ch, ${loaded.originalSampleRate} Hz)${options.png !== undefined ? `; picture ${options.png}` : ""}\n`,
+    );
+  });
 }

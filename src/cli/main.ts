@@ -1,5 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
+import { packageVersion } from "../version.js";
+import { withFlags } from "./flags.js";
 import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
 import { registerModelCommand } from "./model.js";
@@ -19,9 +21,13 @@ import { registerServeCommand } from "./serve.js";
 export function buildProgram(): Command {
   const program = new Command("stemscope")
     .description("Separate overlapping instrument recordings into stems and name each instrument.")
-    .version("0.1.0")
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
+  // Remember which subcommand runs, so its errors can be shown in its flags.
+  program.hook("preAction", (_program, action) => {
+    running.set(program, action);
+  });
   registerMixCommand(program);
   registerCheckCommand(program);
   registerTrainCommand(program);
@@ -36,6 +42,8 @@ export function buildProgram(): Command {
   return program;
 }
 
+const running = new WeakMap<Command, Command>();
+
 /** Runs the CLI on `argv` (as process.argv) and resolves to the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
@@ -48,7 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode;
     }
     if (error instanceof StemscopeError) {
-      process.stderr.write(`stemscope: ${error.message}\n`);
+      process.stderr.write(`stemscope: ${withFlags(error.message, running.get(program))}\n`);
       return error.exitCode;
     }
     throw error;

@@ -3,11 +3,12 @@ import { UsageError } from "../errors.js";
 import { type MixConfigInput, MixConfigSchema } from "../data/mix-config.js";
 import { type MixProgress, buildMixtures } from "../data/mix.js";
 import { type Progress, createProgress } from "../util/progress.js";
+import { addAlias, warningPrinter } from "./flags.js";
 import { parseChoice, parseFloatFlag, parseFloatList, parseIntFlag, parseJobs } from "./options.js";
 
 interface MixFlags {
-  dataDir?: string;
-  outputDir?: string;
+  data?: string;
+  out?: string;
   samplesPerCombination?: string;
   seed?: string;
   sources?: string;
@@ -29,8 +30,8 @@ interface MixFlags {
 /** Turns the flags into a config input; flags not given stay undefined so the schema's defaults apply. */
 export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
   const config: MixConfigInput = {};
-  if (flags.dataDir !== undefined) config.dataDir = flags.dataDir;
-  if (flags.outputDir !== undefined) config.outputDir = flags.outputDir;
+  if (flags.data !== undefined) config.data = flags.data;
+  if (flags.out !== undefined) config.out = flags.out;
   if (flags.samplesPerCombination !== undefined)
     config.samplesPerCombination = parseIntFlag("--samples-per-combination", flags.samplesPerCombination, {
       min: 1,
@@ -72,18 +73,15 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
 /** Registers `stemscope mix`. */
 export function registerMixCommand(program: Command): void {
   const d = MixConfigSchema.parse({});
-  program
+  const command = program
     .command("mix")
     .description(
       "Build a train_data folder of mixtures from a raw_data library (the seed's 01.py): for every combination of class folders, N samples of sample_<i>/{mixed,source1..K}.wav, plus labels.txt, split.json and mix.json.",
     )
+    .option("--data <dir>", `raw_data folder, one sub-folder of .wav clips per class (default: ${d.data})`)
     .option(
-      "--data-dir <dir>",
-      `raw_data folder, one sub-folder of .wav clips per class (default: ${d.dataDir})`,
-    )
-    .option(
-      "--output-dir <dir>",
-      `output folder; labels.txt paths start with it as written (default: ${d.outputDir})`,
+      "--out <dir>",
+      `output train_data folder; labels.txt paths start with it as written (default: ${d.out})`,
     )
     .option(
       "--samples-per-combination <n>",
@@ -117,37 +115,39 @@ export function registerMixCommand(program: Command): void {
     .option("--sample-rate <hz>", `output sample rate (default: ${d.sampleRate})`)
     .option("--seconds <s>", `output length in seconds (default: ${d.seconds})`)
     .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")
-    .option("--overwrite", "replace mixtures made with another configuration in --output-dir")
-    .option("--quiet", "no progress output")
-    .action(async (flags: MixFlags) => {
-      const config = mixFlagsToConfig(flags);
-      const jobs = parseJobs("--jobs", flags.jobs);
-      const bars: Partial<Record<MixProgress["phase"], Progress>> = {};
-      const result = await buildMixtures(config, {
-        jobs,
-        overwrite: flags.overwrite === true,
-        onWarning: (message) => process.stderr.write(`stemscope: warning: ${message}\n`),
-        onProgress: (event) => {
-          if (event.phase === "mix") bars.load?.stop();
-          let bar = bars[event.phase];
-          if (bar === undefined) {
-            bar = createProgress({
-              label: event.phase === "load" ? "loading clips" : "mixing",
-              total: event.total,
-              start: event.done,
-              quiet: flags.quiet === true,
-            });
-            bars[event.phase] = bar;
-          }
-          bar.update(event.done);
-        },
-      });
-      bars.load?.stop();
-      bars.mix?.stop();
-      const k = result.config.sources;
-      process.stdout.write(
-        `${result.config.outputDir}: ${result.samples} samples (${result.combinations.length} combinations of ${k} of ${result.classes.length} classes × ${result.config.samplesPerCombination}); wrote ${result.written}, kept ${result.skipped} from an earlier run\n` +
-          `labels.txt: ${result.labelsPath}\nsplit.json: ${result.splitPath} (train ${result.train}, test ${result.test}, by ${result.config.splitBy})\n`,
-      );
+    .option("--overwrite", "replace mixtures made with another configuration in --out")
+    .option("--quiet", "no progress output");
+  addAlias(command, "--data-dir <dir>", "data");
+  addAlias(command, "--output-dir <dir>", "out");
+  command.action(async (flags: MixFlags) => {
+    const config = mixFlagsToConfig(flags);
+    const jobs = parseJobs("--jobs", flags.jobs);
+    const bars: Partial<Record<MixProgress["phase"], Progress>> = {};
+    const result = await buildMixtures(config, {
+      jobs,
+      overwrite: flags.overwrite === true,
+      onWarning: warningPrinter(command),
+      onProgress: (event) => {
+        if (event.phase === "mix") bars.load?.stop();
+        let bar = bars[event.phase];
+        if (bar === undefined) {
+          bar = createProgress({
+            label: event.phase === "load" ? "loading clips" : "mixing",
+            total: event.total,
+            start: event.done,
+            quiet: flags.quiet === true,
+          });
+          bars[event.phase] = bar;
+        }
+        bar.update(event.done);
+      },
     });
+    bars.load?.stop();
+    bars.mix?.stop();
+    const k = result.config.sources;
+    process.stdout.write(
+      `${result.config.out}: ${result.samples} samples (${result.combinations.length} combinations of ${k} of ${result.classes.length} classes × ${result.config.samplesPerCombination}); wrote ${result.written}, kept ${result.skipped} from an earlier run\n` +
+        `labels.txt: ${result.labelsPath}\nsplit.json: ${result.splitPath} (train ${result.train}, test ${result.test}, by ${result.config.splitBy})\n`,
+    );
+  });
 }

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { JointModel } from "../model/joint.js";
+import { JointModel, JointModelConfigSchema } from "../model/joint.js";
 import { readModelConfig } from "../model/folder.js";
 import { PRESET_NAMES, presetConfig } from "../model/presets.js";
 import { parseChoice, parseIntFlag } from "./options.js";
@@ -29,7 +29,10 @@ export function registerModelCommand(program: Command): void {
     )
     .option("--preset <name>", `one of ${PRESET_NAMES.join(", ")}`)
     .option("--classes <n>", "number of classes for --preset (default: 10)")
-    .option("--sources <k>", "number of sources for --preset (default: 2)")
+    .option(
+      "--sources <k>",
+      `number of sources for --preset (default: ${JointModelConfigSchema.shape.sources.parse(undefined)})`,
+    )
     .option("--json", "print JSON")
     .action((dir: string | undefined, flags: ModelInfoFlags) => {
       if ((dir === undefined) === (flags.preset === undefined)) {
@@ -41,7 +44,9 @@ export function registerModelCommand(program: Command): void {
           : presetConfig(
               parseChoice("--preset", flags.preset!, PRESET_NAMES),
               flags.classes === undefined ? 10 : parseIntFlag("--classes", flags.classes, { min: 2 }),
-              flags.sources === undefined ? 2 : parseIntFlag("--sources", flags.sources, { min: 2, max: 16 }),
+              flags.sources === undefined
+                ? undefined
+                : parseIntFlag("--sources", flags.sources, { min: 2, max: 16 }),
             );
       const m = new JointModel(config);
       try {

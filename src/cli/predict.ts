@@ -5,21 +5,24 @@ import { StemscopeError } from "../errors.js";
 import {
   formatPrediction,
   type InferenceOptions,
+  InferenceOptionsSchema,
   loadModel,
   predictionRecord,
   type StemscopeModel,
   timelinePng,
   trackName,
 } from "../infer/index.js";
-import type { LoadOptions } from "../separator/separator.js";
+import { BACKENDS } from "../separator/runner.js";
+import { type LoadOptions, LoadOptionsSchema } from "../separator/separator.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { addAlias, warningPrinter, withFlags } from "./flags.js";
 import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
 /** Flags shared by `predict` and `separate`. */
 export interface InferenceFlags {
   model?: string;
-  hop?: string;
-  batch?: string;
+  hopSeconds?: string;
+  batchSize?: string;
   silenceDb?: string;
   summary?: string;
   threads?: string;
@@ -27,22 +30,24 @@ export interface InferenceFlags {
   backend?: string;
 }
 
-/** Adds the flags of {@link InferenceFlags} to a command. */
+/** Adds the flags of {@link InferenceFlags} to a command (their defaults are InferenceOptionsSchema's). */
 export function addInferenceOptions(command: Command): Command {
-  return command
+  const d = InferenceOptionsSchema.parse({});
+  const backend = LoadOptionsSchema.parse({}).backend;
+  command
     .option(
       "--model <dir>",
       "model folder (config.json + weights.safetensors); default: the packaged models/default",
     )
-    .option("--hop <seconds>", "seconds between the starts of the 2-s windows (default: 1)")
-    .option("--batch <n>", "windows per forward pass (default: 16)")
+    .option("--hop-seconds <s>", `seconds between the starts of the 2-s windows (default: ${d.hopSeconds})`)
+    .option("--batch-size <n>", `windows per forward pass (default: ${d.batchSize})`)
     .option(
       "--silence-db <dB>",
-      "windows quieter than this RMS level (dBFS) are marked silent (default: -60)",
+      `windows quieter than this RMS level (dBFS) are marked silent (default: ${d.silenceDb})`,
     )
     .option(
       "--summary <mode>",
-      "file-level probability from the windows': mean (robust to one-window mistakes) | max (catches brief instruments) (default: mean)",
+      `file-level probability from the windows': mean (robust to one-window mistakes) | max (catches brief instruments) (default: ${d.summary})`,
     )
     .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)")
     .option(
@@ -51,25 +56,27 @@ export function addInferenceOptions(command: Command): Command {
     )
     .option(
       "--backend <name>",
-      "what runs the model: libtorch, or onnx (onnxruntime on the folder's ONNX export: model.onnx when `stemscope export` wrote it, else exported on load; no --bf16) (default: libtorch)",
+      `what runs the model: ${Object.keys(BACKENDS).join(" | ")} (onnx: onnxruntime on the folder's ONNX export: model.onnx when \`stemscope export\` wrote it, else exported on load; no --bf16) (default: ${backend})`,
     );
+  addAlias(command, "--hop <s>", "hopSeconds");
+  return addAlias(command, "--batch <n>", "batchSize");
 }
 
 /** Parses --backend into the model's load options. */
 export function loadOptions(flags: InferenceFlags): LoadOptions {
   return flags.backend === undefined
     ? {}
-    : { backend: parseChoice("--backend", flags.backend, ["libtorch", "onnx"] as const) };
+    : { backend: parseChoice("--backend", flags.backend, Object.keys(BACKENDS)) };
 }
 
 /** Parses the shared flags into inference options (and sets the thread count). */
 export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
   const options: InferenceOptions = {};
   if (flags.bf16 === true) options.bf16 = true;
-  if (flags.hop !== undefined)
-    options.hopSeconds = parseFloatFlag("--hop", flags.hop, { min: 0.01, max: 3600 });
-  if (flags.batch !== undefined)
-    options.batchSize = parseIntFlag("--batch", flags.batch, { min: 1, max: 1024 });
+  if (flags.hopSeconds !== undefined)
+    options.hopSeconds = parseFloatFlag("--hop-seconds", flags.hopSeconds, { min: 0.01, max: 3600 });
+  if (flags.batchSize !== undefined)
+    options.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1, max: 1024 });
   if (flags.silenceDb !== undefined)
     options.silenceDb = parseFloatFlag("--silence-db", flags.silenceDb, { min: -200, max: 0 });
   if (flags.summary !== undefined)
@@ -80,17 +87,21 @@ export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
 }
 
 /**
- * Runs `work` on every file; an input error (unreadable, silent) is printed and the next file goes
- * on. Throws at the end when any file failed, so the exit status is 1.
+ * Runs `work` on every file; an input error (unreadable, silent) is printed (in `command`'s flags)
+ * and the next file goes on. Throws at the end when any file failed, so the exit status is 1.
  */
-export async function forEachFile(files: string[], work: (file: string) => Promise<void>): Promise<void> {
+export async function forEachFile(
+  files: string[],
+  command: Command,
+  work: (file: string) => Promise<void>,
+): Promise<void> {
   let failed = 0;
   for (const file of files) {
     try {
       await work(file);
     } catch (error) {
       if (!(error instanceof StemscopeError)) throw error;
-      process.stderr.write(`stemscope: ${error.message}\n`);
+      process.stderr.write(`stemscope: ${withFlags(error.message, command)}\n`);
       failed++;
     }
   }
@@ -111,7 +122,7 @@ export function registerPredictCommand(program: Command): void {
   const command = program
     .command("predict")
     .description(
-      "Name the instruments playing in audio files of any length, rate, channel count and format: 2-s windows every second, a file-level probability per instrument (the highest over non-silent windows of 1 − Π_k (1 − p_k)), and a per-window timeline.",
+      "Name the instruments playing in audio files of any length, rate, channel count and format: 2-s windows every --hop-seconds, a file-level probability per instrument (the mean, or with --summary max the highest, over non-silent windows of 1 − Π_k (1 − p_k)), and a per-window timeline.",
     )
     .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
   addInferenceOptions(command)
@@ -124,13 +135,14 @@ export function registerPredictCommand(program: Command): void {
       "--plot <dir>",
       "write <dir>/<track>.timeline.png: rows = classes in model order, columns = windows, white = probability 1",
     )
-    .action(async (files: string[], flags: PredictFlags) => {
+    .action(async (files: string[], flags: PredictFlags, command: Command) => {
       const options = inferenceOptions(flags);
       const model: StemscopeModel = await loadModel(flags.model, loadOptions(flags));
       try {
-        await forEachFile(files, async (file) => {
+        const warn = warningPrinter(command);
+        await forEachFile(files, command, async (file) => {
           const prediction = await model.predictFile(file, options);
-          for (const warning of prediction.warnings) process.stderr.write(`stemscope: warning: ${warning}\n`);
+          for (const warning of prediction.warnings) warn(warning);
           if (flags.plot !== undefined) {
             await writeFileAtomic(
               join(flags.plot, `${trackName(file)}.timeline.png`),

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { loadModel, trackName, writeSeparation } from "../infer/index.js";
+import { loadModel, trackName, writeSeparation, WriteStemsOptionsSchema } from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
 import {
   addInferenceOptions,
@@ -10,12 +10,13 @@ import {
   inferenceOptions,
   loadOptions,
 } from "./predict.js";
+import { warningPrinter } from "./flags.js";
 import { parseChoice } from "./options.js";
 
 interface SeparateFlags extends InferenceFlags {
   out: string;
   float32?: boolean;
-  clipMode: string;
+  clipMode?: string;
   quiet?: boolean;
 }
 
@@ -32,12 +33,14 @@ export function registerSeparateCommand(program: Command): void {
     .option("--float32", "write 32-bit float WAV (default: 16-bit PCM)")
     .option(
       "--clip-mode <mode>",
-      "16-bit PCM beyond ±1: clamp, or rescale all stems of a track together",
-      "clamp",
+      `16-bit PCM beyond ±1: clamp, or rescale all stems of a track together (default: ${WriteStemsOptionsSchema.parse({}).clipMode})`,
     )
     .option("--quiet", "no progress bar")
-    .action(async (files: string[], flags: SeparateFlags) => {
-      const clipMode = parseChoice("--clip-mode", flags.clipMode, ["clamp", "rescale"] as const);
+    .action(async (files: string[], flags: SeparateFlags, command: Command) => {
+      const clipMode =
+        flags.clipMode === undefined
+          ? undefined
+          : parseChoice("--clip-mode", flags.clipMode, ["clamp", "rescale"] as const);
       const options = inferenceOptions(flags);
       const names = new Map<string, string>();
       for (const file of files) {
@@ -51,7 +54,8 @@ export function registerSeparateCommand(program: Command): void {
       }
       const model = await loadModel(flags.model, loadOptions(flags));
       try {
-        await forEachFile(files, async (file) => {
+        const warn = warningPrinter(command);
+        await forEachFile(files, command, async (file) => {
           const track = trackName(file);
           let progress: ReturnType<typeof createProgress> | undefined;
           try {
@@ -67,13 +71,12 @@ export function registerSeparateCommand(program: Command): void {
               },
             });
             progress?.stop();
-            for (const warning of separation.prediction.warnings)
-              process.stderr.write(`stemscope: warning: ${warning}\n`);
+            for (const warning of separation.prediction.warnings) warn(warning);
             const dir = join(flags.out, track);
             const written = await writeSeparation(dir, file, separation, {
               encoding: flags.float32 === true ? "float32" : "pcm16",
               clipMode,
-              onWarning: (message) => process.stderr.write(`stemscope: warning: ${message}\n`),
+              onWarning: warn,
             });
             const stems = separation.stems.map((s, i) => {
               const p = separation.prediction.instruments.find((x) => x.name === s.name)?.probability ?? 0;

@@ -4,6 +4,7 @@ import { PRESET_NAMES } from "../model/presets.js";
 import { type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
 import { formatEpochLine, train, type TrainInput, type TrainProgress } from "../train/trainer.js";
 import { createProgress, type Progress } from "../util/progress.js";
+import { warningPrinter } from "./flags.js";
 import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
 interface TrainFlags {
@@ -133,7 +134,7 @@ export function registerTrainCommand(program: Command): void {
     .option("--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)")
     .option("--max-steps <n>", "stop after n optimizer steps in total (benchmarks)")
     .option("--quiet", "no progress output (the per-epoch lines are still printed)")
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, command: Command) => {
       const config = trainFlagsToConfig(flags);
       const quiet = flags.quiet === true;
       let bar: Progress | undefined;
@@ -164,7 +165,7 @@ export function registerTrainCommand(program: Command): void {
         const summary = await train(config, {
           signal: controller.signal,
           onProgress,
-          onWarning: (message) => process.stderr.write(`stemscope: warning: ${message}\n`),
+          onWarning: warningPrinter(command),
           onEpoch: (record) => {
             bar?.stop();
             bar = undefined;

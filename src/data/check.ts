@@ -5,9 +5,12 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { z } from "zod";
 import { type DecodedAudio, decodeWav } from "../audio/index.js";
+import { parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
-import { parseLabelLine } from "./labels.js";
+import { parseLabelLine, resolveSamplePath } from "./labels.js";
+import { MIX_JSON_NAME, readMixJson } from "./mix-json.js";
 import { listRawData } from "./raw-data.js";
 
 /** Clips below this peak |sample| (−80 dBFS) count as silent. */
@@ -80,15 +83,23 @@ export interface CheckReport {
   dataset: RawDataReport | TrainDataReport;
 }
 
-export interface CheckOptions {
-  /** Expected sample rate in Hz (default 16000). */
-  sampleRate?: number;
-  /** Expected minimum clip length in seconds for raw_data (default 2). */
-  seconds?: number;
-  /** train_data: decode at most this many samples' files (default: all). */
-  maxDecode?: number;
+/** What check expects, and the defaults (here and nowhere else). */
+export const CheckOptionsSchema = z
+  .object({
+    /** Expected sample rate, Hz. */
+    sampleRate: z.number().int().positive().default(16000),
+    /** raw_data: expected minimum clip length, seconds. */
+    seconds: z.number().min(0).default(2),
+    /** train_data: decode at most this many samples' files (absent: all). */
+    maxDecode: z.number().int().min(0).optional(),
+  })
+  .strict();
+type CheckSettings = z.output<typeof CheckOptionsSchema> & {
   onProgress?: (done: number, total: number) => void;
-}
+};
+export type CheckOptions = z.input<typeof CheckOptionsSchema> & {
+  onProgress?: (done: number, total: number) => void;
+};
 
 class Issues {
   readonly list: CheckIssue[] = [];
@@ -139,21 +150,22 @@ function levelStats(channels: Float32Array[]): { peak: number; clipped: boolean 
  *
  * @throws DataError only when `dir` does not exist or is not a folder (everything else is an issue)
  */
-export function checkDataset(dir: string, options: CheckOptions = {}): CheckReport {
+export function checkDataset(dir: string, input: CheckOptions = {}): CheckReport {
+  const { onProgress, ...rest } = input;
+  const options: CheckSettings = { ...parseSettings(CheckOptionsSchema, rest, "check options"), onProgress };
   if (!existsSync(dir))
     throw new DataError(`${dir}: folder not found; expected a raw_data or train_data folder`);
   if (!statSync(dir).isDirectory())
     throw new DataError(`${dir}: is not a folder; expected a raw_data or train_data folder`);
   const issues = new Issues();
-  const isTrain = existsSync(join(dir, "labels.txt")) || existsSync(join(dir, "mix.json"));
+  const isTrain = existsSync(join(dir, "labels.txt")) || existsSync(join(dir, MIX_JSON_NAME));
   const dataset = isTrain ? checkTrainData(dir, options, issues) : checkRawData(dir, options, issues);
   const errors = issues.list.filter((i) => i.severity === "error").length;
   return { ok: errors === 0, errors, warnings: issues.list.length - errors, issues: issues.list, dataset };
 }
 
-function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDataReport {
-  const sampleRate = options.sampleRate ?? 16000;
-  const seconds = options.seconds ?? 2;
+function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawDataReport {
+  const { sampleRate, seconds } = options;
   const classes = listRawData(dir);
   const stats: ClassStats[] = [];
   const total = classes.reduce((n, c) => n + c.files.length, 0);
@@ -279,18 +291,7 @@ function checkRawData(dir: string, options: CheckOptions, issues: Issues): RawDa
   return { kind: "raw_data", dir, classes: stats, totalClips: total };
 }
 
-/**
- * Resolves a labels.txt path: as written (relative to the working directory, as training opens it),
- * else as `<dir>/sample_<i>/<file>` (the folder was moved or check runs from elsewhere).
- */
-function resolveSamplePath(dir: string, written: string): { path: string; asWritten: boolean } | undefined {
-  if (existsSync(written)) return { path: written, asWritten: true };
-  const inDir = join(dir, basename(dirname(written)), basename(written));
-  if (existsSync(inDir)) return { path: inDir, asWritten: false };
-  return undefined;
-}
-
-function checkTrainData(dir: string, options: CheckOptions, issues: Issues): TrainDataReport {
+function checkTrainData(dir: string, options: CheckSettings, issues: Issues): TrainDataReport {
   const labelsPath = join(dir, "labels.txt");
   const report: TrainDataReport = {
     kind: "train_data",
@@ -302,25 +303,17 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     decodedFiles: 0,
     split: null,
   };
-  // Known classes: the raw_data folder that mix.json names.
-  const mixJsonPath = join(dir, "mix.json");
-  if (existsSync(mixJsonPath)) {
-    try {
-      const mix = JSON.parse(readFileSync(mixJsonPath, "utf8")) as {
-        classes?: unknown;
-        config?: { dataDir?: unknown };
-      };
-      const dataDir = mix.config?.dataDir;
-      if (typeof dataDir === "string" && existsSync(dataDir)) {
-        report.knownClasses = listRawData(dataDir).map((c) => c.name);
-      } else if (Array.isArray(mix.classes) && mix.classes.every((c) => typeof c === "string")) {
-        report.knownClasses = mix.classes as string[];
-      }
-    } catch (error) {
-      issues.error("bad-mix-json", `${mixJsonPath}: not valid JSON (${describeError(error)})`, {
-        file: mixJsonPath,
-      });
+  // Known classes: the raw_data folder that mix.json names (else the classes it recorded).
+  const mixJsonPath = join(dir, MIX_JSON_NAME);
+  try {
+    const mix = readMixJson(dir);
+    if (mix !== undefined) {
+      report.knownClasses = existsSync(mix.config.data)
+        ? listRawData(mix.config.data).map((c) => c.name)
+        : mix.classes;
     }
+  } catch (error) {
+    issues.error("bad-mix-json", describeError(error), { file: mixJsonPath });
   }
   if (!existsSync(labelsPath)) {
     issues.error(
@@ -424,7 +417,7 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
   }
 
   // Files: exist, decode, consistent.
-  const sampleRate = options.sampleRate ?? 16000;
+  const sampleRate = options.sampleRate;
   const limit = Math.min(samples.length, options.maxDecode ?? samples.length);
   let relocated = 0;
   let firstRelocated = "";
@@ -433,19 +426,19 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
     if (s % 200 === 0) options.onProgress?.(s, samples.length);
     const resolved: string[] = [];
     for (const written of sample.files) {
-      const r = resolveSamplePath(dir, written);
-      if (r === undefined) {
+      const path = resolveSamplePath(dir, written);
+      if (path === undefined) {
         issues.error("missing-file", `${labelsPath}:${sample.line}: ${written} does not exist`, {
           file: written,
           line: sample.line,
         });
         continue;
       }
-      if (!r.asWritten) {
+      if (!existsSync(written)) {
         relocated++;
         if (firstRelocated === "") firstRelocated = written;
       }
-      resolved.push(r.path);
+      resolved.push(path);
     }
     if (resolved.length !== sample.files.length || s >= limit) continue;
     const decoded: Float32Array[] = [];
@@ -511,7 +504,7 @@ function checkTrainData(dir: string, options: CheckOptions, issues: Issues): Tra
   if (relocated > 0) {
     issues.warning(
       "relocated-paths",
-      `${labelsPath}: ${relocated} paths (e.g. ${firstRelocated}) do not exist relative to the working directory ${process.cwd()} but do inside ${dir}; training opens them as written, so run it from the folder that mix was run from`,
+      `${labelsPath}: ${relocated} paths (e.g. ${firstRelocated}) do not exist relative to the working directory ${process.cwd()} but do inside ${dir}; stemscope reads them from there, but the seed's scripts open them as written (run those from the folder that mix was run from)`,
       { file: labelsPath },
     );
   }

@@ -7,7 +7,8 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Random } from "../util/random.js";
 import { DataError } from "./errors.js";
-import { parseLabelLine } from "./labels.js";
+import { parseLabelLine, resolveSamplePath } from "./labels.js";
+import { readMixJson } from "./mix-json.js";
 import { codePointSort } from "./raw-data.js";
 
 /** One sample of labels.txt. */
@@ -46,33 +47,6 @@ export interface DataSplit {
   test: number[];
   /** `split.json`, `seeded` (no split.json) or `random` (asked for). */
   source: "split.json" | "seeded" | "random";
-}
-
-/**
- * Resolves a path written in labels.txt: `<dir>/<sample folder>/<file>` when it exists (the folder
- * may have been moved since mixing), else as written (relative to the working directory, as the
- * seed opened it).
- */
-function resolveSamplePath(dir: string, written: string): string | undefined {
-  const inDir = join(dir, basename(dirname(written)), basename(written));
-  if (existsSync(inDir)) return inDir;
-  if (existsSync(written)) return written;
-  return undefined;
-}
-
-interface MixJson {
-  classes?: unknown;
-  config?: { sampleRate?: unknown; seconds?: unknown };
-}
-
-function readMixJson(dir: string): MixJson | undefined {
-  const path = join(dir, "mix.json");
-  if (!existsSync(path)) return undefined;
-  try {
-    return JSON.parse(readFileSync(path, "utf8")) as MixJson;
-  } catch (error) {
-    throw new DataError(`${path}: not valid JSON (${(error as Error).message})`, { cause: error });
-  }
 }
 
 /**
@@ -143,8 +117,8 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
   if (options.classes !== undefined) {
     known = [...options.classes];
     knownFrom = "the model being resumed";
-  } else if (Array.isArray(mix?.classes) && mix.classes.every((c) => typeof c === "string")) {
-    known = codePointSort([...(mix.classes as string[])]);
+  } else if (mix !== undefined) {
+    known = codePointSort([...mix.classes]);
     knownFrom = `${join(dir, "mix.json")}`;
   }
   const found = new Set<string>();
@@ -164,9 +138,7 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
       `${labelsPath}: only ${classes.length} class (${classes.join(", ")}); a classifier needs at least 2 classes`,
     );
   }
-  const sr = mix?.config?.sampleRate;
-  const seconds = mix?.config?.seconds;
-  const audio = typeof sr === "number" && typeof seconds === "number" ? { sampleRate: sr, seconds } : null;
+  const audio = mix === undefined ? null : { sampleRate: mix.config.sampleRate, seconds: mix.config.seconds };
   return { dir, labelsPath, samples, classes, sources, audio };
 }
 
@@ -215,7 +187,7 @@ export function splitTrainData(
     const split: DataSplit = { train: lookup(parsed.train), test: lookup(parsed.test), source: "split.json" };
     if (split.train.length === 0 || split.test.length === 0) {
       throw new DataError(
-        `${splitPath}: ${split.train.length} train and ${split.test.length} test samples; training needs both (use --split random, or mix with --test-fraction > 0)`,
+        `${splitPath}: ${split.train.length} train and ${split.test.length} test samples; training needs both (use \`split\` random, or mix with \`testFraction\` > 0)`,
       );
     }
     return split;

@@ -5,6 +5,7 @@ export {
   formatLabelLine,
   parseLabelLine,
   pyJoin,
+  resolveSamplePath,
   sampleDirLabel,
   sampleFileNames,
   type LabelLine,
@@ -13,8 +14,15 @@ export { MANIFEST_NAME, ManifestEntrySchema, type ManifestEntry, readManifest } 
 export { MixConfigSchema, type MixConfig, type MixConfigInput } from "./mix-config.js";
 export { RMS_REFERENCE, type MixTask, type RenderedMixture, renderMixture } from "./mix-render.js";
 export {
-  type BuildMixturesOptions,
+  MIX_JSON_FORMAT,
+  MIX_JSON_NAME,
+  MIX_JSON_VERSION,
   type MixManifest,
+  MixManifestSchema,
+  readMixJson,
+} from "./mix-json.js";
+export {
+  type BuildMixturesOptions,
   type MixProgress,
   type MixResult,
   type PlannedSample,

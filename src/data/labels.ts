@@ -23,6 +23,22 @@
  * `labelJ`. `mixed.wav` is the sample-wise sum of the source files (exact in 16-bit integers).
  * Paths and labels cannot contain whitespace.
  */
+import { existsSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+/**
+ * Where a path written in labels.txt is, for every reader (training, eval, check): first
+ * `<dir>/<sample folder>/<file>` — the train_data folder's own copy, wherever the folder was moved
+ * since mixing — then the path as written (relative to the working directory, as the seed opened it).
+ * @param dir the train_data folder
+ * @returns the path to open, or undefined when neither exists
+ */
+export function resolveSamplePath(dir: string, written: string): string | undefined {
+  const inDir = join(dir, basename(dirname(written)), basename(written));
+  if (existsSync(inDir)) return inDir;
+  if (existsSync(written)) return written;
+  return undefined;
+}
 
 /**
  * Python's `os.path.join` for POSIX paths: joins with "/" unless the left part already ends with

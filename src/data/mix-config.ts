@@ -8,9 +8,9 @@ import { z } from "zod";
 export const MixConfigSchema = z
   .object({
     /** raw_data folder: one sub-folder of `.wav` clips per class. */
-    dataDir: z.string().min(1).default("./raw_data/"),
-    /** Output folder, also the prefix of every labels.txt path (kept exactly as given). */
-    outputDir: z.string().min(1).default("./train_data/"),
+    data: z.string().min(1).default("./raw_data/"),
+    /** Output train_data folder, also the prefix of every labels.txt path (kept exactly as given). */
+    out: z.string().min(1).default("./train_data/"),
     /** Samples written for every combination of `sources` classes. */
     samplesPerCombination: z.number().int().min(1).default(2000),
     /** Seed of every random choice (clips, offsets, gains, split). */
@@ -53,7 +53,15 @@ export const MixConfigSchema = z
   })
   .strict();
 
-/** Input of {@link MixConfigSchema}: every field optional. */
-export type MixConfigInput = z.input<typeof MixConfigSchema>;
+/**
+ * Input of {@link MixConfigSchema}: every field optional. `dataDir` and `outputDir` are the names of
+ * stemscope 0.1 for `data` and `out`, still accepted.
+ */
+export type MixConfigInput = z.input<typeof MixConfigSchema> & {
+  /** @deprecated use `data` */
+  dataDir?: string;
+  /** @deprecated use `out` */
+  outputDir?: string;
+};
 /** A complete mixing configuration (all defaults filled in). */
 export type MixConfig = z.output<typeof MixConfigSchema>;

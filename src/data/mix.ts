@@ -10,7 +10,16 @@ import { join } from "node:path";
 import { StemscopeError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { Random, hashUnit } from "../util/random.js";
+import { ParameterError, parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
+import {
+  MIX_JSON_FORMAT,
+  MIX_JSON_NAME,
+  MIX_JSON_VERSION,
+  type MixManifest,
+  readMixJson,
+  writeMixJson,
+} from "./mix-json.js";
 import { formatLabelLine, sampleDirLabel, sampleFileNames } from "./labels.js";
 import { MANIFEST_NAME, readManifest } from "./manifest.js";
 import { loadClipShared } from "./mix-clips.js";
@@ -21,23 +30,8 @@ import type { MixWorkerReply, MixWorkerRequest } from "./mix-worker.js";
 import { type RawClass, listRawData } from "./raw-data.js";
 import { siblingModule, startWorker } from "./workers.js";
 
-/** Format tag and version of mix.json. */
-export const MIX_JSON_FORMAT = "stemscope-mix";
-export const MIX_JSON_VERSION = 1;
 /** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
 const JOURNAL_NAME = ".mix-progress";
-
-/** What `mix.json` records: enough to refuse mixing a different configuration into a folder. */
-export interface MixManifest {
-  format: typeof MIX_JSON_FORMAT;
-  version: number;
-  config: MixConfig;
-  classes: string[];
-  combinations: number;
-  samples: number;
-  /** sha256 over the sorted `<class>/<file> <bytes>` list of the raw_data clips. */
-  sourceFingerprint: string;
-}
 
 /** The train/test assignment written to split.json. */
 export interface SplitFile {
@@ -117,12 +111,13 @@ export function combinations<T>(items: readonly T[], k: number): T[][] {
 }
 
 function parseConfig(input: MixConfigInput): MixConfig {
-  const parsed = MixConfigSchema.safeParse(input);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new DataError(`mix config: ${issue?.path.join(".") ?? ""}: ${issue?.message ?? "invalid"}`);
-  }
-  return parsed.data;
+  const { dataDir, outputDir, ...rest } = input;
+  const named = {
+    ...(dataDir === undefined ? {} : { data: dataDir }),
+    ...(outputDir === undefined ? {} : { out: outputDir }),
+    ...rest,
+  };
+  return parseSettings(MixConfigSchema, named, "mix config");
 }
 
 /** The split side (false = train, true = test) of every source clip, and held-out soundfonts. */
@@ -133,11 +128,11 @@ function assignClipSides(
   onWarning: (message: string) => void,
 ): { clipIsTest: boolean[] | undefined; testSoundfonts?: string[] } {
   if (config.testSoundfonts !== undefined && config.splitBy !== "soundfont") {
-    throw new DataError("--test-soundfonts needs --split-by soundfont");
+    throw new ParameterError("testSoundfonts", "`testSoundfonts` needs `splitBy` soundfont");
   }
   if (config.splitBy === "random") {
     onWarning(
-      `--split-by random assigns samples, not clips, to train and test (as the seed did): the same source clips appear on both sides, so test scores will be optimistic. Use --split-by clip or soundfont for an honest test set.`,
+      `\`splitBy\` random assigns samples, not clips, to train and test (as the seed did): the same source clips appear on both sides, so test scores will be optimistic. Use \`splitBy\` clip or soundfont for an honest test set.`,
     );
     return { clipIsTest: undefined };
   }
@@ -153,7 +148,7 @@ function assignClipSides(
         .sort((a, b) => a.h - b.h || (a.clip.key < b.clip.key ? -1 : 1));
       if (own.length < 2) {
         throw new DataError(
-          `${join(config.dataDir, classes[c]!.name)}: only ${own.length} clip; --split-by clip needs at least 2 clips per class (or use --test-fraction 0)`,
+          `${join(config.data, classes[c]!.name)}: only ${own.length} clip; \`splitBy\` clip needs at least 2 clips per class (or use \`testFraction\` 0)`,
         );
       }
       const nTest = Math.min(own.length - 1, Math.max(1, Math.round(own.length * config.testFraction)));
@@ -162,11 +157,11 @@ function assignClipSides(
     return { clipIsTest };
   }
   // soundfont
-  const manifestPath = join(config.dataDir, MANIFEST_NAME);
-  const entries = readManifest(config.dataDir);
+  const manifestPath = join(config.data, MANIFEST_NAME);
+  const entries = readManifest(config.data);
   if (entries === undefined) {
     throw new DataError(
-      `${manifestPath}: not found; --split-by soundfont needs the manifest that \`stemscope synth\` writes (use --split-by clip for other libraries)`,
+      `${manifestPath}: not found; \`splitBy\` soundfont needs the manifest that \`stemscope synth\` writes (use \`splitBy\` clip for other libraries)`,
     );
   }
   const soundfontOf = new Map(entries.map((e) => [e.file, e.soundfont]));
@@ -182,7 +177,7 @@ function assignClipSides(
   ].sort();
   if (soundfonts.length < 2) {
     throw new DataError(
-      `${manifestPath}: all clips come from one soundfont (${soundfonts[0] ?? "none"}); --split-by soundfont needs at least 2 (use --split-by clip)`,
+      `${manifestPath}: all clips come from one soundfont (${soundfonts[0] ?? "none"}); \`splitBy\` soundfont needs at least 2 (use \`splitBy\` clip)`,
     );
   }
   let testSoundfonts: string[];
@@ -190,13 +185,13 @@ function assignClipSides(
     const unknown = config.testSoundfonts.filter((sf) => !soundfonts.includes(sf));
     if (unknown.length > 0) {
       throw new DataError(
-        `--test-soundfonts: ${unknown.join(", ")} not in ${manifestPath}; its clips come from ${soundfonts.join(", ")}`,
+        `\`testSoundfonts\`: ${unknown.join(", ")} not in ${manifestPath}; its clips come from ${soundfonts.join(", ")}`,
       );
     }
     testSoundfonts = [...new Set(config.testSoundfonts)].sort();
     if (testSoundfonts.length >= soundfonts.length) {
       throw new DataError(
-        `--test-soundfonts: holding out all of ${soundfonts.join(", ")} leaves nothing to train on; name fewer`,
+        `\`testSoundfonts\`: holding out all of ${soundfonts.join(", ")} leaves nothing to train on; name fewer`,
       );
     }
   } else {
@@ -252,7 +247,7 @@ function planSamples(
         const pool = (test ? testPools : trainPools)[c]!;
         if (pool.length === 0) {
           throw new DataError(
-            `${join(config.dataDir, classes[c]!.name)}: no ${test ? "test" : "train"} clips after the split; add clips or change --test-fraction / --split-by`,
+            `${join(config.data, classes[c]!.name)}: no ${test ? "test" : "train"} clips after the split; add clips or change \`testFraction\` / \`splitBy\``,
           );
         }
         clipIds.push(pool[rng.int(pool.length)]!);
@@ -270,7 +265,7 @@ function fingerprint(config: MixConfig, classes: RawClass[]): string {
   const hash = createHash("sha256");
   for (const cls of classes) {
     for (const file of cls.files) {
-      const size = statSync(join(config.dataDir, cls.name, file)).size;
+      const size = statSync(join(config.data, cls.name, file)).size;
       hash.update(`${cls.name}/${file} ${size}\n`);
     }
   }
@@ -278,9 +273,10 @@ function fingerprint(config: MixConfig, classes: RawClass[]): string {
 }
 
 /** Describes which top-level keys of two JSON-able objects differ. */
-function differingKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+function differingKeys(a: object, b: object): string[] {
   const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-  return [...keys].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const value = (o: object, k: string): unknown => (o as Record<string, unknown>)[k];
+  return [...keys].filter((k) => JSON.stringify(value(a, k)) !== JSON.stringify(value(b, k)));
 }
 
 function isSampleDirName(name: string): boolean {
@@ -291,7 +287,7 @@ function isSampleDirName(name: string): boolean {
 function clearOutput(dir: string): void {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
-    if (isSampleDirName(name) || ["labels.txt", "split.json", "mix.json", JOURNAL_NAME].includes(name)) {
+    if (isSampleDirName(name) || ["labels.txt", "split.json", MIX_JSON_NAME, JOURNAL_NAME].includes(name)) {
       rmSync(join(dir, name), { recursive: true, force: true });
     }
   }
@@ -303,13 +299,13 @@ function clearOutput(dir: string): void {
  */
 function completedSamples(config: MixConfig, total: number): Set<number> {
   const listed = new Set<number>();
-  const journal = join(config.outputDir, JOURNAL_NAME);
+  const journal = join(config.out, JOURNAL_NAME);
   if (existsSync(journal)) {
     for (const line of readFileSync(journal, "utf8").split("\n")) {
       if (/^\d+$/.test(line)) listed.add(Number(line));
     }
   }
-  const labels = join(config.outputDir, "labels.txt");
+  const labels = join(config.out, "labels.txt");
   if (existsSync(labels)) {
     for (const line of readFileSync(labels, "utf8").split("\n")) {
       const m = /sample_(\d+)\/mixed\.wav /.exec(line);
@@ -320,10 +316,47 @@ function completedSamples(config: MixConfig, total: number): Set<number> {
   const done = new Set<number>();
   for (const index of listed) {
     if (index >= total) continue;
-    const dir = join(config.outputDir, `sample_${index}`);
+    const dir = join(config.out, `sample_${index}`);
     if (names.every((n) => existsSync(join(dir, n)))) done.add(index);
   }
   return done;
+}
+
+/**
+ * The samples of `config.out` that an earlier run of the same configuration finished (none for a
+ * new folder).
+ * @throws DataError when the folder holds mixtures of another configuration, or ones without mix.json
+ */
+function claimOutput(config: MixConfig, manifest: MixManifest, total: number): Set<number> {
+  let previous: MixManifest | undefined;
+  try {
+    previous = readMixJson(config.out);
+  } catch (error) {
+    throw new DataError(`${(error as Error).message}; use \`overwrite\` to replace this folder's mixtures`, {
+      cause: error,
+    });
+  }
+  if (previous !== undefined) {
+    const diff = [
+      ...differingKeys(previous.config, config).map((k) => `config.${k}`),
+      ...differingKeys({ ...previous, config: undefined }, { ...manifest, config: undefined }),
+    ];
+    if (diff.length > 0) {
+      throw new DataError(
+        `${config.out}: already holds mixtures made with a different configuration (differs in: ${diff.join(", ")}); use \`overwrite\` to replace them, or choose another \`out\``,
+      );
+    }
+    return completedSamples(config, total);
+  }
+  if (existsSync(config.out)) {
+    const foreign = readdirSync(config.out).filter((n) => isSampleDirName(n) || n === "labels.txt");
+    if (foreign.length > 0) {
+      throw new DataError(
+        `${config.out}: already holds mixtures (${foreign.includes("labels.txt") ? "labels.txt, " : ""}sample_* folders) without a mix.json, so they were not made by this configuration; use \`overwrite\` to replace them, or choose another \`out\``,
+      );
+    }
+  }
+  return new Set();
 }
 
 /** Everything decided before any audio is read (see {@link planMixtures}). */
@@ -338,31 +371,31 @@ interface PreparedMix {
 }
 
 function prepareMix(config: MixConfig, onWarning: (message: string) => void): PreparedMix {
-  if (/\s/.test(config.outputDir)) {
+  if (/\s/.test(config.out)) {
     throw new DataError(
-      `--output-dir "${config.outputDir}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`,
+      `\`out\` "${config.out}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`,
     );
   }
-  const classes = listRawData(config.dataDir);
+  const classes = listRawData(config.data);
   for (const cls of classes) {
     if (/\s/.test(cls.name))
       throw new DataError(
-        `${join(config.dataDir, cls.name)}: class folder names become labels in labels.txt and cannot contain whitespace`,
+        `${join(config.data, cls.name)}: class folder names become labels in labels.txt and cannot contain whitespace`,
       );
     if (cls.files.length === 0)
       throw new DataError(
-        `${join(config.dataDir, cls.name)}: no .wav files; every class folder needs at least one clip (remove the folder or add clips)`,
+        `${join(config.data, cls.name)}: no .wav files; every class folder needs at least one clip (remove the folder or add clips)`,
       );
     for (const f of cls.files) {
       if (/\s/.test(f))
         throw new DataError(
-          `${join(config.dataDir, cls.name, f)}: file names cannot contain whitespace (labels.txt is space-separated); rename it`,
+          `${join(config.data, cls.name, f)}: file names cannot contain whitespace (labels.txt is space-separated); rename it`,
         );
     }
   }
   if (classes.length < config.sources) {
     throw new DataError(
-      `${config.dataDir}: found ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing ${config.sources} sources needs at least ${config.sources}`,
+      `${config.data}: found ${classes.length} class folder(s) (${classes.map((c) => c.name).join(", ") || "none"}); mixing ${config.sources} sources needs at least ${config.sources}`,
     );
   }
   const clips: ClipRef[] = [];
@@ -372,7 +405,7 @@ function prepareMix(config: MixConfig, onWarning: (message: string) => void): Pr
         id: clips.length,
         classIndex,
         key: `${cls.name}/${file}`,
-        path: join(config.dataDir, cls.name, file),
+        path: join(config.data, cls.name, file),
       });
     }
   });
@@ -416,7 +449,7 @@ export function planMixtures(
   );
   return tasks.map((t, i) => ({
     index: t.index,
-    dir: sampleDirLabel(config.outputDir, t.index),
+    dir: sampleDirLabel(config.out, t.index),
     labels: combos[Math.floor(t.index / config.samplesPerCombination)]!.map((c) => classes[c]!.name),
     clips: t.clipIds.map((id) => clips[id]!.key),
     offsets: t.offsets,
@@ -455,41 +488,9 @@ export async function buildMixtures(
     samples: total,
     sourceFingerprint: fingerprint(config, classes),
   };
-  const mixJsonPath = join(config.outputDir, "mix.json");
-  if (options.overwrite === true) clearOutput(config.outputDir);
-  let done = new Set<number>();
-  if (existsSync(mixJsonPath)) {
-    let previous: Record<string, unknown>;
-    try {
-      previous = JSON.parse(readFileSync(mixJsonPath, "utf8")) as Record<string, unknown>;
-    } catch {
-      throw new DataError(
-        `${mixJsonPath}: not valid JSON; use --overwrite to replace this folder's mixtures`,
-      );
-    }
-    const prevConfig = (previous.config ?? {}) as Record<string, unknown>;
-    const diff = [
-      ...differingKeys(prevConfig, config as unknown as Record<string, unknown>).map((k) => `config.${k}`),
-      ...differingKeys(
-        { ...previous, config: undefined },
-        { ...(manifest as unknown as Record<string, unknown>), config: undefined },
-      ),
-    ];
-    if (diff.length > 0) {
-      throw new DataError(
-        `${config.outputDir}: already holds mixtures made with a different configuration (differs in: ${diff.join(", ")}); use --overwrite to replace them, or choose another --output-dir`,
-      );
-    }
-    done = completedSamples(config, total);
-  } else if (existsSync(config.outputDir)) {
-    const foreign = readdirSync(config.outputDir).filter((n) => isSampleDirName(n) || n === "labels.txt");
-    if (foreign.length > 0) {
-      throw new DataError(
-        `${config.outputDir}: already holds mixtures (${foreign.includes("labels.txt") ? "labels.txt, " : ""}sample_* folders) without a mix.json, so they were not made by this configuration; use --overwrite to replace them, or choose another --output-dir`,
-      );
-    }
-  }
-  await writeFileAtomic(mixJsonPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  if (options.overwrite === true) clearOutput(config.out);
+  const done = claimOutput(config, manifest, total);
+  await writeMixJson(config.out, manifest);
 
   const pending = tasks.filter((t) => !done.has(t.index));
   const settings: MixRenderSettings = {
@@ -499,7 +500,7 @@ export async function buildMixtures(
     normalize: config.normalize,
     peak: config.peak,
   };
-  const journalPath = join(config.outputDir, JOURNAL_NAME);
+  const journalPath = join(config.out, JOURNAL_NAME);
   let journalBuffer: number[] = [];
   let lastFlush = Date.now();
   const flushJournal = (): void => {
@@ -534,12 +535,12 @@ export async function buildMixtures(
   // labels.txt and split.json, atomically; then the journal is no longer needed.
   const labelLines = tasks.map((t) =>
     formatLabelLine(
-      config.outputDir,
+      config.out,
       t.index,
       combos[Math.floor(t.index / config.samplesPerCombination)]!.map((c) => classes[c]!.name),
     ),
   );
-  const labelsPath = join(config.outputDir, "labels.txt");
+  const labelsPath = join(config.out, "labels.txt");
   await writeFileAtomic(labelsPath, `${labelLines.join("\n")}\n`);
   const split: SplitFile = {
     version: 1,
@@ -547,10 +548,10 @@ export async function buildMixtures(
     testFraction: config.testFraction,
     seed: config.seed,
     ...(testSoundfonts !== undefined ? { testSoundfonts } : {}),
-    train: tasks.filter((_, i) => !isTest[i]).map((t) => sampleDirLabel(config.outputDir, t.index)),
-    test: tasks.filter((_, i) => isTest[i]).map((t) => sampleDirLabel(config.outputDir, t.index)),
+    train: tasks.filter((_, i) => !isTest[i]).map((t) => sampleDirLabel(config.out, t.index)),
+    test: tasks.filter((_, i) => isTest[i]).map((t) => sampleDirLabel(config.out, t.index)),
   };
-  const splitPath = join(config.outputDir, "split.json");
+  const splitPath = join(config.out, "split.json");
   await writeFileAtomic(splitPath, `${JSON.stringify(split, null, 1)}\n`);
   rmSync(journalPath, { force: true });
 
@@ -586,7 +587,7 @@ async function mixInProcess(
   onProgress({ phase: "load", done: usedIds.length, total: usedIds.length });
   let batch: number[] = [];
   for (const task of pending) {
-    writeMixSample(config.outputDir, table, task, settings, config.sampleRate);
+    writeMixSample(config.out, table, task, settings, config.sampleRate);
     batch.push(task.index);
     if (batch.length === 16) {
       finished(batch);
@@ -634,7 +635,7 @@ async function mixWithWorkers(
         send(w, {
           type: "tasks",
           tasks,
-          outputDir: config.outputDir,
+          outputDir: config.out,
           settings,
           sampleRate: config.sampleRate,
         });

@@ -19,6 +19,8 @@ export {
   EVAL_FORMAT_VERSION,
   evaluate,
   type EvaluateOptions,
+  EvaluateOptionsSchema,
+  type EvaluateSettings,
   type EvalMetrics,
   evaluationSamples,
 } from "./evaluate.js";

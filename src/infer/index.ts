@@ -14,7 +14,7 @@ export {
 export { defaultModelDir } from "../separator/separator.js";
 export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
-export { trackName, writeSeparation, type WriteStemsOptions } from "./stems.js";
+export { trackName, writeSeparation, type WriteStemsOptions, WriteStemsOptionsSchema } from "./stems.js";
 export {
   planWindows,
   rmsDb,

@@ -5,23 +5,31 @@
 import { existsSync } from "node:fs";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { type ClipMode, encodeWav, type WavEncoding } from "../audio/wav.js";
+import { z } from "zod";
+import { encodeWav } from "../audio/wav.js";
+import { parseSettings } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { InferenceError, type Separation } from "./model.js";
 import { predictionRecord } from "./output.js";
 
+/** How stems are written, and the defaults (here and nowhere else). */
+export const WriteStemsOptionsSchema = z
+  .object({
+    /** `pcm16` (16-bit PCM) or `float32`. */
+    encoding: z.enum(["pcm16", "float32"]).default("pcm16"),
+    /**
+     * For pcm16, samples beyond ±1: `clamp` clips them; `rescale` scales every stem of the track by
+     * the same factor (1 / the largest peak), so the stems still sum to a scaled mixture.
+     */
+    clipMode: z.enum(["clamp", "rescale"]).default("clamp"),
+  })
+  .strict();
+
 /** Options of {@link writeSeparation}. */
-export interface WriteStemsOptions {
-  /** `pcm16` (default) or `float32`. */
-  encoding?: WavEncoding;
-  /**
-   * For pcm16, samples beyond ±1: `clamp` (default) clips them; `rescale` scales every stem of the
-   * track by the same factor (1 / the largest peak), so the stems still sum to a scaled mixture.
-   */
-  clipMode?: Exclude<ClipMode, "error">;
+export type WriteStemsOptions = z.input<typeof WriteStemsOptionsSchema> & {
   /** Notices (clipping, rescaling). Default: ignored. */
   onWarning?: (message: string) => void;
-}
+};
 
 /** The folder name of a track: the file name without its extension, e.g. `song` for `a/song.mp3`. */
 export function trackName(file: string): string {
@@ -42,9 +50,9 @@ export async function writeSeparation(
   separation: Separation,
   options: WriteStemsOptions = {},
 ): Promise<string[]> {
-  const encoding = options.encoding ?? "pcm16";
-  const clipMode = options.clipMode ?? "clamp";
-  const warn = options.onWarning ?? (() => undefined);
+  const { onWarning, ...rest } = options;
+  const { encoding, clipMode } = parseSettings(WriteStemsOptionsSchema, rest, "stem options");
+  const warn = onWarning ?? (() => undefined);
   let scale = 1;
   if (encoding === "pcm16" && clipMode === "rescale") {
     let peak = 0;
