@@ -86,7 +86,7 @@ export function manifestEntry(
   const { preset, transforms: t } = plan;
   const transforms: Record<string, string | number | boolean> = {};
   if (t.formantShift !== 0) transforms.formantShift = t.formantShift;
-  for (const key of ["attack", "decay", "release", "brightness", "resonance"] as const) {
+  for (const key of ["attack", "decay", "release", "brightness", "resonance", "vibratoRate"] as const) {
     if (t[key] !== 64) transforms[key] = t[key];
   }
   if (t.eq.length > 0) transforms.eq = t.eq.map((b) => `${b.type}:${b.freq}:${b.gainDb}:${b.q}`).join(" ");

@@ -54,12 +54,16 @@ export interface ClipTransforms {
    * (pitch unchanged, formants moved down like a larger instrument for k > 0, up like a smaller one for k < 0). 0 = none.
    */
   formantShift: number;
-  /** Sound controllers, 0–127, 64 = as recorded: CC73 attack, CC75 decay, CC72 release, CC74 brightness, CC71 resonance. */
+  /**
+   * Sound controllers, 0–127, 64 = as recorded: CC73 attack, CC75 decay, CC72 release, CC74
+   * brightness, CC71 resonance, CC76 vibrato rate (±1.9 Hz over 52–76; models likewise).
+   */
   attack: number;
   decay: number;
   release: number;
   brightness: number;
   resonance: number;
+  vibratoRate: number;
   /** Equaliser bands applied at the output rate. */
   eq: EqBand[];
   /** Soft-saturation drive (0 = none). */
@@ -226,6 +230,7 @@ function drawTransforms(
     release: 64,
     brightness: 64,
     resonance: 64,
+    vibratoRate: 64,
     eq: [],
     saturation: 0,
   };
@@ -243,6 +248,7 @@ function drawTransforms(
     eq: rng.bool(0.75) ? drawEq(rng.fork("eq"), sampleRate) : [],
     saturation: rng.bool(0.15) ? Math.round(rng.uniform(0.5, 4) * 1000) / 1000 : 0,
     ...(room !== undefined ? { room } : {}),
+    vibratoRate: cc(0.4, 52, 76),
   };
 }
 
@@ -417,7 +423,8 @@ export class ClipRenderer {
     if (model === undefined || params === undefined)
       throw new Error(`plan for ${plan.preset.name} has no model`);
     const depth = (0.5 * plan.vibrato) / 127; // semitones, as the SF2 default CC1 → 50 cents
-    const rate = params.vibratoHz ?? 5.5;
+    // CC76 as spessasynth maps it: (v/64 − 1) · 10 Hz added to the vibrato rate.
+    const rate = (params.vibratoHz ?? 5.5) + (plan.transforms.vibratoRate / 64 - 1) * 10;
     return renderModel(
       {
         model,
@@ -449,6 +456,7 @@ export class ClipRenderer {
     synth.controllerChange(0, 72, t.release);
     synth.controllerChange(0, 74, t.brightness);
     synth.controllerChange(0, 71, t.resonance);
+    synth.controllerChange(0, 76, t.vibratoRate);
     // The zone of note + k, tuned k semitones down: the same pitch from a differently sized sample.
     channel.setSystemParameter("fineTune", -100 * t.formantShift);
     type Ev = { at: number; run: () => void };
