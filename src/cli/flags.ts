@@ -38,6 +38,7 @@ export function flagOf(
 /** Library parameters that a command's flags spell differently (by command name). */
 const EXTRA_FLAGS: Record<string, Record<string, string>> = {
   synth: { outDir: "--out" },
+  separate: { encoding: "--float32" },
 };
 
 /**

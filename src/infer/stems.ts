@@ -72,7 +72,7 @@ export async function writeSeparation(
     const { bytes, report } = encodeWav(samples, separation.sampleRate, { encoding, clipMode: "clamp" });
     if (report.clippedSamples > 0) {
       warn(
-        `${join(dir, `${stem.name}.wav`)}: clipped ${report.clippedSamples} samples to ±1 (peak ${report.peak.toFixed(4)}); use --clip-mode rescale or --float32`,
+        `${join(dir, `${stem.name}.wav`)}: clipped ${report.clippedSamples} samples to ±1 (peak ${report.peak.toFixed(4)}); use \`clipMode\` rescale, or write float32 (\`encoding\`)`,
       );
     }
     return { name: `${stem.name}.wav`, bytes };

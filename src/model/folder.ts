@@ -29,7 +29,7 @@ import { StemscopeError } from "../errors.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { fromJson, toJson } from "../util/json.js";
-import { JointModel, type JointModelConfig, JointModelConfigSchema } from "./joint.js";
+import { classifierChannels, JointModel, type JointModelConfig, JointModelConfigSchema } from "./joint.js";
 import { PRESET_NAMES, type PresetName, presetName } from "./presets.js";
 
 /** The config.json format version this code writes. */
@@ -293,17 +293,23 @@ function recordedFeatures(features: FeatureConfig): Partial<FeatureConfig> {
 }
 
 /**
- * Writes `<dir>/config.json` (atomically), validated against the schema first. `model.preset` is
- * written as what the architecture is ({@link presetName}), whatever the config says.
+ * Writes `<dir>/config.json` (atomically), validated against the schema first. `model.preset` and
+ * `model.resnet.inChannels` are written as what the architecture is ({@link presetName}, the
+ * classifier's real input channels), whatever the config says.
  * @throws ModelFolderError when the config does not validate
  */
 export async function writeModelConfig(dir: string, config: ModelFolderConfig): Promise<void> {
   const path = join(dir, MODEL_FILES.config);
   const parsed = ModelFolderConfigSchema.safeParse(config);
   if (!parsed.success) throw new ModelFolderError(describeIssue(path, parsed.error));
+  const model = parsed.data.model;
   const written = {
     ...parsed.data,
-    model: { ...parsed.data.model, preset: presetName(parsed.data.model) },
+    model: {
+      ...model,
+      preset: presetName(model),
+      resnet: { ...model.resnet, inChannels: classifierChannels(model) },
+    },
     features: recordedFeatures(parsed.data.features),
   };
   await writeFileAtomic(path, `${toJson(written, 2)}\n`);

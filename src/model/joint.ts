@@ -22,6 +22,11 @@ export const JointModelConfigSchema = z.object({
 });
 export type JointModelConfig = z.infer<typeof JointModelConfigSchema>;
 
+/** Input channels of the classifier: the source, and with `source+mixture` the mixture too. */
+export function classifierChannels(config: Pick<JointModelConfig, "classifierInput">): number {
+  return config.classifierInput === "source+mixture" ? 2 : 1;
+}
+
 /** The model's outputs for a batch of mixtures. */
 export interface JointOutput {
   /** Separated source spectrograms [batch, sources, H, W]. */
@@ -41,10 +46,9 @@ export class JointModel extends Module {
   constructor(readonly config: JointModelConfig) {
     super();
     this.unet = this.registerModule("unet", new UNet(config.unet, config.sources));
-    const inChannels = config.classifierInput === "source+mixture" ? 2 : 1;
     this.classifier = this.registerModule(
       "classifier",
-      new ResNet({ ...config.resnet, inChannels }, config.numClasses),
+      new ResNet({ ...config.resnet, inChannels: classifierChannels(config) }, config.numClasses),
     );
   }
 
