@@ -13,11 +13,13 @@
  *   = 160/441, 48000 → 16000 = 1/3, 22050 → 16000 = 320/441): overlap-save blocks of M·K input and
  *   L·K output samples; each block's spectrum is multiplied by the filter's exact frequency response
  *   H(f) (closed form, see {@link kaiserSincResponse}) and transformed back at the output rate,
- *   folding the part above the output Nyquist back as the time-domain sum does. It leaves out only
- *   the terms where |H| is below the filter's own stopband (< 3e-7 of the passband), so it matches
- *   the time-domain sum to ~1e-7 of the signal level (test/audio-resample.test.ts) while doing
- *   O(log K) work per sample instead of 2·64/cutoff multiply-adds.
- * - "direct" (every other ratio, and short or cheap filters): the time-domain sum
+ *   folding the part above the output Nyquist back as the time-domain sum does. It leaves out the
+ *   stopband beyond 2.5 window lobes past the cut-off (kaiser_best: |H| < 3e-8 there, which the
+ *   time-domain sum would alias back), so the two agree to float32 rounding
+ *   (test/audio-resample.test.ts) while the work per sample is O(log K) instead of 2·64/cutoff
+ *   multiply-adds (`npm run bench:resample`). A NaN or infinite input sample spreads over its whole
+ *   block (≈ 0.3 s) instead of the filter's reach.
+ * - "direct" (every other ratio, and short inputs or cheap filters): the time-domain sum
  *   y[m] = Σ_k x[k]·h(m·from/to − k), with a precomputed coefficient table per phase when the
  *   ratio is rational with at most 4096 phases, symmetric taps for integer decimation, and
  *   coefficients computed per output sample otherwise.
@@ -152,6 +154,8 @@ export function kaiserSincResponse(
 }
 
 const MAX_PHASES = 4096;
+/** Largest coefficient table (phases × taps) of the direct path; beyond it taps are computed per sample. */
+const MAX_TABLE = 1 << 24;
 /** Extra input samples kept at each block edge beyond the filter's reach (room for the tiny tails). */
 const BLOCK_MARGIN = 16;
 /** Largest FFT the spectral path builds, and the largest input block it considers. */
@@ -237,8 +241,9 @@ export function resample(
     }
   }
   if (decimation !== undefined) decimate(samples, M, decimation, out);
-  else if (L > 0 && L <= MAX_PHASES) resamplePolyphase(samples, L, M, design, out);
-  else resampleAnyRatio(samples, fromRate / toRate, design, out);
+  else if (L > 0 && L <= MAX_PHASES && L * 2 * design.reach <= MAX_TABLE) {
+    resamplePolyphase(samples, L, M, design, out);
+  } else resampleAnyRatio(samples, fromRate / toRate, design, out);
   return out;
 }
 
@@ -564,7 +569,7 @@ function decimate(x: Float32Array, M: number, taps: DecimationTaps, out: Float32
   }
 }
 
-/** Any ratio (non-integer rates, or more than 4096 phases): coefficients computed per output sample. */
+/** Any ratio (non-integer rates, more than 4096 phases, or a huge table): coefficients per output sample. */
 function resampleAnyRatio(x: Float32Array, step: number, design: FilterDesign, out: Float32Array): void {
   const n = x.length;
   const reach = design.reach;
