@@ -7,18 +7,19 @@
  *    time-domain path (`method: "direct"`), all in this run; best of `--repeats` wall-clock times.
  * 2. Encodes a 60-s 44.1 kHz stereo file as WAV, FLAC, MP3, Ogg/Vorbis and Ogg/Opus (with the
  *    flac, lame, oggenc and opusenc that scripts/setup.sh installs; a missing one is skipped) and
- *    times each step of `loadAudio`: reading the file, decoding, the Float32 copy and checks,
- *    mixing to mono, and resampling to 16 kHz.
+ *    times each step of `loadAudio`: reading the file, decoding (all of decodeAudioFile, and
+ *    audio-decode's own share), the truncation check, mixing to mono, and resampling to 16 kHz.
  *
  * Prints one JSON object.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import decode from "audio-decode";
+import { streamEndProblem } from "../src/audio/file-checks.js";
 import { decodeAudioFile, downmixToMono, resample, writeWav } from "../src/audio/index.js";
 
 const { values } = parseArgs({
@@ -196,16 +197,23 @@ function testSignal(rate: number, channels = 1): Float32Array[] {
   });
 }
 
-/** Best wall-clock milliseconds of `repeats` runs (after one warm-up run), and the last result. */
-async function time<T>(fn: () => T | Promise<T>): Promise<{ ms: number; result: T }> {
+/**
+ * Best wall-clock and best CPU milliseconds of `repeats` runs (after one warm-up run), and the last
+ * result. CPU time is this process's user + system time, less disturbed by other work on the machine.
+ */
+async function time<T>(fn: () => T | Promise<T>): Promise<{ ms: number; cpuMs: number; result: T }> {
   let result = await fn();
   let best = Infinity;
+  let bestCpu = Infinity;
   for (let r = 0; r < repeats; r++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     result = await fn();
     best = Math.min(best, performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    bestCpu = Math.min(bestCpu, (c.user + c.system) / 1000);
   }
-  return { ms: Number(best.toFixed(1)), result };
+  return { ms: Number(best.toFixed(1)), cpuMs: Number(bestCpu.toFixed(1)), result };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -214,6 +222,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
+const loadAverageAtStart = loadavg().map((v) => Number(v.toFixed(2)));
 const resampling: Record<string, unknown>[] = [];
 for (const from of [44100, 48000, 22050]) {
   const [x] = testSignal(from) as [Float32Array];
@@ -227,6 +236,9 @@ for (const from of [44100, 48000, 22050]) {
     beforeMs: before.ms,
     nowMs: spectral.ms,
     speedup: Number((before.ms / spectral.ms).toFixed(1)),
+    beforeCpuMs: before.cpuMs,
+    nowCpuMs: spectral.cpuMs,
+    cpuSpeedup: Number((before.cpuMs / spectral.cpuMs).toFixed(1)),
     directNowMs: direct.ms,
     directSpeedup: Number((before.ms / direct.ms).toFixed(1)),
     maxAbsDiffNowVsBefore: Number(maxAbsDiff(spectral.result, before.result).toExponential(2)),
@@ -241,6 +253,7 @@ async function decodeSteps(path: string): Promise<Record<string, unknown>> {
   const total = await time(() => decodeAudioFile(path));
   const decoder = isWav ? null : await time(() => decode(read.result));
   const decoded = total.result;
+  const streamCheck = await time(() => streamEndProblem(read.result, decoded.channels[0]!.length));
   const mono = await time(() => downmixToMono(decoded.channels));
   const toRate = await time(() => resample(mono.result, decoded.sampleRate, 16000));
   const before = await time(() => resampleBefore(mono.result, decoded.sampleRate, 16000));
@@ -255,7 +268,7 @@ async function decodeSteps(path: string): Promise<Record<string, unknown>> {
       ? { note: "WAV: our own parser (src/audio/wav.ts)" }
       : {
           audioDecodeMs: decoder.ms,
-          copyAndChecksMs: Number(Math.max(0, total.ms - read.ms - decoder.ms).toFixed(1)),
+          streamEndCheckMs: streamCheck.ms,
         }),
     downmixMs: mono.ms,
     resampleMs: toRate.ms,
@@ -298,8 +311,10 @@ process.stdout.write(
     {
       benchmark: `resample ${seconds} s to 16 kHz, and decode ${seconds} s files`,
       cpu: cpuDescription(),
+      loadAverageAtStart,
+      loadAverageAtEnd: loadavg().map((v) => Number(v.toFixed(2))),
       repeats,
-      note: "best-of-repeats wall-clock ms; before = the resampler before the spectral path, run here",
+      note: "best of the repeats, wall-clock ms and this process's CPU ms (GC threads included); before = the resampler before the spectral path, run here",
       resampling,
       decoding,
       ...(skipped.length > 0 ? { skipped } : {}),
