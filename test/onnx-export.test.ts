@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { noGrad, tensor, tidy } from "../src/engine/index.js";
+import { AdaptiveAvgPool2d, noGrad, tensor, tidy } from "../src/engine/index.js";
 import {
   exportJointModel,
   exportModelFolder,
@@ -24,6 +24,7 @@ import {
 import { defaultModelDir } from "../src/infer/index.js";
 import { type JointModelConfig, loadModelFolder, readModelConfig } from "../src/model/index.js";
 import { buildProgram } from "../src/cli/main.js";
+import { ParameterError } from "../src/errors.js";
 import { assertClose, assertNoLeak, engineTest } from "./engine-helpers.js";
 import { exampleFeatures, foreignOnnx, makeVariedModelFolder, runOnnx } from "./onnx-helpers.js";
 
@@ -184,19 +185,27 @@ test(
 );
 
 engineTest(
-  "export errors: opset out of range, class count, files that are not stemscope exports",
+  "export errors: opset out of range, class count, a layer with no mapping, files that are not stemscope exports",
   async () => {
     const modelDir = await makeVariedModelFolder(join(dir, "errors"), { seed: 9 });
     await assert.rejects(exportModelFolder(modelDir, { opset: 12 }), (e: Error) => {
-      assert.ok(e instanceof OnnxExportError);
-      assert.match(e.message, /opset must be an integer from 13 to 21, got 12/);
+      assert.ok(e instanceof ParameterError && e.parameter === "opset");
+      assert.match(e.message, /^`opset` must be an integer from 13 to 21, got 12$/);
       return true;
     });
     const loaded = await loadModelFolder(modelDir);
     try {
       assert.throws(
         () => exportJointModel(loaded.model, { classes: ["a", "b"], features: loaded.features }),
-        /2 class names for a model with 3 outputs/,
+        /`classes`: 2 names for a model with 3 outputs$/,
+      );
+      // A layer the exporter cannot write is refused by name, never exported wrongly.
+      Object.assign(loaded.model.classifier, { avgpool: new AdaptiveAvgPool2d(2) });
+      assert.throws(
+        () => exportJointModel(loaded.model, { classes: loaded.classes, features: loaded.features }),
+        (e: Error) =>
+          e instanceof OnnxExportError &&
+          e.message === "classifier.avgpool: AdaptiveAvgPool2d to 2×2 has no ONNX mapping (only 1×1)",
       );
     } finally {
       loaded.model.dispose();

@@ -45,7 +45,7 @@ export async function modelFolderFingerprint(dir: string): Promise<string> {
 /**
  * A model folder (config.json + weights) as ONNX bytes, see {@link exportJointModel}.
  * @param options.opset ONNX opset (default 17)
- * @throws ModelFolderError / SafetensorsError for an unusable folder, OnnxExportError for a bad opset
+ * @throws ModelFolderError / SafetensorsError for an unusable folder, ParameterError for a bad `opset`
  */
 export async function exportModelFolder(dir: string, options: { opset?: number } = {}): Promise<Uint8Array> {
   const source = await modelFolderFingerprint(dir);

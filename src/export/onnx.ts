@@ -29,7 +29,7 @@ import {
   type Tensor,
   tidy,
 } from "../engine/index.js";
-import { StemscopeError } from "../errors.js";
+import { ParameterError, StemscopeError } from "../errors.js";
 import type { FeatureConfig } from "../features/config.js";
 import type { JointModel, ResNet, UNet } from "../model/index.js";
 import { GraphBuilder } from "./graph.js";
@@ -57,20 +57,22 @@ export interface OnnxExportOptions {
 
 /**
  * The joint model as ONNX protobuf bytes (see the module comment for the graph).
- * @throws OnnxExportError for an opset outside {@link OPSET_RANGE}, a class count that does not match
- *   the model, or a layer with no ONNX mapping
+ * @throws ParameterError for an `opset` outside {@link OPSET_RANGE} or `classes` that do not match the
+ *   model; OnnxExportError for a layer with no ONNX mapping
  */
 export function exportJointModel(model: JointModel, options: OnnxExportOptions): Uint8Array {
   const opset = options.opset ?? OPSET_RANGE.default;
   if (!(Number.isInteger(opset) && opset >= OPSET_RANGE.min && opset <= OPSET_RANGE.max)) {
-    throw new OnnxExportError(
-      `opset must be an integer from ${OPSET_RANGE.min} to ${OPSET_RANGE.max}, got ${opset}`,
+    throw new ParameterError(
+      "opset",
+      `\`opset\` must be an integer from ${OPSET_RANGE.min} to ${OPSET_RANGE.max}, got ${opset}`,
     );
   }
   const { config } = model;
   if (options.classes.length !== config.numClasses) {
-    throw new OnnxExportError(
-      `${options.classes.length} class names for a model with ${config.numClasses} outputs`,
+    throw new ParameterError(
+      "classes",
+      `\`classes\`: ${options.classes.length} names for a model with ${config.numClasses} outputs`,
     );
   }
   const { nMels, size } = options.features;
