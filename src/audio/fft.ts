@@ -2,7 +2,7 @@
  * A mixed-radix complex FFT for sizes 2^a · 3^b · 5^c · 7^d (double precision, split real and
  * imaginary Float64Arrays), for the resampler's block transforms: a 44.1 → 16 kHz block is
  * 441·K input points and 160·K output points, so a power-of-two FFT does not fit. Self-sorting
- * Stockham decimation in frequency (no bit reversal), with explicit radix-4, 2, 3, 5 and 7 butterflies
+ * Stockham decimation in frequency (no bit reversal), with explicit radix-8, 4, 2, 3, 5 and 7 butterflies
  * and per-stage twiddle tables. Follows the formulation of OTFFT's Stockham FFT (each stage reads
  * x[q + s(p + k·m)] and writes y[q + s(r·p + j)]), generalised from radix 2 to radix r.
  */
