@@ -1,5 +1,6 @@
 // The tensor wrapper, argument conversion and error translation of the stemscope addon.
 #include "allocator.h"
+#include "distributed.h"
 #include "features.h"
 #include "tensor.h"
 
@@ -269,6 +270,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
   stemscope::RegisterFeatureKernel(env, exports);
+  stemscope::RegisterDistributed(env, exports);
   return exports;
 }
 

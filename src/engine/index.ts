@@ -3,6 +3,12 @@ export * as F from "./functional.js";
 export type { Pair, Reduction } from "./functional.js";
 export { type AllocatorStats, EngineLoadError } from "./native.js";
 export {
+  DEFAULT_BUCKET_BYTES,
+  DistributedError,
+  ProcessGroup,
+  type ProcessGroupOptions,
+} from "./distributed.js";
+export {
   AdaptiveAvgPool2d,
   BatchNorm2d,
   Conv2d,
