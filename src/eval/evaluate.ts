@@ -46,7 +46,7 @@ export const EvaluateOptionsSchema = z
      */
     subset: z.enum(["auto", "test", "all"]).default("auto"),
     /** Samples per forward pass. */
-    batchSize: z.number().int().min(1).max(4096).default(32),
+    batchSize: z.number().int().min(1).max(4096).default(16),
     /** Compute the audio metrics (SDR, SI-SDR, SI-SDRi; needs masks and iSTFTs). */
     audio: z.boolean().default(true),
     /** Evaluate at most this many samples (the first ones of the subset). */
