@@ -110,6 +110,7 @@ const BACKEND_DIRS = { libtorch: modelDir, onnx: onnxDir } as const;
 type Backend = keyof typeof BACKEND_DIRS;
 const endToEnd = async (backend: Backend) => {
   const walls: number[] = [];
+  const cpu: number[] = [];
   const phases = {
     load_model_s: [] as number[],
     decode_resample_s: [] as number[],
@@ -118,13 +119,16 @@ const endToEnd = async (backend: Backend) => {
   let windowCount = 0;
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const model = await loadModel(BACKEND_DIRS[backend], { backend });
     const t1 = performance.now();
     const loaded = await loadAudio(wav, { sampleRate: model.features.sampleRate });
     const t2 = performance.now();
     const prediction = await model.predict(loaded.samples, loaded.sampleRate, { batchSize: batch });
     const t3 = performance.now();
+    const used = process.cpuUsage(c0);
     walls.push((t3 - t0) / 1000);
+    cpu.push((used.user + used.system) / 1e6);
     phases.load_model_s.push((t1 - t0) / 1000);
     phases.decode_resample_s.push((t2 - t1) / 1000);
     phases.predict_s.push((t3 - t2) / 1000);
@@ -138,6 +142,9 @@ const endToEnd = async (backend: Backend) => {
       predict_wall_s: walls.map((v) => Number(v.toFixed(3))),
       predict_wall_median_s: Number(wall.toFixed(3)),
       real_time_factor: Number((wall / seconds).toFixed(4)),
+      // CPU time of this process over the run, all threads (on a busy machine the wall time grows
+      // with the other jobs' load, the CPU time much less; spinning worker threads count too).
+      predict_cpu_median_s: Number(median(cpu).toFixed(3)),
       load_model_median_s: Number(median(phases.load_model_s).toFixed(3)),
       decode_resample_median_s: Number(median(phases.decode_resample_s).toFixed(3)),
       features_and_forward_median_s: Number(median(phases.predict_s).toFixed(3)),
