@@ -1,5 +1,6 @@
-// The separator layer, under train, eval and infer: the naming rules, the one best-assignment
-// helper (and PIT, which uses it).
+// The separator layer, under train, eval and infer: a loaded model (featurizer, model runner, class
+// names) with the one batched forward, the naming rules, the masks that turn planes into stems, and
+// the one best-assignment helper (and PIT, which uses it).
 export { bestAssignment, permutations } from "./assignment.js";
 export {
   type InstrumentProbability,
@@ -12,3 +13,24 @@ export {
   sourceClasses,
 } from "./naming.js";
 export { applyPermutations, bestPermutations, pairwiseMse, permuteToSources } from "./pit.js";
+export { InferenceError } from "./errors.js";
+export { Featurizer } from "./featurizer.js";
+export { linearMasks, melShares, separateClip } from "./masks.js";
+export {
+  BACKENDS,
+  type ForwardOptions,
+  LibtorchRunner,
+  type ModelOutputs,
+  type ModelRunner,
+  type RunnerFactory,
+} from "./runner.js";
+export {
+  type AnalyseOptions,
+  BatchOutputs,
+  defaultModelDir,
+  type LoadOptions,
+  LoadOptionsSchema,
+  loadSeparator,
+  openModelFolder,
+  Separator,
+} from "./separator.js";
