@@ -6,7 +6,7 @@ import { dirname, extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { exportModelFolder, readOnnxModelInfo } from "../export/index.js";
+import { modelFolderOnnx, readOnnxModelInfo } from "../export/index.js";
 import { defaultModelDir } from "../infer/index.js";
 import { parseIntFlag } from "./options.js";
 
@@ -24,7 +24,10 @@ export interface WebServerOptions {
   host?: string;
   /** The built page. Default {@link defaultWebDir}. */
   webDir?: string;
-  /** A model folder (exported to ONNX on start) or an exported `.onnx` file. Default: models/default. */
+  /**
+   * A model folder (its model.onnx when current, else exported on start) or an exported `.onnx`
+   * file. Default: models/default.
+   */
   model?: string;
 }
 
@@ -69,7 +72,7 @@ export async function startWebServer(options: WebServerOptions = {}): Promise<We
     });
     readOnnxModelInfo(model, modelPath);
   } else {
-    model = await exportModelFolder(modelPath);
+    model = (await modelFolderOnnx(modelPath)).bytes;
   }
   const server = createServer((req, res) => {
     void respond(req, res, webDir, model).catch(() => {
@@ -115,7 +118,13 @@ async function respond(
     res.writeHead(405, { ...headers, Allow: "GET, HEAD" }).end();
     return;
   }
-  const path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(req.url ?? "/", "http://localhost").pathname);
+  } catch {
+    res.writeHead(400, headers).end();
+    return;
+  }
   let body: Uint8Array | null = null;
   let type = "application/octet-stream";
   if (path === "/model.onnx") {
@@ -155,7 +164,7 @@ export function registerServeCommand(program: Command): void {
     .option("--host <address>", "interface to listen on (0.0.0.0: every interface)", "127.0.0.1")
     .option(
       "--model <dir|file.onnx>",
-      "a model folder (exported on start) or an exported .onnx file (default: the packaged models/default)",
+      "a model folder (its model.onnx when current, else exported on start) or an exported .onnx file (default: the packaged models/default)",
     )
     .option("--web-dir <dir>", "the built page (default: the package's web/dist)")
     .action(async (flags: ServeFlags) => {
