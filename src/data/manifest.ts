@@ -1,7 +1,7 @@
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { DataError } from "./errors.js";
+import { readOptionalText } from "./files.js";
 
 /**
  * One line of `raw_data/manifest.jsonl`, written by `stemscope synth` for every clip, so a user can
@@ -50,13 +50,8 @@ export const MANIFEST_NAME = "manifest.jsonl";
  */
 export function readManifest(dir: string): ManifestEntry[] | undefined {
   const path = join(dir, MANIFEST_NAME);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new DataError(`${path}: cannot read (${(error as Error).message})`, { cause: error });
-  }
+  const text = readOptionalText(path);
+  if (text === undefined) return undefined;
   const entries: ManifestEntry[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {

@@ -5,11 +5,11 @@
  *
  * Version 1 (stemscope 0.1) named the folders `dataDir` and `outputDir`; it reads as version 2.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../util/atomic.js";
 import { DataError } from "./errors.js";
+import { readOptionalText } from "./files.js";
 import { MixConfigSchema } from "./mix-config.js";
 
 /** Format tag and version of mix.json. */
@@ -47,13 +47,8 @@ function migrate(raw: unknown): unknown {
  */
 export function readMixJson(dir: string): MixManifest | undefined {
   const path = join(dir, MIX_JSON_NAME);
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw new DataError(`${path}: cannot read (${(error as Error).message})`, { cause: error });
-  }
+  const text = readOptionalText(path);
+  if (text === undefined) return undefined;
   let raw: unknown;
   try {
     raw = JSON.parse(text);
