@@ -5,9 +5,10 @@ import { type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
 import { formatEpochLine, train, type TrainInput, type TrainProgress } from "../train/trainer.js";
 import { createProgress, type Progress } from "../util/progress.js";
 import { warningPrinter } from "./flags.js";
+import { launchFromFlags, type LaunchFlags, launchLocalRanks } from "./launch.js";
 import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
 
-interface TrainFlags {
+interface TrainFlags extends LaunchFlags {
   data?: string;
   out?: string;
   preset?: string;
@@ -134,9 +135,37 @@ export function registerTrainCommand(program: Command): void {
     .option("--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)")
     .option("--max-steps <n>", "stop after n optimizer steps in total (benchmarks)")
     .option("--quiet", "no progress output (the per-epoch lines are still printed)")
+    .option(
+      "--world-size <n>",
+      "ranks training together, data-parallel; --batch-size is per rank (default: $WORLD_SIZE, else 1)",
+    )
+    .option(
+      "--rank <r>",
+      "this process's rank, 0 to world size − 1; rank 0 writes --out (default: $RANK, else 0)",
+    )
+    .option(
+      "--master-addr <host>",
+      "host of rank 0, which hosts the rendezvous (default: $MASTER_ADDR, else 127.0.0.1)",
+    )
+    .option("--master-port <port>", "rendezvous port on rank 0 (default: $MASTER_PORT, else 29500)")
+    .option(
+      "--dist-timeout <s>",
+      "seconds a rendezvous or collective waits for the other ranks (default: 300)",
+    )
+    .option("--nproc <n>", "start n ranks of this command on this machine (each with cores / n threads)")
     .action(async (flags: TrainFlags, command: Command) => {
-      const config = trainFlagsToConfig(flags);
-      const quiet = flags.quiet === true;
+      if (flags.nproc !== undefined) {
+        const nproc = parseIntFlag("--nproc", flags.nproc, { min: 1, max: 256 });
+        await launchLocalRanks(nproc, flags, process.argv.slice(2));
+        return;
+      }
+      const launch = launchFromFlags(flags);
+      const config = { ...trainFlagsToConfig(flags), worldSize: launch.worldSize };
+      if (config.threads === undefined && launch.defaultThreads !== undefined)
+        config.threads = launch.defaultThreads;
+      // Rank 0 speaks for the run; the others only report their own errors.
+      const speaks = (launch.distributed.rank ?? 0) === 0;
+      const quiet = flags.quiet === true || !speaks;
       let bar: Progress | undefined;
       let barKey = "";
       const controller = new AbortController();
@@ -165,15 +194,17 @@ export function registerTrainCommand(program: Command): void {
         const summary = await train(config, {
           signal: controller.signal,
           onProgress,
-          onWarning: warningPrinter(command),
+          onWarning: speaks ? warningPrinter(command) : () => undefined,
           onEpoch: (record) => {
             bar?.stop();
             bar = undefined;
             barKey = "";
-            process.stdout.write(`${formatEpochLine(record)}\n`);
+            if (speaks) process.stdout.write(`${formatEpochLine(record)}\n`);
           },
+          distributed: launch.distributed,
         });
         bar?.stop();
+        if (!speaks) return;
         const best =
           summary.bestEpoch > 0
             ? `best epoch ${summary.bestEpoch} (test acc ${summary.bestValAcc.toFixed(4)})`
@@ -185,7 +216,7 @@ export function registerTrainCommand(program: Command): void {
           aborted: " (interrupted)",
         }[summary.stopReason];
         process.stdout.write(
-          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split}); features: ${summary.cache.computed} computed, ${summary.cache.hits} cached; peak RSS ${summary.peakRssMb} MiB\n`,
+          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split}); features: ${summary.cache.computed} computed, ${summary.cache.hits} cached; peak RSS ${summary.peakRssMb} MiB${summary.worldSize > 1 ? `; trained on ${summary.worldSize} ranks` : ""}\n`,
         );
       } finally {
         bar?.stop();

@@ -79,6 +79,8 @@ export const TrainingRecordSchema = z
     bf16: z.boolean(),
     seed: z.number().int(),
     earlyStop: z.number().int().min(1).optional(),
+    /** Ranks that trained data-parallel, each on batchSize samples a step (absent in older folders: 1). */
+    worldSize: z.number().int().min(1).optional(),
     /** How the data was split: the mode asked for, what was used, the sample counts. */
     split: z
       .object({
@@ -147,6 +149,8 @@ export const TrainLogRecordSchema = z.object({
   rssMb: z.number(),
   /** Native tensors alive after the epoch (constant across epochs when nothing leaks). */
   liveTensors: z.number().int(),
+  /** Ranks that trained the epoch (its sums and samplesPerSecond cover them all; absent in older logs: 1). */
+  worldSize: z.number().int().min(1).optional(),
 });
 /** One epoch as the trainer writes it (every field). */
 export type EpochRecord = z.infer<typeof TrainLogRecordSchema>;

@@ -19,7 +19,13 @@ export const TrainConfigSchema = z
      * mixture-relative `native` one. A resumed run keeps its model folder's.
      */
     features: z.enum(["seed", "native"]).default("seed"),
+    /** Samples per step on each rank (a step sees worldSize × batchSize samples). */
     batchSize: z.number().int().min(1).default(64),
+    /**
+     * Ranks that train together, data-parallel (see distributed.ts); each takes its share of every
+     * epoch. A resumed run needs the same number.
+     */
+    worldSize: z.number().int().min(1).default(1),
     epochs: z.number().int().min(1).default(30),
     /** Adam learning rate. */
     lr: z.number().positive().default(0.0015),

@@ -151,7 +151,9 @@ function divergedMessage(run: Run, what: string): string {
 
 /**
  * The training pass of `epoch`: shuffled batches (seeded per epoch), augmentation when asked,
- * an optimizer step per batch. Stops early when `signal` aborts or `maxSteps` is reached.
+ * an optimizer step per batch. Stops early when `signal` aborts or `maxSteps` is reached. In a
+ * data-parallel run this rank trains on its share and every step averages the gradients over the
+ * ranks, which stop together (see distributed.ts).
  * @throws TrainError when the loss becomes non-finite (the last good checkpoint stays)
  */
 export async function trainEpoch(
@@ -160,12 +162,14 @@ export async function trainEpoch(
   onProgress: (p: PassProgress) => void,
   signal?: AbortSignal,
 ): Promise<TrainPass> {
-  const { config, optimizer, loader, store, state } = run;
-  manualSeed(torchSeed(config.seed, epoch));
-  const order = new Random(config.seed).fork(`train:shuffle:${epoch}`).shuffle(run.split.train.slice());
+  const { config, optimizer, loader, store, state, parallel } = run;
+  const rank = parallel?.rank ?? 0;
+  manualSeed(torchSeed(config.seed, epoch) + rank);
+  const shuffled = new Random(config.seed).fork(`train:shuffle:${epoch}`).shuffle(run.split.train.slice());
+  const order = parallel?.shardTrain(shuffled) ?? shuffled;
   const list = batches(order, config.batchSize);
-  const totalSteps = Math.ceil(run.split.train.length / config.batchSize) * config.epochs;
-  const augmentRandom = new Random(config.seed).fork("train:augment");
+  const totalSteps = Math.ceil(order.length / config.batchSize) * config.epochs;
+  const augmentRandom = new Random(config.seed).fork(rank === 0 ? "train:augment" : `train:augment:${rank}`);
   const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
   const pass: TrainPass = {
     sums: emptySums(),
@@ -179,7 +183,8 @@ export async function trainEpoch(
   const t0 = performance.now();
   let next: Promise<FeatureBatch> | null = loader.load(entriesOf(list[0]!));
   for (let bi = 0; bi < list.length; bi++) {
-    if (signal?.aborted === true) {
+    // Ranks decide to stop together, after the step's all-reduce.
+    if (signal?.aborted === true && parallel === null) {
       pass.stopped = "aborted";
       break;
     }
@@ -194,10 +199,19 @@ export async function trainEpoch(
       augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
     }
     optimizer.zeroGrad();
+    await parallel?.syncBuffers(run.model);
     const sums = batchStep(run, batch, indices, true);
-    if (!Number.isFinite(sums.total)) {
+    const agreed =
+      parallel === null
+        ? { total: sums.total, samples: sums.samples, aborted: false }
+        : await parallel.averageGradients(optimizer.params, { ...sums, aborted: signal?.aborted === true });
+    if (agreed.aborted) {
+      pass.stopped = "aborted";
+      break;
+    }
+    if (!Number.isFinite(agreed.total)) {
       optimizer.zeroGrad();
-      const loss = sums.total / sums.samples;
+      const loss = agreed.total / agreed.samples;
       throw new TrainError(divergedMessage(run, `loss became ${loss} at epoch ${epoch}, step ${bi + 1}`));
     }
     if (config.schedule === "cosine")
@@ -221,6 +235,7 @@ export async function trainEpoch(
     }
   }
   if (next !== null) await next.catch(() => undefined);
+  if (parallel !== null) pass.sums = await parallel.sumOver(pass.sums);
   pass.seconds = (performance.now() - t0) / 1000;
   return pass;
 }
@@ -234,13 +249,15 @@ export async function validateEpoch(
   epoch: number,
   onProgress: (p: PassProgress) => void,
 ): Promise<{ sums: PassSums; seconds: number }> {
-  const { loader, store } = run;
+  const { loader, store, parallel } = run;
   const t0 = performance.now();
   run.model.eval();
-  const list = batches(run.split.test, run.config.batchSize);
+  await parallel?.syncBuffers(run.model);
+  const test = parallel?.shardEval(run.split.test) ?? run.split.test;
+  const list = batches(test, run.config.batchSize);
   const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
   let sums = emptySums();
-  let next: Promise<FeatureBatch> | null = loader.load(entriesOf(list[0]!));
+  let next: Promise<FeatureBatch> | null = list.length > 0 ? loader.load(entriesOf(list[0]!)) : null;
   for (let bi = 0; bi < list.length; bi++) {
     const indices = list[bi]!;
     const batch = await next!;
@@ -252,13 +269,14 @@ export async function validateEpoch(
     const seconds = (performance.now() - t0) / 1000;
     onProgress({
       done: sums.samples,
-      total: run.split.test.length,
+      total: test.length,
       loss: sums.total / sums.samples,
       acc: sums.correct / (sums.samples * run.data.sources),
       samplesPerSecond: sums.samples / seconds,
     });
   }
   run.model.train();
+  if (parallel !== null) sums = await parallel.sumOver(sums);
   const valLoss = sums.total / sums.samples;
   if (!Number.isFinite(valLoss)) {
     throw new TrainError(divergedMessage(run, `validation loss became ${valLoss} after epoch ${epoch}`));

@@ -37,6 +37,7 @@ import {
 import { JointModel, type JointModelConfig } from "../model/joint.js";
 import { presetConfig } from "../model/presets.js";
 import { TrainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.js";
+import type { DataParallel } from "./distributed.js";
 import { TrainError } from "./errors.js";
 
 /**
@@ -92,6 +93,8 @@ export interface Run {
   scheduler: ReduceLROnPlateau;
   state: RunState;
   warn: (message: string) => void;
+  /** The other ranks of a data-parallel run (see distributed.ts); null when one process trains. */
+  parallel: DataParallel | null;
 }
 
 /** A checkpoint's config in today's names (runs of stemscope 0.1 saved `featureMode`). */
@@ -103,8 +106,8 @@ function checkpointConfig(saved: Record<string, unknown>): Record<string, unknow
 /**
  * The run's config: a fresh one from `input`, or a resumed run's from its checkpoint with the
  * resumable settings of `input` applied.
- * @throws ParameterError for an invalid setting; TrainError when `out` holds another run (fresh) or
- *   nothing to resume
+ * @throws ParameterError for an invalid setting; TrainError when `out` holds another run (fresh),
+ *   nothing to resume, or a run of another `worldSize`
  */
 export function openRun(input: TrainInput): RunStart {
   if (input.resume !== true) {
@@ -134,6 +137,13 @@ export function openRun(input: TrainInput): RunStart {
       { ...checkpointConfig(checkpoint.state.config), ...overrides, resume: true, out },
       "training config",
     );
+    // Another number of ranks would give each step other samples: not the run it was.
+    const worldSize = input.worldSize ?? 1;
+    if (config.worldSize !== worldSize) {
+      throw new TrainError(
+        `${out} was trained with \`worldSize\` ${config.worldSize}; resume it with that many ranks, not ${worldSize}`,
+      );
+    }
     return { config, folder, checkpoint };
   } catch (error) {
     disposeCheckpoint(checkpoint);
@@ -208,6 +218,7 @@ function trainingRecord(config: TrainConfig, split: DataSplit): TrainingRecord {
     bf16: config.bf16,
     seed: config.seed,
     ...(config.earlyStop === undefined ? {} : { earlyStop: config.earlyStop }),
+    worldSize: config.worldSize,
     split: {
       mode: config.split,
       source: split.source,
@@ -243,13 +254,15 @@ async function openFeatures(
 
 /**
  * Sets a run up: data, features, model, optimizer and scheduler — restored from the checkpoint
- * when resuming (its tensors are copied and may be freed afterwards), else config.json is written.
+ * when resuming (its tensors are copied and may be freed afterwards), else config.json is written
+ * (by rank 0 only, in a data-parallel run).
  * @throws DataError for unusable data; ParameterError for a batch larger than the training set
  */
 export async function setupRun(
   start: RunStart,
   onCacheProgress: (done: number, total: number) => void,
   warn: (message: string) => void,
+  parallel: DataParallel | null = null,
 ): Promise<Run> {
   const { config, folder, checkpoint } = start;
   setNumThreads(config.threads ?? availableParallelism());
@@ -278,10 +291,11 @@ export async function setupRun(
     scheduler,
     state: { epoch: 0, globalStep: 0, bestEpoch: 0, bestValAcc: -Infinity, sinceBest: 0, history: [] },
     warn,
+    parallel,
   };
   try {
     if (checkpoint !== null) restore(run, checkpoint);
-    else {
+    else if (parallel?.writes ?? true) {
       await writeModelConfig(config.out, {
         formatVersion: MODEL_FORMAT_VERSION,
         model: modelConfig,

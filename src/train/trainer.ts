@@ -11,6 +11,7 @@ import { type DataSplit } from "../data/dataset.js";
 import { writeCheckpoint } from "../model/checkpoint.js";
 import { type EpochRecord, writeTrainLog, writeTrainMetrics, writeWeights } from "../model/folder.js";
 import { disposeCheckpoint } from "../model/checkpoint.js";
+import { DataParallel, type DistributedSettingsInput } from "./distributed.js";
 import { type PassProgress, type PassSums, trainEpoch, type TrainPass, validateEpoch } from "./epoch.js";
 import { closeRun, openRun, type Run, setupRun, type TrainInput } from "./setup.js";
 
@@ -41,6 +42,11 @@ export interface TrainOptions {
   onWarning?: (message: string) => void;
   /** Aborting stops after the current step; the last finished epoch's checkpoint stays. */
   signal?: AbortSignal;
+  /**
+   * This process's place in a data-parallel run of `worldSize` ranks (see distributed.ts): its
+   * `rank` and rank 0's `masterAddr` / `masterPort`. Every rank calls train() with the same settings.
+   */
+  distributed?: DistributedSettingsInput;
 }
 
 export interface TrainSummary {
@@ -61,6 +67,8 @@ export interface TrainSummary {
   /** Peak resident set size of the process, MiB. */
   peakRssMb: number;
   seconds: number;
+  /** Ranks that trained together (1: this process alone). */
+  worldSize: number;
 }
 
 /**
@@ -83,15 +91,43 @@ export function formatEpochLine(r: EpochRecord): string {
  */
 export async function train(input: TrainInput, options: TrainOptions = {}): Promise<TrainSummary> {
   const started = performance.now();
-  const start = openRun(input);
+  const parallel = await DataParallel.join(input.worldSize, options.distributed);
+  let summary: TrainSummary;
+  try {
+    summary = await trainRank(input, options, parallel, started);
+  } catch (error) {
+    await parallel?.close(error);
+    throw error;
+  }
+  await parallel?.close();
+  return summary;
+}
+
+/** {@link train} on this rank (rank 0 opens the run; the others take its config). */
+async function trainRank(
+  input: TrainInput,
+  options: TrainOptions,
+  parallel: DataParallel | null,
+  started: number,
+): Promise<TrainSummary> {
+  const start =
+    parallel === null
+      ? openRun(input)
+      : await parallel.shareStart(
+          input,
+          () => openRun(input),
+          (config, folder) => ({ config, folder, checkpoint: null }),
+        );
   try {
     const epochs = start.config.epochs;
     const run = await setupRun(
       start,
       (done, total) => options.onProgress?.({ phase: "cache", epoch: 0, epochs, done, total }),
       options.onWarning ?? (() => undefined),
+      parallel,
     );
     try {
+      await parallel?.start(run);
       return await runEpochs(run, options, started);
     } finally {
       await closeRun(run);
@@ -144,6 +180,7 @@ async function runEpochs(run: Run, options: TrainOptions, started: number): Prom
     cache: { computed: run.store.computed, hits: run.store.hits, dir: run.store.dir },
     peakRssMb: Math.round(Math.max(peakRss, process.resourceUsage().maxRSS / 1024)),
     seconds: (performance.now() - started) / 1000,
+    worldSize: run.config.worldSize,
   };
 }
 
@@ -180,6 +217,7 @@ function epochRecord(
     best,
     rssMb: 0,
     liveTensors: 0,
+    worldSize: run.config.worldSize,
   };
 }
 
@@ -194,6 +232,7 @@ async function endEpoch(
   validation: { sums: PassSums; seconds: number },
 ): Promise<EpochRecord> {
   const { state } = run;
+  await run.parallel?.checkInSync(run.model, epoch);
   const v = validation.sums;
   if (run.config.schedule === "plateau") run.scheduler.step(v.total / v.samples);
   const valAcc = v.correct / (v.samples * run.data.sources);
@@ -220,6 +259,7 @@ async function endEpoch(
  * resumes from it), then the readable ones (last weights, train log, metrics).
  */
 async function saveEpoch(run: Run, record: EpochRecord): Promise<void> {
+  if (!(run.parallel?.writes ?? true)) return;
   const { state, out, optimizer } = run;
   const modelState = run.model.stateDict();
   if (record.best) await writeWeights(out, "weights", modelState, record.epoch);
