@@ -451,6 +451,9 @@ export class ClipRenderer {
       );
     }
     synth.controllerChange(0, 1, plan.vibrato);
+    // CC2 (breath) at the velocity: MuseScore's expressive banks (17, 18) take their loudness and
+    // brightness from it and are silent at 0; other presets ignore it.
+    synth.controllerChange(0, 2, plan.velocity);
     synth.controllerChange(0, 73, t.attack);
     synth.controllerChange(0, 75, t.decay);
     synth.controllerChange(0, 72, t.release);

@@ -12,7 +12,7 @@
  * program with four bank variants does not count four times); groups are drawn first (by group
  * weight), then a preset of the drawn group.
  */
-import type { BasicSoundBank } from "spessasynth_core";
+import type { BasicPreset, BasicSoundBank } from "spessasynth_core";
 import { type InstrumentClass, type ModelKind, mainProgram } from "../instruments.js";
 import type { SourceKind } from "./groups.js";
 
@@ -70,6 +70,41 @@ function rangeOf(cls: InstrumentClass, gm: number): [number, number] {
   return cls.rangeByProgram?.[gm] ?? cls.range;
 }
 
+/**
+ * The keys a preset has samples for: the union over its zones of the preset zone's key range
+ * intersected with its instrument zones' ranges (a zone without a range covers 0–127).
+ */
+export function presetKeyCoverage(preset: BasicPreset): [number, number] | undefined {
+  let lo = 128;
+  let hi = -1;
+  const rangeOf = (r: { min: number; max: number }): [number, number] =>
+    r.min < 0 ? [0, 127] : [r.min, r.max];
+  for (const pz of preset.zones) {
+    const [plo, phi] = rangeOf(pz.keyRange);
+    for (const iz of pz.instrument.zones) {
+      const [ilo, ihi] = rangeOf(iz.keyRange);
+      const a = Math.max(plo, ilo);
+      const b = Math.min(phi, ihi);
+      if (a <= b) {
+        lo = Math.min(lo, a);
+        hi = Math.max(hi, b);
+      }
+    }
+  }
+  return hi < 0 ? undefined : [lo, hi];
+}
+
+/** The class's range for `gm`, narrowed to the preset's key coverage (undefined: no overlap). */
+function playableRange(cls: InstrumentClass, gm: number, preset: BasicPreset): [number, number] | undefined {
+  const [lo, hi] = rangeOf(cls, gm);
+  const cover = presetKeyCoverage(preset);
+  if (cover === undefined) return undefined;
+  const a = Math.max(lo, cover[0]);
+  const b = Math.min(hi, cover[1]);
+  // A preset covering less than an octave of the class's range is a fragment, not an instrument.
+  return b - a >= 12 ? [a, b] : undefined;
+}
+
 /** Shares each key's weight among the presets with that key. */
 function shareWeights(presets: TimbrePreset[], keyOf: (p: TimbrePreset) => string): TimbrePreset[] {
   const counts = new Map<string, number>();
@@ -94,6 +129,8 @@ export function soundfontPresets(bank: BasicSoundBank, group: string, cls: Instr
       weight = cls.programs[p.program];
     }
     if (weight === undefined || weight <= 0) continue;
+    const range = playableRange(cls, gm, p);
+    if (range === undefined) continue;
     found.push({
       group,
       kind: "soundfont",
@@ -102,7 +139,7 @@ export function soundfontPresets(bank: BasicSoundBank, group: string, cls: Instr
       gm,
       name: p.name.trim(),
       weight,
-      range: rangeOf(cls, gm),
+      range,
     });
   }
   found.sort((a, b) => a.bank - b.bank || a.program - b.program);

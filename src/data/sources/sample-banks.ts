@@ -92,6 +92,12 @@ function addInstrument(
   options: { release: number; loopMode: 0 | 1 | 3; keyShift?: number },
 ): BasicInstrument {
   const sorted = notes.slice().sort((a, b) => a.root - b.root);
+  // One gain for the whole instrument, its loudest sample peaking at 0.9: the recordings' levels
+  // differ by up to 40 dB between libraries (GrandOrgue's Gamba rendered at −60 dBFS), while the
+  // voicing across the keyboard stays as recorded.
+  let peak = 0;
+  for (const note of sorted) for (const v of note.audio) peak = Math.max(peak, Math.abs(v));
+  const gain = peak > 0 ? 0.9 / peak : 1;
   const instrument = new BasicInstrument();
   instrument.name = name;
   sorted.forEach((note, i) => {
@@ -104,7 +110,10 @@ function addInstrument(
       note.loop?.[0] ?? 0,
       note.loop?.[1] ?? note.audio.length - 1,
     );
-    sample.setAudioData(note.audio, note.sampleRate);
+    sample.setAudioData(
+      note.audio.map((v) => v * gain),
+      note.sampleRate,
+    );
     bank.addSamples(sample);
     const zone = instrument.createZone(sample);
     const shift = options.keyShift ?? 0;
