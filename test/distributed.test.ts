@@ -2,7 +2,6 @@
 // its own libuv thread), bucketed all-reduce and broadcast against sums computed here, the store's
 // share / gather, and every rendezvous and lost-rank error naming what is wrong.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { test } from "node:test";
 import {
   DistributedError,
@@ -14,18 +13,7 @@ import {
   tidy,
 } from "../src/engine/index.js";
 import { engineTest } from "./engine-helpers.js";
-
-/** A TCP port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
+import { freePort } from "./net-helpers.js";
 
 /** Joins `worldSize` ranks in this process. */
 async function group(worldSize: number, timeoutSeconds = 20): Promise<ProcessGroup[]> {

@@ -1,0 +1,14 @@
+// A free TCP port for the rendezvous of the distributed tests.
+import { createServer } from "node:net";
+
+/** A TCP port nothing listens on right now (on 127.0.0.1). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
