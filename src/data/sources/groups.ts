@@ -110,7 +110,9 @@ export const SOURCE_GROUPS: readonly SourceGroupInfo[] = [
     description: "Sonic Pi's guitar recordings (FLAC)",
     weight: 0.5,
     locate: () =>
-      firstExisting(["/usr/share/sonic-pi/samples/guit_e_fifths.flac"]) && "/usr/share/sonic-pi/samples",
+      existsSync("/usr/share/sonic-pi/samples/guit_e_fifths.flac")
+        ? "/usr/share/sonic-pi/samples"
+        : undefined,
     install:
       "the Debian package sonic-pi-samples (sudo apt-get install sonic-pi-samples, or run scripts/setup.sh)",
   },
