@@ -1,10 +1,10 @@
 /**
  * `synthesize`: renders a raw_data library of single-instrument clips from the timbre sources
  * (soundfonts, sample libraries, our models: sources/groups.ts), `<outDir>/<class>/<id>.wav`
- * (16-bit mono) plus `<outDir>/manifest.jsonl` (source, group, preset and transformations per clip). Deterministic per clip
- * (clip i of class c uses the stream `Random(seed).fork("synth:<c>:<i>")`), so the bytes do not
- * depend on `jobs`; resumable (clips listed in the manifest or the run's journal whose file exists
- * are kept).
+ * (16-bit mono) plus `<outDir>/manifest.jsonl` (source, group, preset and transformations per
+ * clip). Deterministic per clip (clip i of class c uses the stream
+ * `Random(seed).fork("synth:<c>:<i>")`), so the bytes do not depend on `jobs`; resumable (clips
+ * listed in the manifest or the run's journal whose file exists are kept).
  */
 import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
