@@ -51,7 +51,8 @@ export interface NoteEvent {
 export interface ClipTransforms {
   /**
    * Sampler transposition, semitones: the sample zone meant for note + k is played k semitones down
-   * (pitch unchanged, formants moved down like a larger instrument for k > 0, up like a smaller one for k < 0). 0 = none.
+   * (pitch unchanged; formants move down as in a larger instrument for k > 0, up as in a smaller one
+   * for k < 0). 0 = none.
    */
   formantShift: number;
   /**
