@@ -6,6 +6,7 @@
 // mixture (process.cpuUsage), since wall time on a shared machine says little. Both paths must give
 // the same metrics (checked). Prints one JSON object.
 // Usage: node --import tsx bench/eval.ts [--samples 6] [--rounds 3] [--threads 2] [--model DIR] [--bf16]
+//   [--backend libtorch|onnx] (the backend of the new path; the old one always ran libtorch)
 //   (--samples: mixtures per class pair; 45 pairs of the model's 10 classes → 270 mixtures)
 import { readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     model: { type: "string" },
     bf16: { type: "boolean", default: false },
+    backend: { type: "string", default: "libtorch" },
   },
 });
 const threads = Number(values.threads);
@@ -194,6 +196,8 @@ async function oldEvaluate(
 
 const root = tempDir("stemscope-bench-eval-");
 const separator = await loadSeparator(values.model);
+const current =
+  values.backend === "libtorch" ? separator : await loadSeparator(values.model, { backend: values.backend });
 try {
   makeRawData(join(root, "raw"), separator.classes, 4, 16000);
   const data = join(root, "data");
@@ -218,10 +222,10 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const audio of [true, false]) {
       const old = await timed(() => oldEvaluate(separator, samples, audio));
-      const now = await timed(() => evaluate(separator, data, { subset: "all", audio, bf16: values.bf16 }));
+      const now = await timed(() => evaluate(current, data, { subset: "all", audio, bf16: values.bf16 }));
       runs[audio ? "oldAudio" : "oldClassify"]!.push(old);
       runs[audio ? "newAudio" : "newClassify"]!.push(now);
-      if (!values.bf16) {
+      if (!values.bf16 && values.backend === "libtorch") {
         const a = old.result;
         const b = now.result.classification;
         const diffs = [
@@ -256,6 +260,7 @@ try {
       mixtures: n,
       rounds,
       bf16: values.bf16,
+      backend: values.backend,
       withAudioMetrics: {
         old: s.oldAudio,
         new: s.newAudio,
@@ -266,12 +271,13 @@ try {
         new: s.newClassify,
         speedup: Number((s.newClassify!.mixturesPerSecond / s.oldClassify!.mixturesPerSecond).toFixed(2)),
       },
-      // Named accuracy, pair exact match, micro F1 and mean SI-SDR: old minus new (fp32 runs only).
+      // Named accuracy, pair exact match, micro F1 and mean SI-SDR: old minus new (fp32 libtorch runs only).
       worstMetricDifference: worstDifference,
       loadAvg: [Number(load0.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
     })}\n`,
   );
 } finally {
+  if (current !== separator) current.dispose();
   separator.dispose();
   rmSync(root, { recursive: true, force: true });
 }
