@@ -218,7 +218,9 @@ function runOnce(
     const leaf = (name: string, requiresGrad = true): Tensor => {
       const { data, shape } = inputs.get(name)!;
       let t = tensor(data, shape);
-      if (reference) t = t.to("float64");
+      // A bf16 case's reference sees the bf16-rounded inputs: rounding can reorder or tie nearly equal
+      // values (max-pooling then routes the gradient elsewhere), which is bf16, not a faulty kernel.
+      if (reference) t = (c.dtype === "bf16" ? t.to("bfloat16") : t).to("float64");
       else if (shape.length === 4) t = t.contiguous(c.format);
       return requiresGrad ? t.setRequiresGrad(true) : t;
     };
