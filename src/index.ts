@@ -237,6 +237,8 @@ export {
 
 // ---- train
 export {
+  type DistributedSettingsInput,
+  DistributedSettingsSchema,
   formatEpochLine,
   train,
   type TrainConfig,

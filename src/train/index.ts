@@ -1,6 +1,11 @@
 // Training: the seed's 02.py trainer, faithful and then better (see trainer.ts).
 export { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "./config.js";
 export {
+  type DistributedSettings,
+  type DistributedSettingsInput,
+  DistributedSettingsSchema,
+} from "./distributed.js";
+export {
   type EpochRecord,
   formatEpochLine,
   train,
