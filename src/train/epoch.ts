@@ -126,6 +126,17 @@ function batchStep(run: Run, batch: FeatureBatch, indices: number[], backward: b
   return r.sums;
 }
 
+/** A pass's progress so far: `sums` of `total` samples of K sources, started at `t0` (ms). */
+function passProgress(sums: PassSums, total: number, k: number, t0: number): PassProgress {
+  return {
+    done: sums.samples,
+    total,
+    loss: sums.total / sums.samples,
+    acc: sums.correct / (sums.samples * k),
+    samplesPerSecond: sums.samples / ((performance.now() - t0) / 1000),
+  };
+}
+
 function addSums(a: PassSums, b: PassSums): PassSums {
   return {
     samples: a.samples + b.samples,
@@ -220,15 +231,7 @@ export async function trainEpoch(
     pass.steps++;
     state.globalStep++;
     pass.sums = addSums(pass.sums, sums);
-    const seconds = (performance.now() - t0) / 1000;
-    const s = pass.sums;
-    onProgress({
-      done: s.samples,
-      total: order.length,
-      loss: s.total / s.samples,
-      acc: s.correct / (s.samples * run.data.sources),
-      samplesPerSecond: s.samples / seconds,
-    });
+    onProgress(passProgress(pass.sums, order.length, run.data.sources, t0));
     if (config.maxSteps !== undefined && state.globalStep >= config.maxSteps) {
       pass.stopped = "max-steps";
       break;
@@ -266,14 +269,7 @@ export async function validateEpoch(
       sums,
       noGrad(() => batchStep(run, batch, indices, false)),
     );
-    const seconds = (performance.now() - t0) / 1000;
-    onProgress({
-      done: sums.samples,
-      total: test.length,
-      loss: sums.total / sums.samples,
-      acc: sums.correct / (sums.samples * run.data.sources),
-      samplesPerSecond: sums.samples / seconds,
-    });
+    onProgress(passProgress(sums, test.length, run.data.sources, t0));
   }
   run.model.train();
   if (parallel !== null) sums = await parallel.sumOver(sums);
