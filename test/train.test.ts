@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { buildMixtures } from "../src/data/mix.js";
 import { createHash } from "node:crypto";
 import {
+  cpuHasNativeBf16,
   decodeSafetensors,
   encodeSafetensors,
   liveTensorCount,
@@ -224,6 +225,19 @@ test("PIT, native features and bf16 train too", async () => {
   assert.equal(r.epochs, 1);
   assert.equal(readModelConfig(join(root, "runs", "pit")).features.mode, "native");
   assert.ok(Number.isFinite(r.last!.valLoss));
+});
+
+test("bf16 auto: measures bf16 against float32 here, says which it chose and records it as a boolean", async () => {
+  const warnings: string[] = [];
+  await train(tiny("auto", { bf16: "auto", epochs: 1 }), { onWarning: (m) => warnings.push(m) });
+  const said = warnings.find((m) => m.startsWith("`bf16` auto: "));
+  assert.ok(said, `no bf16 choice among the warnings: ${warnings.join(" | ")}`);
+  const recorded = readModelConfig(join(root, "runs", "auto")).training?.bf16;
+  assert.equal(typeof recorded, "boolean");
+  assert.ok(said.startsWith(`\`bf16\` auto: ${recorded ? "bf16" : "float32"} — `), said);
+  // Without native bf16 it is float32 without a measurement; with it, both rates are named.
+  if (cpuHasNativeBf16() === false) assert.match(said, /no native bfloat16/);
+  else assert.match(said, /measured: bf16 [\d.]+ vs float32 [\d.]+ samples\/s/);
 });
 
 /** A copy of the generated train_data folder (without its cache) to break. */

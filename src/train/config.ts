@@ -65,8 +65,12 @@ export const TrainConfigSchema = z
     referenceWeight: z.number().min(0).default(0),
     /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
     pit: z.boolean().default(false),
-    /** bfloat16 CPU autocast for the forward pass. */
-    bf16: z.boolean().default(false),
+    /**
+     * bfloat16 CPU autocast for the forward pass: on, off, or "auto" — time a few training steps of
+     * the model in both on this machine and take bf16 only where it is clearly faster (see
+     * choosePrecision in src/model/precision.ts). The choice is recorded and kept on resume.
+     */
+    bf16: z.union([z.boolean(), z.literal("auto")]).default(false),
     /** libtorch intra-op threads (default: the machine's cores). */
     threads: z.number().int().min(1).optional(),
     /** Fixes initialisation, shuffling and dropout. */

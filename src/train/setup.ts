@@ -35,6 +35,7 @@ import {
   writeModelConfig,
 } from "../model/folder.js";
 import { JointModel, type JointModelConfig } from "../model/joint.js";
+import { choosePrecision } from "../model/precision.js";
 import { presetConfig } from "../model/presets.js";
 import { TrainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.js";
 import type { DataParallel } from "./distributed.js";
@@ -79,7 +80,8 @@ export interface RunState {
 
 /** Everything a run works with, from {@link setupRun} until {@link closeRun}. */
 export interface Run {
-  config: TrainConfig;
+  /** The settings in effect: `bf16` "auto" resolved to what was measured faster here. */
+  config: TrainConfig & { bf16: boolean };
   out: string;
   data: TrainData;
   split: DataSplit;
@@ -174,7 +176,7 @@ function prepareData(
       `\`batchSize\` ${config.batchSize} is larger than the ${split.train.length} training samples of ${data.dir}; use \`batchSize\` ${split.train.length} or less, or add data`,
     );
   }
-  if (config.bf16 && !cudaAvailable() && cpuHasNativeBf16() === false) {
+  if (config.bf16 === true && !cudaAvailable() && cpuHasNativeBf16() === false) {
     warn(
       "`bf16`: this CPU has no native bfloat16 (no avx512_bf16 / amx_bf16 flag), so bf16 is emulated and training runs many times slower than float32 (1.2 vs 14.9 samples/s measured on an AVX2-only CPU); train without `bf16` here",
     );
@@ -183,6 +185,26 @@ function prepareData(
     folder?.features ??
     FeatureConfigSchema.parse({ mode: config.features, ...(data.audio === null ? {} : data.audio) });
   return { data, split, features };
+}
+
+/**
+ * `bf16` as a boolean: "auto" measures bf16 autocast against float32 for this model at the run's batch
+ * size (a few seconds) and says what it chose; several ranks must agree, so they keep float32.
+ */
+function resolvePrecision(
+  config: TrainConfig,
+  model: JointModelConfig,
+  parallel: DataParallel | null,
+  warn: (message: string) => void,
+): boolean {
+  if (config.bf16 !== "auto") return config.bf16;
+  if (parallel !== null) {
+    warn("`bf16` auto with several ranks: float32 (every rank must use the same; set `bf16` to choose)");
+    return false;
+  }
+  const choice = choosePrecision(model, config.batchSize);
+  warn(`\`bf16\` auto: ${choice.bf16 ? "bf16" : "float32"} — ${choice.reason}`);
+  return choice.bf16;
 }
 
 /** The preset's model config with the `unetOutput`, `unetSkips` and `classifierInput` overrides applied. */
@@ -200,7 +222,7 @@ function modelConfigOf(config: TrainConfig, data: TrainData): JointModelConfig {
 }
 
 /** What config.json records of a run's training: the settings in effect, no paths. */
-function trainingRecord(config: TrainConfig, split: DataSplit): TrainingRecord {
+function trainingRecord(config: Run["config"], split: DataSplit): TrainingRecord {
   return {
     preset: config.preset,
     batchSize: config.batchSize,
@@ -268,8 +290,9 @@ export async function setupRun(
   setNumThreads(config.threads ?? availableParallelism());
   const { data, split, features } = prepareData(config, folder, warn);
   const { store, loader } = await openFeatures(config, data, features, onCacheProgress);
-  manualSeed(config.seed);
   const modelConfig = folder?.model ?? modelConfigOf(config, data);
+  const bf16 = resolvePrecision(config, modelConfig, parallel, warn);
+  manualSeed(config.seed); // after the precision measurement, which draws random numbers
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
@@ -278,7 +301,7 @@ export async function setupRun(
     factor: config.plateauFactor,
   });
   const run: Run = {
-    config,
+    config: { ...config, bf16 },
     out: config.out,
     data,
     split,
@@ -301,7 +324,7 @@ export async function setupRun(
         model: modelConfig,
         features,
         classes: data.classes,
-        training: trainingRecord(config, split),
+        training: trainingRecord(run.config, split),
       });
     }
   } catch (error) {
