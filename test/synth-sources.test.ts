@@ -327,6 +327,10 @@ test(
       if (e.group === "physical") {
         assert.equal(e.preset!.name, e.class === "guitar" ? "plucked model" : "bowed model");
         assert.equal(e.model!.kind, e.class === "guitar" ? "plucked" : "bowed");
+        // Sound controllers and the sampler's formant shift do not act on models: not listed.
+        for (const key of ["formantShift", "attack", "decay", "release", "brightness", "resonance"]) {
+          assert.ok(!(key in e.transforms!), `${e.file}: model clip lists ${key}`);
+        }
       } else if (e.group === "sonicpi") {
         assert.equal(e.class, "guitar");
         assert.match(e.preset!.name, /^Sonic Pi /);

@@ -237,7 +237,12 @@ function drawTransforms(
   };
   if (!enabled) return neutral;
   const sampler = preset.kind !== "model";
-  const cc = (p: number, lo: number, hi: number): number => (rng.bool(p) ? rng.intBetween(lo, hi) : 64);
+  // Sound controllers 71–75 act on sound banks only: a model's are drawn (the stream stays the same)
+  // but left neutral, so the manifest lists only what was applied.
+  const cc = (p: number, lo: number, hi: number, banksOnly = true): number => {
+    const value = rng.bool(p) ? rng.intBetween(lo, hi) : 64;
+    return sampler || !banksOnly ? value : 64;
+  };
   const room = drawRoom(rng.fork("room"), `${label}/room`);
   return {
     formantShift: sampler && rng.bool(0.5) ? rng.choice([-4, -3, -2, -1, 1, 2, 3, 4]) : 0,
@@ -249,7 +254,7 @@ function drawTransforms(
     eq: rng.bool(0.75) ? drawEq(rng.fork("eq"), sampleRate) : [],
     saturation: rng.bool(0.15) ? Math.round(rng.uniform(0.5, 4) * 1000) / 1000 : 0,
     ...(room !== undefined ? { room } : {}),
-    vibratoRate: cc(0.4, 52, 76),
+    vibratoRate: cc(0.4, 52, 76, false),
   };
 }
 
