@@ -14,6 +14,7 @@ import { loadSeparator } from "../separator/separator.js";
 import { addAlias, warningPrinter } from "./flags.js";
 import { loadOptions } from "./predict.js";
 import { createProgress } from "../util/progress.js";
+import { withFolderLock } from "../util/lock.js";
 import { parseChoice, parseIntFlag } from "./options.js";
 
 interface EvalFlags {
@@ -97,26 +98,35 @@ export function registerEvalCommand(program: Command): void {
     const options = evaluateOptions(flags);
     if (flags.threads !== undefined)
       setNumThreads(parseIntFlag("--threads", flags.threads, { min: 1, max: 256 }));
-    const separator = await loadSeparator(flags.model, loadOptions(flags));
-    try {
-      let progress: ReturnType<typeof createProgress> | undefined;
-      const metrics = await evaluate(separator, flags.data, {
-        ...options,
-        onProgress: (done, total) => {
-          progress ??= createProgress({ label: "eval", total, quiet: flags.quiet === true });
-          progress.update(done);
-        },
-      });
-      progress?.stop();
-      const log = readTrainLog(separator.dir, warningPrinter(command));
-      await writeReport(flags.out, metrics, log);
-      process.stdout.write(
-        flags.json === true
-          ? `${JSON.stringify(metrics, null, 2)}\n`
-          : `${summaryLines(metrics, flags.out)}\n`,
-      );
-    } finally {
-      separator.dispose();
-    }
+    // Locked from the start, so a second run writing the same report fails at once.
+    await withFolderLock(
+      flags.out,
+      "eval",
+      () => evaluateInto(flags, options, command),
+      warningPrinter(command),
+    );
   });
+}
+
+/** `eval`'s work once its --out folder is locked. */
+async function evaluateInto(flags: EvalFlags, options: EvaluateOptions, command: Command): Promise<void> {
+  const separator = await loadSeparator(flags.model, loadOptions(flags));
+  try {
+    let progress: ReturnType<typeof createProgress> | undefined;
+    const metrics = await evaluate(separator, flags.data, {
+      ...options,
+      onProgress: (done, total) => {
+        progress ??= createProgress({ label: "eval", total, quiet: flags.quiet === true });
+        progress.update(done);
+      },
+    });
+    progress?.stop();
+    const log = readTrainLog(separator.dir, warningPrinter(command));
+    await writeReport(flags.out, metrics, log);
+    process.stdout.write(
+      flags.json === true ? `${JSON.stringify(metrics, null, 2)}\n` : `${summaryLines(metrics, flags.out)}\n`,
+    );
+  } finally {
+    separator.dispose();
+  }
 }

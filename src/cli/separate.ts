@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { loadModel, trackName, writeSeparation, WriteStemsOptionsSchema } from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
+import { lockFolder } from "../util/lock.js";
 import {
   addInferenceOptions,
   forEachFile,
@@ -52,9 +53,14 @@ export function registerSeparateCommand(program: Command): void {
           );
         names.set(track, file);
       }
-      const model = await loadModel(flags.model, loadOptions(flags));
+      const warn = warningPrinter(command);
+      // Locked for the whole run (before the model loads), so a second run into --out fails at once.
+      const lock = lockFolder(flags.out, "separate", warn);
+      const model = await loadModel(flags.model, loadOptions(flags)).catch((error: unknown) => {
+        lock.release();
+        throw error;
+      });
       try {
-        const warn = warningPrinter(command);
         await forEachFile(files, command, async (file) => {
           const track = trackName(file);
           let progress: ReturnType<typeof createProgress> | undefined;
@@ -89,6 +95,7 @@ export function registerSeparateCommand(program: Command): void {
         });
       } finally {
         model.dispose();
+        lock.release();
       }
     });
 }

@@ -5,6 +5,8 @@ import { type SynthConfigInput, SynthConfigSchema } from "../data/synth-config.j
 import { formatInventory } from "../data/sources/inventory.js";
 import { type SynthProgress, synthInventory, synthesize } from "../data/synth.js";
 import { type Progress, createProgress } from "../util/progress.js";
+import { withFolderLock } from "../util/lock.js";
+import { warningPrinter } from "./flags.js";
 import { parseFloatFlag, parseIntFlag, parseJobs, parseNameList } from "./options.js";
 
 interface SynthFlags {
@@ -100,7 +102,7 @@ export function registerSynthCommand(program: Command): void {
       "--list-timbres",
       "print the presets per class and source group and the distinct recorded timbres, render nothing",
     )
-    .action(async (flags: SynthFlags) => {
+    .action(async (flags: SynthFlags, command: Command) => {
       const config = synthFlagsToConfig(flags);
       if (flags.listTimbres === true) {
         const { groups, rows } = await synthInventory(config);
@@ -110,20 +112,28 @@ export function registerSynthCommand(program: Command): void {
       const jobs = parseJobs("--jobs", flags.jobs);
       let bar: Progress | undefined;
       const t0 = performance.now();
-      const result = await synthesize(config, {
-        jobs,
-        overwrite: flags.overwrite === true,
-        onProgress: (event: SynthProgress) => {
-          if (event.phase !== "render") return;
-          bar ??= createProgress({
-            label: "synth",
-            total: event.total,
-            start: event.done,
-            quiet: flags.quiet === true,
-          });
-          bar.update(event.done);
-        },
-      });
+      const outDir = config.outDir ?? SynthConfigSchema.parse({}).outDir;
+      // synthesize() writes synth.json before its first clip: lock the folder for the whole run.
+      const result = await withFolderLock(
+        outDir,
+        "synth",
+        () =>
+          synthesize(config, {
+            jobs,
+            overwrite: flags.overwrite === true,
+            onProgress: (event: SynthProgress) => {
+              if (event.phase !== "render") return;
+              bar ??= createProgress({
+                label: "synth",
+                total: event.total,
+                start: event.done,
+                quiet: flags.quiet === true,
+              });
+              bar.update(event.done);
+            },
+          }),
+        warningPrinter(command),
+      );
       bar?.stop();
       const seconds = (performance.now() - t0) / 1000;
       process.stdout.write(

@@ -9,6 +9,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { StemscopeError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { lockFolder } from "../util/lock.js";
 import { Random, hashUnit } from "../util/random.js";
 import { ParameterError, parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
@@ -473,10 +474,10 @@ export async function buildMixtures(
 ): Promise<MixResult> {
   const config = parseConfig(input);
   const onWarning = options.onWarning ?? (() => undefined);
-  const onProgress = options.onProgress ?? (() => undefined);
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
 
-  const { classes, clips, combos, total, tasks, isTest, testSoundfonts } = prepareMix(config, onWarning);
+  const prepared = prepareMix(config, onWarning);
+  const { classes, combos, total } = prepared;
 
   // The output folder: refuse another configuration's work, resume our own.
   const manifest: MixManifest = {
@@ -488,6 +489,25 @@ export async function buildMixtures(
     samples: total,
     sourceFingerprint: fingerprint(config, classes),
   };
+  // The folder is locked for the whole run, so a second run into it fails at once.
+  const lock = lockFolder(config.out, "mix", onWarning);
+  try {
+    return await mixInto(config, prepared, manifest, { ...options, jobs });
+  } finally {
+    lock.release();
+  }
+}
+
+/** {@link buildMixtures} once `config.out` is locked: claims the folder, mixes, writes the lists. */
+async function mixInto(
+  config: MixConfig,
+  prepared: PreparedMix,
+  manifest: MixManifest,
+  options: BuildMixturesOptions & { jobs: number },
+): Promise<MixResult> {
+  const { classes, clips, combos, total, tasks, isTest, testSoundfonts } = prepared;
+  const { jobs } = options;
+  const onProgress = options.onProgress ?? (() => undefined);
   if (options.overwrite === true) clearOutput(config.out);
   const done = claimOutput(config, manifest, total);
   await writeMixJson(config.out, manifest);

@@ -14,6 +14,7 @@ import { disposeCheckpoint } from "../model/checkpoint.js";
 import { DataParallel, type DistributedSettingsInput } from "./distributed.js";
 import { type PassProgress, type PassSums, trainEpoch, type TrainPass, validateEpoch } from "./epoch.js";
 import { closeRun, openRun, type Run, setupRun, type TrainInput } from "./setup.js";
+import { lockFolder } from "../util/lock.js";
 
 export type { EpochRecord } from "../model/folder.js";
 export type { TrainInput } from "./setup.js";
@@ -105,6 +106,25 @@ export async function train(input: TrainInput, options: TrainOptions = {}): Prom
 
 /** {@link train} on this rank (rank 0 opens the run; the others take its config). */
 async function trainRank(
+  input: TrainInput,
+  options: TrainOptions,
+  parallel: DataParallel | null,
+  started: number,
+): Promise<TrainSummary> {
+  // Rank 0 writes the folder: it holds the lock for the whole run, so a second run fails at once.
+  const lock =
+    (parallel?.writes ?? true) && typeof input.out === "string" && input.out !== ""
+      ? lockFolder(input.out, "train", options.onWarning)
+      : null;
+  try {
+    return await trainLocked(input, options, parallel, started);
+  } finally {
+    lock?.release();
+  }
+}
+
+/** {@link trainRank} once the output folder is locked. */
+async function trainLocked(
   input: TrainInput,
   options: TrainOptions,
   parallel: DataParallel | null,
