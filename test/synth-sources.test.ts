@@ -335,6 +335,7 @@ test(
         assert.equal(e.class, "guitar");
         assert.match(e.preset!.name, /^Sonic Pi /);
         assert.ok(["held", "repeated"].includes(String(e.effects.pattern)));
+        assert.ok(!("formantShift" in e.transforms!), `${e.file}: one phrase sample, no formant shift`);
       } else {
         assert.ok(Object.keys(cls(e.class).programs).map(Number).includes(e.preset!.program));
       }

@@ -244,8 +244,9 @@ function drawTransforms(
     return sampler || !banksOnly ? value : 64;
   };
   const room = drawRoom(rng.fork("room"), `${label}/room`);
+  const shift = rng.bool(0.5) ? rng.choice([-4, -3, -2, -1, 1, 2, 3, 4]) : 0;
   return {
-    formantShift: sampler && rng.bool(0.5) ? rng.choice([-4, -3, -2, -1, 1, 2, 3, 4]) : 0,
+    formantShift: sampler && preset.singleSample !== true ? shift : 0,
     attack: cc(0.3, 40, 100),
     decay: cc(0.2, 30, 100),
     release: cc(0.3, 30, 100),

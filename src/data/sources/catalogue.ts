@@ -48,6 +48,8 @@ export interface TimbrePreset {
   model?: ModelKind;
   /** Patterns this preset may play (default: all of the class); phrase recordings hold one note. */
   patterns?: readonly Pattern[];
+  /** One sample for every key (a phrase recording): a formant shift would play the same sample. */
+  singleSample?: boolean;
 }
 
 /** A preset a sample-library builder declares (sample-banks.ts). */
@@ -60,6 +62,7 @@ export interface SampleBankPreset {
   weight: number;
   range?: [number, number];
   patterns?: readonly Pattern[];
+  singleSample?: boolean;
 }
 
 /** The MT-32 bank of A320U. */
@@ -164,6 +167,7 @@ export function sampleBankPresets(
       weight: d.weight,
       range: d.range ?? rangeOf(cls, d.gm),
       ...(d.patterns !== undefined ? { patterns: d.patterns } : {}),
+      ...(d.singleSample === true ? { singleSample: true } : {}),
     }));
 }
 

@@ -302,6 +302,7 @@ export async function buildSonicPi(dir: string): Promise<BuiltBank> {
       weight: 1,
       range: [g.root - 4, g.root + 4],
       patterns: ["held", "repeated"],
+      singleSample: true,
     });
     program++;
   }
