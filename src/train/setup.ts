@@ -4,7 +4,8 @@
  * the checkpoint when resuming), and the model folder's config.json for a fresh run.
  */
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { existsSync, rmSync } from "node:fs";
+import { join, resolve } from "node:path";
 import {
   Adam,
   cpuHasNativeBf16,
@@ -43,19 +44,27 @@ import { TrainError } from "./errors.js";
 
 /**
  * What {@link train} takes: a full config input, or `{ out, resume: true }` plus the settings a
- * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs, data).
+ * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs); any other
+ * setting must equal the run's (`data` may name the run's data moved elsewhere).
  */
 export type TrainInput = TrainConfigInput | (Partial<TrainConfigInput> & { out: string; resume: true });
 
-/** Fields a resumed run may change; everything else comes from the checkpoint. */
-const RESUMABLE_OVERRIDES = [
-  "epochs",
-  "earlyStop",
-  "threads",
-  "maxSteps",
-  "cacheDir",
-  "cacheJobs",
-  "data",
+/**
+ * Fields a resumed run may change (applied, and recorded in its checkpoint and config.json); any
+ * other setting given must equal the run's, or the resume is refused naming it.
+ */
+const RESUMABLE_OVERRIDES = ["epochs", "earlyStop", "threads", "maxSteps", "cacheDir", "cacheJobs"] as const;
+
+/** Settings that say how to run, not what the run is: never compared with the run's. */
+const RUN_CONTROLS = new Set<string>(["out", "resume", "worldSize", "data", ...RESUMABLE_OVERRIDES]);
+
+/** The run's files other than config.json, removed when a run that saved no checkpoint starts over. */
+const RUN_LEFTOVERS = [
+  MODEL_FILES.weights,
+  MODEL_FILES.last,
+  MODEL_FILES.checkpointSummary,
+  MODEL_FILES.trainLog,
+  MODEL_FILES.metrics,
 ] as const;
 
 /** Where a run starts from: its config, and for a resumed run the model folder and checkpoint. */
@@ -64,6 +73,8 @@ export interface RunStart {
   folder: ModelFolderConfig | null;
   /** The caller disposes its tensors (the run copies them into the model and optimizer). */
   checkpoint: Checkpoint | null;
+  /** What resuming changed or decided, said when the run starts (e.g. "`epochs` 2 → 4"). */
+  notes?: string[];
 }
 
 /** The progress of a run, saved in every checkpoint. */
@@ -105,18 +116,109 @@ function checkpointConfig(saved: Record<string, unknown>): Record<string, unknow
   return featureMode === undefined ? rest : { features: featureMode, ...rest };
 }
 
+/** A value as messages show it. */
+function shown(value: unknown): string {
+  return value === undefined ? "unset" : typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/**
+ * The settings of a resume `input` applied to the run's `saved` ones: the resumable ones, and `data`
+ * when the run's data folder is gone (moved). Any other setting that differs is refused, each named.
+ * @throws TrainError naming every setting that differs from the run's
+ */
+function resumedSettings(
+  input: Partial<TrainConfigInput>,
+  saved: Record<string, unknown>,
+  out: string,
+  notes: string[],
+): Record<string, unknown> {
+  const settings: Record<string, unknown> = { ...saved };
+  const differs: string[] = [];
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined || RUN_CONTROLS.has(key)) continue;
+    // `bf16` auto asks for the choice measured when the run started: the run's.
+    if (key === "bf16" && value === "auto") continue;
+    if (JSON.stringify(value) !== JSON.stringify(saved[key]))
+      differs.push(`\`${key}\` ${shown(value)} (the run's: ${shown(saved[key])})`);
+  }
+  if (
+    input.data !== undefined &&
+    typeof saved.data === "string" &&
+    resolve(input.data) !== resolve(saved.data)
+  ) {
+    if (existsSync(saved.data)) differs.push(`\`data\` ${input.data} (the run's: ${saved.data})`);
+    else notes.push(`\`data\`: the run's ${saved.data} is gone; using ${input.data}`);
+  }
+  if (input.data !== undefined) settings.data = input.data;
+  if (differs.length > 0) {
+    throw new TrainError(
+      `${out}: resuming continues the run with its own settings, and these differ: ${differs.join(", ")}; leave them out to resume, or train a new run into another \`out\``,
+    );
+  }
+  for (const key of RESUMABLE_OVERRIDES) {
+    if (input[key] === undefined) continue;
+    if (JSON.stringify(input[key]) !== JSON.stringify(saved[key]))
+      notes.push(`\`${key}\` ${shown(saved[key])} → ${shown(input[key])}`);
+    settings[key] = input[key];
+  }
+  return settings;
+}
+
+/** A run's settings as config.json's training record gives them (a run that saved no checkpoint). */
+function recordedSettings(folder: ModelFolderConfig): Record<string, unknown> {
+  const t = folder.training;
+  if (t === undefined) return {};
+  const { split, ...rest } = t;
+  return {
+    ...rest,
+    features: folder.features.mode,
+    split: split.mode,
+    ...(split.testFraction === undefined ? {} : { testFraction: split.testFraction }),
+  };
+}
+
+/**
+ * A run killed in its first epoch left config.json but no checkpoint: it starts over with the
+ * settings config.json records (and `data`, which it does not), its other files removed.
+ */
+function startOver(input: Partial<TrainConfigInput>, out: string): RunStart {
+  const folder = readModelConfig(out);
+  const notes = [
+    `${out}: the run stopped before its first checkpoint (config.json but no ${MODEL_FILES.checkpoint}): starting it over`,
+  ];
+  const settings = resumedSettings(input, recordedSettings(folder), out, notes);
+  if (settings.data === undefined) {
+    throw new ParameterError(
+      "data",
+      `${out}: the run stopped before its first checkpoint, so it starts over, and config.json does not record its data; give \`data\` (the train_data folder)`,
+    );
+  }
+  // Starting over is a fresh run: any number of ranks may take it.
+  const worldSize = input.worldSize ?? 1;
+  const config = parseSettings(
+    TrainConfigSchema,
+    { ...settings, worldSize, resume: false, out },
+    "training config",
+  );
+  for (const name of RUN_LEFTOVERS) rmSync(join(out, name), { force: true });
+  return { config, folder, checkpoint: null, notes };
+}
+
 /**
  * The run's config: a fresh one from `input`, or a resumed run's from its checkpoint with the
- * resumable settings of `input` applied.
+ * resumable settings of `input` applied. A run that stopped before its first checkpoint starts over.
  * @throws ParameterError for an invalid setting; TrainError when `out` holds another run (fresh),
- *   nothing to resume, or a run of another `worldSize`
+ *   nothing to resume, a setting that differs from the run's, or a run of another `worldSize`
  */
 export function openRun(input: TrainInput): RunStart {
   if (input.resume !== true) {
     const config = parseSettings(TrainConfigSchema, input, "training config");
     if (holdsTrainingRun(config.out)) {
+      const started = existsSync(join(config.out, MODEL_FILES.checkpoint));
       throw new TrainError(
-        `${config.out}: already holds a training run; use \`resume\` to continue it, or choose another \`out\``,
+        started
+          ? `${config.out}: already holds a training run; use \`resume\` to continue it, or choose another \`out\``
+          : `${config.out}: holds a run that stopped before its first checkpoint (config.json but no ${MODEL_FILES.checkpoint}); use \`resume\` to start it over with its settings, or choose another \`out\``,
       );
     }
     return { config, folder: null, checkpoint: null };
@@ -126,17 +228,17 @@ export function openRun(input: TrainInput): RunStart {
     throw new ParameterError("out", "`out` is required to resume: the folder of the run");
   const checkpoint = readCheckpoint(out);
   if (checkpoint === null) {
+    if (existsSync(join(out, MODEL_FILES.config))) return startOver(input, out);
     throw new TrainError(
       `${join(out, MODEL_FILES.checkpoint)}: not found; there is no run to resume in ${out}`,
     );
   }
   try {
     const folder = readModelConfig(out);
-    const overrides: Record<string, unknown> = {};
-    for (const key of RESUMABLE_OVERRIDES) if (input[key] !== undefined) overrides[key] = input[key];
+    const notes: string[] = [];
     const config = parseSettings(
       TrainConfigSchema,
-      { ...checkpointConfig(checkpoint.state.config), ...overrides, resume: true, out },
+      { ...resumedSettings(input, checkpointConfig(checkpoint.state.config), out, notes), resume: true, out },
       "training config",
     );
     // Another number of ranks would give each step other samples: not the run it was.
@@ -146,7 +248,7 @@ export function openRun(input: TrainInput): RunStart {
         `${out} was trained with \`worldSize\` ${config.worldSize}; resume it with that many ranks, not ${worldSize}`,
       );
     }
-    return { config, folder, checkpoint };
+    return { config, folder, checkpoint, notes };
   } catch (error) {
     disposeCheckpoint(checkpoint);
     throw error;
@@ -287,6 +389,7 @@ export async function setupRun(
   parallel: DataParallel | null = null,
 ): Promise<Run> {
   const { config, folder, checkpoint } = start;
+  for (const note of start.notes ?? []) warn(note);
   setNumThreads(config.threads ?? availableParallelism());
   const { data, split, features } = prepareData(config, folder, warn);
   const { store, loader } = await openFeatures(config, data, features, onCacheProgress);
@@ -317,8 +420,18 @@ export async function setupRun(
     parallel,
   };
   try {
-    if (checkpoint !== null) restore(run, checkpoint);
-    else if (parallel?.writes ?? true) {
+    if (checkpoint !== null) {
+      restore(run, checkpoint);
+      if (folder?.training !== undefined && (parallel?.writes ?? true)) {
+        // Record what a resume changed (e.g. more `epochs`) where the folder describes its training.
+        const training = trainingRecord(run.config, split);
+        if (training.epochs !== folder.training.epochs || training.earlyStop !== folder.training.earlyStop)
+          await writeModelConfig(config.out, {
+            ...folder,
+            training: { ...folder.training, epochs: training.epochs, earlyStop: training.earlyStop },
+          });
+      }
+    } else if (parallel?.writes ?? true) {
       await writeModelConfig(config.out, {
         formatVersion: MODEL_FORMAT_VERSION,
         model: modelConfig,
