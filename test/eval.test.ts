@@ -138,6 +138,15 @@ test("evaluate: clear errors for labels the model does not know and --split test
     evaluate(model, other, { subset: "test" }),
     /no split\.json, so there is no test part; use `subset` all/,
   );
+  // A broken split.json is named, not ignored (scoring every sample would score training samples too).
+  writeFileSync(join(other, "split.json"), "{garbage");
+  await assert.rejects(evaluate(model, other), {
+    name: "InferenceError",
+    message: new RegExp(
+      `^${other}/split\\.json: not valid JSON .*; fix it, or evaluate every sample with \`subset\` all$`,
+    ),
+  });
+  assert.equal((await evaluate(model, other, { subset: "all", audio: false })).samples, 2);
 });
 
 test("report: metrics.json, report.md with tables and pictures, training curves from train_log.jsonl", async () => {

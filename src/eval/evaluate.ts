@@ -17,6 +17,8 @@
  * - audio: stems from masks on the mixture's STFT (src/separator/masks.ts), scored against the
  *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR).
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { z } from "zod";
 import { fixLength, loadAudio } from "../audio/load.js";
 import { readTrainData, type SampleRef, splitTrainData, type TrainData } from "../data/dataset.js";
@@ -136,7 +138,12 @@ export function evaluationSamples(
     const s = splitTrainData(data, "auto", { seed: 0, testFraction: 0.2 });
     if (s.source === "split.json") chosen = s.test.map((i) => data.samples[i]!);
   } catch (error) {
-    if (subset === "test") throw error;
+    // A split.json that is there but unusable is an error: scoring all samples would score training ones.
+    if (subset === "test" || !existsSync(join(data.dir, "split.json"))) throw error;
+    throw new InferenceError(
+      `${(error as Error).message}; fix it, or evaluate every sample with \`subset\` all`,
+      { cause: error },
+    );
   }
   if (chosen !== undefined) return { samples: chosen, description: "split.json test" };
   if (subset === "test") {
