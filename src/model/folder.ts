@@ -24,7 +24,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { dispose, encodeSafetensors, loadSafetensors, type Tensor } from "../engine/index.js";
+import { dispose, encodeSafetensors, loadSafetensors, type Tensor, tidy } from "../engine/index.js";
 import { StemscopeError } from "../errors.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { writeFileAtomic } from "../util/atomic.js";
@@ -379,11 +379,23 @@ export function holdsTrainingRun(dir: string): boolean {
   return existsSync(join(dir, MODEL_FILES.checkpoint)) || existsSync(join(dir, MODEL_FILES.config));
 }
 
+const FLOATING = new Set<string>(["float32", "float64", "bfloat16", "float16"]);
+
+/** The first floating tensor holding NaN or ±infinity, with how many such values, or null. */
+export function firstNonFiniteTensor(tensors: Map<string, Tensor>): { name: string; count: number } | null {
+  for (const [name, t] of tensors) {
+    if (!FLOATING.has(t.dtype)) continue;
+    const count = tidy(() => t.isFinite().logicalNot().float().sum().item());
+    if (count > 0) return { name, count };
+  }
+  return null;
+}
+
 /**
  * Builds the model of a folder and loads its weights.
  * @param options.weights which weights file (default `weights.safetensors`, the best epoch)
  * @throws ModelFolderError (see {@link readModelConfig}) or SafetensorsError for a missing/corrupt weights
- *   file, or when the weights do not fit the architecture
+ *   file, when the weights do not fit the architecture, or hold NaN or infinite values
  */
 export async function loadModelFolder(
   dir: string,
@@ -392,6 +404,13 @@ export async function loadModelFolder(
   const config = readModelConfig(dir);
   const weightsPath = join(dir, options.weights ?? MODEL_FILES.weights);
   const { tensors } = await loadSafetensors(weightsPath);
+  const bad = firstNonFiniteTensor(tensors);
+  if (bad !== null) {
+    dispose([...tensors.values()]);
+    throw new ModelFolderError(
+      `${weightsPath}: tensor "${bad.name}" holds ${bad.count} NaN or infinite value(s); these weights are broken (a diverged run?): retrain, or load another weights file`,
+    );
+  }
   const model = new JointModel(config.model as JointModelConfig);
   try {
     model.loadStateDict(tensors);

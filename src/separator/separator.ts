@@ -29,6 +29,12 @@ export function defaultModelDir(): string {
   return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "default");
 }
 
+/** Whether every value is finite (no NaN, no ±infinity). */
+function allFinite(values: ArrayLike<number>): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return false;
+  return true;
+}
+
 /** Options of one batched forward. */
 export interface AnalyseOptions {
   /** Also return the separated planes (needed for stems). Default false. */
@@ -106,6 +112,12 @@ export class Separator {
       planes: options.planes === true,
       bf16: options.bf16 === true,
     });
+    // Broken weights (or an input the model cannot take) must not become names, stems or scores.
+    if (!allFinite(out.logits) || (out.planes !== null && !allFinite(out.planes))) {
+      throw new InferenceError(
+        `${this.dir}: the model's outputs are not finite (NaN or infinity)${features.every(Number.isFinite) ? "" : " for non-finite input features"}; its weights may be broken (a diverged run?): retrain it, or use another model`,
+      );
+    }
     const c = this.classes.length;
     return new BatchOutputs(batch, this.sources, c, softmaxRows(out.logits, c), out.planes);
   }
