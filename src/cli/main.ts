@@ -2,6 +2,7 @@ import { Command, CommanderError } from "commander";
 import { StemscopeError } from "../errors.js";
 import { packageVersion } from "../version.js";
 import { withFlags } from "./flags.js";
+import { fileSystemMessage } from "./fs-errors.js";
 import { registerCheckCommand } from "./check.js";
 import { registerMixCommand } from "./mix.js";
 import { registerModelCommand } from "./model.js";
@@ -58,6 +59,11 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof StemscopeError) {
       process.stderr.write(`stemscope: ${withFlags(error.message, running.get(program))}\n`);
       return error.exitCode;
+    }
+    const message = fileSystemMessage(error, running.get(program));
+    if (message !== null) {
+      process.stderr.write(`stemscope: ${message}\n`);
+      return 1;
     }
     throw error;
   }

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { type DecodedAudio, decodeWav } from "../audio/index.js";
 import { parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
+import { readText } from "./files.js";
 import { parseLabelLine, resolveSamplePath } from "./labels.js";
 import { MIX_JSON_NAME, readMixJson } from "./mix-json.js";
 import { listRawData } from "./raw-data.js";
@@ -323,7 +324,7 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     );
     return report;
   }
-  const lines = readFileSync(labelsPath, "utf8").split("\n");
+  const lines = readText(labelsPath).split("\n");
   const samples: { line: number; files: string[]; labels: string[] }[] = [];
   const seenDirs = new Map<string, number>();
   for (let i = 0; i < lines.length; i++) {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Random } from "../util/random.js";
 import { DataError } from "./errors.js";
+import { readText } from "./files.js";
 import { parseLabelLine, resolveSamplePath } from "./labels.js";
 import { readMixJson } from "./mix-json.js";
 import { codePointSort } from "./raw-data.js";
@@ -69,7 +70,7 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
         `<dir>/mixed.wav <dir>/source1.wav … <label1> …, as \`stemscope mix\` writes it)`,
     );
   }
-  const lines = readFileSync(labelsPath, "utf8").split("\n");
+  const lines = readText(labelsPath).split("\n");
   const samples: SampleRef[] = [];
   let sources = 0;
   for (let i = 0; i < lines.length; i++) {

@@ -13,3 +13,21 @@ export function readOptionalText(path: string): string | undefined {
     throw new DataError(`${path}: cannot read (${(error as Error).message})`, { cause: error });
   }
 }
+
+/**
+ * The text of a dataset file that must exist (labels.txt, …).
+ * @throws DataError naming the file when it is a folder; Node's error, with the path on it, otherwise
+ *   (the CLI words those, see src/cli/fs-errors.ts)
+ */
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (error) {
+    const errno = error as NodeJS.ErrnoException;
+    if (errno.code === "EISDIR")
+      throw new DataError(`${path}: is a folder, but a file was expected`, { cause: error });
+    // Node leaves the path off errors of read(2), e.g. EIO.
+    if (typeof errno.code === "string" && errno.path === undefined) errno.path = path;
+    throw error;
+  }
+}

@@ -13,6 +13,7 @@ import { lockFolder } from "../util/lock.js";
 import { Random, hashUnit } from "../util/random.js";
 import { ParameterError, parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
+import { readText } from "./files.js";
 import {
   MIX_JSON_FORMAT,
   MIX_JSON_NAME,
@@ -308,7 +309,7 @@ function completedSamples(config: MixConfig, total: number): Set<number> {
   }
   const labels = join(config.out, "labels.txt");
   if (existsSync(labels)) {
-    for (const line of readFileSync(labels, "utf8").split("\n")) {
+    for (const line of readText(labels).split("\n")) {
       const m = /sample_(\d+)\/mixed\.wav /.exec(line);
       if (m !== null) listed.add(Number(m[1]));
     }

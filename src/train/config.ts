@@ -87,7 +87,7 @@ export const TrainConfigSchema = z
     testFraction: z.number().gt(0).lt(1).default(0.2),
     /** Continue the run in `out` from its checkpoint. */
     resume: z.boolean().default(false),
-    /** Feature cache folder (default `<data>/.stemscope-cache`). */
+    /** Feature cache folder (default `<data>/.stemscope-cache`; the user cache folder when the data folder is read-only). */
     cacheDir: z.string().min(1).optional(),
     /** Worker threads that compute missing cache entries (default: the machine's cores). */
     cacheJobs: z.number().int().min(1).optional(),

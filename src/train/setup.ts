@@ -3,8 +3,9 @@
  * split, the feature cache and its loader thread, the model, optimizer and scheduler (restored from
  * the checkpoint when resuming), and the model folder's config.json for a fresh run.
  */
-import { availableParallelism } from "node:os";
-import { existsSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { accessSync, constants, existsSync, mkdirSync, rmSync } from "node:fs";
+import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
   Adam,
@@ -353,19 +354,44 @@ function trainingRecord(config: Run["config"], split: DataSplit): TrainingRecord
   };
 }
 
+/**
+ * The default feature cache: `<data>/.stemscope-cache`, or, when the data folder is not writable (a
+ * read-only dataset), a folder of the data's path under the user's cache ($XDG_CACHE_HOME or
+ * ~/.cache, `stemscope/<hash>`), said with `warn`.
+ */
+export function defaultCacheDir(dataDir: string, warn: (message: string) => void): string {
+  const beside = join(dataDir, ".stemscope-cache");
+  try {
+    mkdirSync(beside, { recursive: true });
+    accessSync(beside, constants.W_OK);
+    return beside;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "EACCES" && code !== "EPERM" && code !== "EROFS") throw error;
+    const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+    const key = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 16);
+    const dir = join(base, "stemscope", key);
+    warn(
+      `${dataDir}: not writable (${code}), so the feature cache is ${dir} instead of ${beside} (set \`cacheDir\` to choose)`,
+    );
+    return dir;
+  }
+}
+
 /** Features of every sample in the cache (computed when missing), and the loader thread that reads them. */
 async function openFeatures(
   config: TrainConfig,
   data: TrainData,
   features: FeatureConfig,
   onProgress: (done: number, total: number) => void,
+  warn: (message: string) => void,
 ): Promise<{ store: FeatureStore; loader: BatchLoader }> {
   // The loader thread starts now, so it has booted by the first batch.
   const loader = new BatchLoader({ planes: 1 + data.sources, rows: features.nMels, cols: features.size });
   try {
     onProgress(0, data.samples.length);
     const store = await buildFeatureCache(data.samples, features, {
-      cacheDir: config.cacheDir ?? join(data.dir, ".stemscope-cache"),
+      cacheDir: config.cacheDir ?? defaultCacheDir(data.dir, warn),
       ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
       onProgress,
     });
@@ -392,7 +418,7 @@ export async function setupRun(
   for (const note of start.notes ?? []) warn(note);
   setNumThreads(config.threads ?? availableParallelism());
   const { data, split, features } = prepareData(config, folder, warn);
-  const { store, loader } = await openFeatures(config, data, features, onCacheProgress);
+  const { store, loader } = await openFeatures(config, data, features, onCacheProgress, warn);
   const modelConfig = folder?.model ?? modelConfigOf(config, data);
   const bf16 = resolvePrecision(config, modelConfig, parallel, warn);
   manualSeed(config.seed); // after the precision measurement, which draws random numbers
