@@ -2,6 +2,7 @@
 // its own libuv thread), bucketed all-reduce and broadcast against sums computed here, the store's
 // share / gather, and every rendezvous and lost-rank error naming what is wrong.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { test } from "node:test";
 import {
   DistributedError,
@@ -226,3 +227,56 @@ test("rendezvous errors: unreachable master, unknown host, missing rank, mixed w
     for (const g of ranks) g.destroy();
   }
 });
+
+test(
+  "a stopped rank 0 (its sockets open, its store silent) is named after the timeout, not waited on forever",
+  { timeout: 60_000 },
+  async () => {
+    const masterPort = await freePort();
+    const engine = new URL("../src/engine/index.ts", import.meta.url).href;
+    // Rank 0 in a child process: joins, then all-reduces until it is stopped.
+    const script = `
+    const { ProcessGroup, tensor } = await import(${JSON.stringify(engine)});
+    const g = await ProcessGroup.create({ masterAddr: "127.0.0.1", masterPort: ${masterPort}, worldSize: 2, rank: 0, timeoutSeconds: 3 });
+    const x = tensor([1], [1]);
+    for (;;) await g.allReduce([x]);`;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: "ignore",
+    });
+    try {
+      const g = await ProcessGroup.create({
+        masterAddr: "127.0.0.1",
+        masterPort,
+        worldSize: 2,
+        rank: 1,
+        timeoutSeconds: 3,
+      });
+      const x = tensor([1], [1]);
+      try {
+        await g.allReduce([x]);
+        child.kill("SIGSTOP");
+        const started = performance.now();
+        const error = await (async () => {
+          for (;;) await g.allReduce([x]);
+        })().catch((e: unknown) => e);
+        const seconds = (performance.now() - started) / 1000;
+        assert.ok(error instanceof DistributedError, String(error));
+        assert.deepEqual(error.lostRanks, [0]);
+        assert.match(
+          error.message,
+          /^allReduce: lost rank 0 of 2 \(its rendezvous store at 127\.0\.0\.1:\d+ no longer answers/,
+        );
+        assert.match(error.message, /Timed out waiting 3000ms/);
+        assert.ok(
+          seconds < 20,
+          `named rank 0 after ${seconds.toFixed(1)} s: the 3-s timeout plus at most 8 s of checking`,
+        );
+      } finally {
+        x.dispose();
+        g.destroy();
+      }
+    } finally {
+      child.kill("SIGKILL");
+    }
+  },
+);

@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,6 +54,7 @@ constexpr milliseconds kBeatInterval{500};
 // A rank whose counter has not moved for this long is lost (six missed beats).
 constexpr milliseconds kStale{3000};
 constexpr milliseconds kPoll{50};
+constexpr milliseconds kBeatStoreTimeout{5000};
 
 // ------------------------------------------------------------------ errors
 
@@ -190,6 +192,38 @@ std::string Hostname() {
 std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
 std::string Text(const std::vector<uint8_t>& b) { return {b.begin(), b.end()}; }
 
+using StorePtr = c10::intrusive_ptr<c10d::TCPStore>;
+
+// A store call that did not return in time.
+struct StoreSilent : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// Runs `op` on a thread of its own and waits for it at most `limit`. c10d's TCPStore waits in recv
+// without limit when rank 0's process is stopped, or its host vanished without closing the
+// connection, so every store call after the connection goes through here. A call that runs out of
+// time is left behind: its thread owns copies of what it uses (pass StorePtr copies, never the Group).
+template <class T>
+T Bounded(milliseconds limit, std::function<T()> op) {
+  auto task = std::make_shared<std::packaged_task<T()>>(std::move(op));
+  std::future<T> result = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (result.wait_for(limit) != std::future_status::ready) {
+    throw StoreSilent("rank 0's rendezvous store did not answer within " + Seconds(limit));
+  }
+  return result.get();
+}
+
+std::string BeatKey(int64_t rank) { return "stemscope/beat/" + std::to_string(rank); }
+std::string FailedKey(int64_t rank) { return "stemscope/user/failed/" + std::to_string(rank); }
+
+// What rank `r` published as the reason it gave up (TS: ProcessGroup.abandon), or "". Runs inside a
+// Bounded call.
+std::string ReportedIn(const StorePtr& store, int64_t r) {
+  const std::string key = FailedKey(r);
+  return store->check({key}) ? Text(store->get(key)) : std::string();
+}
+
 // ------------------------------------------------------------------ the group
 
 struct Settings {
@@ -239,8 +273,6 @@ class Group {
     return broken_;
   }
 
-  std::string BeatKey(int64_t rank) const { return "stemscope/beat/" + std::to_string(rank); }
-
   // The heartbeat thread owns what it touches, so Shutdown() can let it go without joining (a beat
   // stuck on an unresponsive store must not block the JS thread).
   void StartHeartbeat() {
@@ -261,11 +293,11 @@ class Group {
     }).detach();
   }
 
-  // What rank `r` published as the reason it gave up (TS: ProcessGroup.abandon), or "".
+  // What rank `r` published as the reason it gave up, or "" (also when the store does not answer).
   std::string Reported(int64_t r) {
-    const std::string key = "stemscope/user/failed/" + std::to_string(r);
+    StorePtr st = store;
     try {
-      return store->check({key}) ? Text(store->get(key)) : std::string();
+      return Bounded<std::string>(kBeatStoreTimeout, [st, r] { return ReportedIn(st, r); });
     } catch (const std::exception&) {
       return {};
     }
@@ -281,31 +313,33 @@ class Group {
     return text;
   }
 
-  // A rank's beat counter; throws when the store (rank 0) cannot be reached.
-  int64_t Beats(int64_t rank) { return beatStore->add(BeatKey(rank), 0); }
-
-  // The ranks that have not beaten for kStale; {0} when rank 0's store cannot be reached.
+  // The ranks that have not beaten for kStale; {0} when rank 0's store does not answer.
   std::vector<int64_t> LostRanks(bool* storeGone) {
     QuietLogs quiet;
     *storeGone = false;
-    std::map<int64_t, int64_t> first;
+    StorePtr beats = beatStore;
+    const int64_t self = settings.rank;
+    const int64_t world = settings.worldSize;
     try {
-      for (int64_t r = 0; r < settings.worldSize; ++r)
-        if (r != settings.rank) first[r] = Beats(r);
-      auto deadline = Clock::now() + kStale;
-      while (!first.empty() && Clock::now() < deadline) {
-        std::this_thread::sleep_for(kPoll * 4);
-        for (auto it = first.begin(); it != first.end();) {
-          it = Beats(it->first) != it->second ? first.erase(it) : std::next(it);
+      return Bounded<std::vector<int64_t>>(kStale + kBeatStoreTimeout, [beats, self, world] {
+        std::map<int64_t, int64_t> first;
+        for (int64_t r = 0; r < world; ++r)
+          if (r != self) first[r] = beats->add(BeatKey(r), 0);
+        auto deadline = Clock::now() + kStale;
+        while (!first.empty() && Clock::now() < deadline) {
+          std::this_thread::sleep_for(kPoll * 4);
+          for (auto it = first.begin(); it != first.end();) {
+            it = beats->add(BeatKey(it->first), 0) != it->second ? first.erase(it) : std::next(it);
+          }
         }
-      }
+        std::vector<int64_t> lost;
+        for (const auto& [r, count] : first) lost.push_back(r);
+        return lost;
+      });
     } catch (const std::exception&) {
       *storeGone = true;
       return {0};
     }
-    std::vector<int64_t> lost;
-    for (const auto& [r, count] : first) lost.push_back(r);
-    return lost;
   }
 
   void Shutdown() {
@@ -340,6 +374,12 @@ void WaitForKeys(Group& g, const std::vector<std::string>& keys, const std::vect
                  milliseconds deadline, const std::string& what, bool alive = true) {
   QuietLogs quiet;
   const auto start = Clock::now();
+  // One look at the store: the keys still missing, and their owners' beat counters and reasons.
+  struct Look {
+    std::vector<size_t> missing;
+    std::map<int64_t, int64_t> beats;
+    std::map<int64_t, std::string> reasons;
+  };
   struct Seen {
     int64_t count;
     Clock::time_point since;
@@ -347,43 +387,48 @@ void WaitForKeys(Group& g, const std::vector<std::string>& keys, const std::vect
   std::map<int64_t, Seen> seen;
   std::vector<size_t> missing(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) missing[i] = i;
+  const StorePtr store = g.store;
+  const StorePtr beatStore = g.beatStore;
+  const int64_t self = g.settings.rank;
   while (true) {
+    Look look;
     try {
-      std::vector<size_t> still;
-      for (size_t i : missing)
-        if (!g.store->check({keys[i]})) still.push_back(i);
-      missing.swap(still);
-      if (missing.empty()) return;
-      std::vector<int64_t> lost;
-      const auto now = Clock::now();
-      for (size_t i : missing) {
-        int64_t owner = owners[i];
-        if (!alive || owner == g.settings.rank) continue;
-        std::string why = g.Reported(owner);
-        if (!why.empty()) {
-          throw Failure("rank " + std::to_string(owner) + " failed while this rank waited for " + what + ": " + why,
-                        "lost-rank", {owner});
+      look = Bounded<Look>(kBeatStoreTimeout, [store, beatStore, keys, owners, missing, alive, self] {
+        Look l;
+        for (size_t i : missing)
+          if (!store->check({keys[i]})) l.missing.push_back(i);
+        if (!alive) return l;
+        for (size_t i : l.missing) {
+          int64_t owner = owners[i];
+          if (owner == self || l.beats.count(owner)) continue;
+          l.reasons[owner] = ReportedIn(store, owner);
+          l.beats[owner] = beatStore->add(BeatKey(owner), 0);
         }
-        int64_t count = g.Beats(owner);
-        auto it = seen.find(owner);
-        if (it == seen.end() || it->second.count != count) {
-          seen[owner] = {count, now};
-        } else if (now - it->second.since > kStale &&
-                   std::find(lost.begin(), lost.end(), owner) == lost.end()) {
-          lost.push_back(owner);
-        }
-      }
-      if (!lost.empty()) {
-        throw Failure("lost " + g.Describe(lost) + " while waiting for " + what + " (no heartbeat for " + Seconds(kStale) +
-                          ": the process ended or its host is unreachable)",
-                      "lost-rank", lost);
-      }
-    } catch (const Failure&) {
-      throw;
+        return l;
+      });
     } catch (const std::exception& e) {
       throw Failure("lost rank 0 (it hosts the rendezvous store at " + g.settings.masterAddr + ":" +
                         std::to_string(g.settings.port) + ") while waiting for " + what + ": " + FirstLine(e),
                     "lost-rank", {0});
+    }
+    missing = look.missing;
+    if (missing.empty()) return;
+    std::vector<int64_t> lost;
+    const auto now = Clock::now();
+    for (const auto& [owner, count] : look.beats) {
+      const std::string& why = look.reasons[owner];
+      if (!why.empty()) {
+        throw Failure("rank " + std::to_string(owner) + " failed while this rank waited for " + what + ": " + why,
+                      "lost-rank", {owner});
+      }
+      auto it = seen.find(owner);
+      if (it == seen.end() || it->second.count != count) seen[owner] = {count, now};
+      else if (now - it->second.since > kStale) lost.push_back(owner);
+    }
+    if (!lost.empty()) {
+      throw Failure("lost " + g.Describe(lost) + " while waiting for " + what + " (no heartbeat for " +
+                        Seconds(kStale) + ": the process ended or its host is unreachable)",
+                    "lost-rank", lost);
     }
     if (deadline.count() > 0 && Clock::now() - start > deadline) {
       std::vector<int64_t> late;
@@ -410,6 +455,8 @@ std::shared_ptr<Group> Rendezvous(const Settings& s) {
   try {
     g->store = c10::make_intrusive<c10d::TCPStore>(s.masterAddr, options);
     options.isServer = false;
+    // Beats and liveness checks must not wait out a long timeout on a stopped rank 0.
+    options.timeout = std::min(s.timeout, kBeatStoreTimeout);
     g->beatStore = c10::make_intrusive<c10d::TCPStore>(s.masterAddr, options);
   } catch (const std::exception& e) {
     if (s.rank == 0) {
@@ -426,16 +473,31 @@ std::shared_ptr<Group> Rendezvous(const Settings& s) {
   const std::string me = std::to_string(s.rank);
   std::ostringstream identity;
   identity << "pid " << getpid() << " on " << Hostname();
-  if (g->store->add("stemscope/claim/" + me, 1) > 1) {
-    std::string other = "another process";
-    if (g->store->check({"stemscope/who/" + me})) other = Text(g->store->get("stemscope/who/" + me));
-    throw Failure("rank " + me + " was started twice: " + other + " already joined the rendezvous at " + where +
+  const StorePtr store = g->store;
+  const std::string who = identity.str();
+  const int64_t world = s.worldSize;
+  // Empty: this rank is claimed; else who holds it already.
+  std::string taken;
+  try {
+    taken = Bounded<std::string>(s.timeout, [store, me, who] {
+      if (store->add("stemscope/claim/" + me, 1) > 1) {
+        const std::string key = "stemscope/who/" + me;
+        return store->check({key}) ? Text(store->get(key)) : std::string("another process");
+      }
+      store->set("stemscope/who/" + me, Bytes(who));
+      return std::string();
+    });
+  } catch (const std::exception& e) {
+    throw Failure("rank " + me + " reached rank 0's rendezvous store at " + where + " but it does not answer: " +
+                      FirstLine(e),
+                  "rendezvous");
+  }
+  if (!taken.empty()) {
+    throw Failure("rank " + me + " was started twice: " + taken + " already joined the rendezvous at " + where +
                       " as rank " + me + "; give every process its own rank",
                   "rendezvous");
   }
-  g->store->set("stemscope/who/" + me, Bytes(identity.str()));
   g->StartHeartbeat();
-  g->store->set("stemscope/joined/" + me, Bytes(std::to_string(s.worldSize)));
 
   std::vector<std::string> keys;
   std::vector<int64_t> owners;
@@ -443,16 +505,29 @@ std::shared_ptr<Group> Rendezvous(const Settings& s) {
     keys.push_back("stemscope/joined/" + std::to_string(r));
     owners.push_back(r);
   }
+  std::vector<std::string> sizes;
   try {
+    Bounded<bool>(s.timeout, [store, me, world] {
+      store->set("stemscope/joined/" + me, Bytes(std::to_string(world)));
+      return true;
+    });
     // Ranks that have not joined do not beat yet: only the deadline applies.
     WaitForKeys(*g, keys, owners, s.timeout, "the rendezvous at " + where, false);
+    sizes = Bounded<std::vector<std::string>>(s.timeout, [store, keys] {
+      std::vector<std::string> out;
+      for (const auto& k : keys) out.push_back(Text(store->get(k)));
+      return out;
+    });
   } catch (const Failure& f) {
     throw Failure(std::string(f.what()) + " (each of the " + std::to_string(s.worldSize) +
                       " ranks must be started with the same master address, port and world size)",
                   "rendezvous", f.lost);
+  } catch (const std::exception& e) {
+    throw Failure("rank " + me + ": rank 0's rendezvous store at " + where + " stopped answering: " + FirstLine(e),
+                  "rendezvous", {0});
   }
   for (int64_t r = 0; r < s.worldSize; ++r) {
-    std::string theirs = Text(g->store->get(keys[r]));
+    const std::string& theirs = sizes[r];
     if (theirs != std::to_string(s.worldSize)) {
       throw Failure("rank " + std::to_string(r) + " was started with world size " + theirs + ", rank " + me +
                         " with " + std::to_string(s.worldSize) + "; every rank needs the same world size",
@@ -827,8 +902,12 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     std::string key = UserKey(a.string(0));
     std::string value = a.string(1);
     return Queue(new Task(a.env(), "stemscope:storeSet", nullptr, [g, key, value](Result&) {
+      const StorePtr store = g->store;
       try {
-        g->store->set(key, Bytes(value));
+        Bounded<bool>(g->settings.timeout, [store, key, value] {
+          store->set(key, Bytes(value));
+          return true;
+        });
       } catch (const std::exception& e) {
         throw Failure("storeSet: rank 0's rendezvous store does not answer: " + FirstLine(e), "lost-rank", {0});
       }
@@ -842,8 +921,9 @@ class ProcessGroupWrap : public Napi::ObjectWrap<ProcessGroupWrap> {
     std::string key = UserKey(a.string(0));
     return Queue(new Task(a.env(), "stemscope:storeGet", nullptr, [g, key](Result& r) {
       QuietLogs quiet;
+      const StorePtr store = g->store;
       try {
-        r.text = Text(g->store->get(key));
+        r.text = Bounded<std::string>(g->settings.timeout, [store, key] { return Text(store->get(key)); });
         r.hasText = true;
       } catch (const std::exception& e) {
         throw Failure("storeGet: rank 0's rendezvous store does not answer: " + FirstLine(e), "lost-rank", {0});
