@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type CheckReport, checkDataset } from "../src/data/check.js";
 import { buildMixtures } from "../src/data/mix.js";
+import { readTrainData } from "../src/data/dataset.js";
+import { loadAudio } from "../src/audio/index.js";
 import { makeRawData, tempDir, tone, writeTestWav } from "./data-helpers.js";
 
 function codes(report: CheckReport, severity: "error" | "warning"): string[] {
@@ -193,4 +195,74 @@ test("check train_data without mix.json (the seed's layout): relative paths and 
   );
   assert.match(message(report, "repeated-label"), /the same label appears twice \(a a\)/);
   void root;
+});
+
+/** A 32-bit float WAV of `n` NaN samples (encodeWav refuses non-finite samples, as it should). */
+function writeNanWav(path: string, n: number, rate = 16000): void {
+  const header = Buffer.alloc(44);
+  header.write("RIFF", 0);
+  header.writeUInt32LE(36 + 4 * n, 4);
+  header.write("WAVEfmt ", 8);
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(3, 20); // IEEE float
+  header.writeUInt16LE(1, 22);
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * 4, 28);
+  header.writeUInt16LE(4, 32);
+  header.writeUInt16LE(32, 34);
+  header.write("data", 36);
+  header.writeUInt32LE(4 * n, 40);
+  const body = Buffer.alloc(4 * n);
+  for (let i = 0; i < n; i++) body.writeFloatLE(Number.NaN, 4 * i);
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(path, Buffer.concat([header, body]));
+}
+
+test("check finds what mix and train reject, in their words: all-NaN audio, a one-class dataset", async () => {
+  const root = tempDir();
+  const raw = makeRawData(join(root, "raw"), ["a", "b"], 2, 16000);
+  const nanClip = join(raw, "a", "nan.wav");
+  writeNanWav(nanClip, 8000);
+  const rawReport = checkDataset(raw);
+  const rawIssue = rawReport.issues.find((i) => i.file === nanClip);
+  assert.equal(rawIssue?.severity, "error", "an all-NaN clip is not merely silent");
+  assert.equal(rawIssue.code, "non-finite");
+  await assert.rejects(buildMixtures({ data: raw, out: join(root, "mixed") }, { jobs: 1 }), {
+    message: new RegExp(rawIssue.message.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")),
+  });
+  assert.equal(rawIssue.message, `${nanClip}: all 8000 samples are NaN`);
+
+  // A train_data sample whose source is all NaN: train's loader refuses it with the same words.
+  rmSync(nanClip);
+  const data = join(root, "train_data");
+  await buildMixtures({ data: raw, out: data, samplesPerCombination: 2, seconds: 0.5 }, { jobs: 1 });
+  const source = join(data, "sample_1", "source2.wav");
+  writeNanWav(source, 8000);
+  const dataReport = checkDataset(data);
+  assert.equal(
+    message(dataReport, "non-finite"),
+    `${join(data, "labels.txt")}:2: ${source}: all 8000 samples are NaN`,
+  );
+  await assert.rejects(loadAudio(source), { message: `${source}: all 8000 samples are NaN` });
+
+  // One class (no mix.json to name others): train refuses it, and check says so in its words.
+  rmSync(source);
+  cpSync(join(data, "sample_0", "source2.wav"), source);
+  rmSync(join(data, "mix.json"));
+  rmSync(join(data, "split.json"));
+  const labels = join(data, "labels.txt");
+  const lines = readFileSync(labels, "utf8").trim().split("\n");
+  writeFileSync(labels, `${lines.map((l) => l.replace(/ \S+ \S+$/, " a a")).join("\n")}\n`);
+  let refused = "";
+  assert.throws(
+    () => readTrainData(data),
+    (error: Error) => {
+      refused = error.message;
+      return true;
+    },
+  );
+  const oneClass = checkDataset(data);
+  assert.equal(message(oneClass, "too-few-classes"), refused);
+  assert.equal(refused, `${labels}: only 1 class (a); a classifier needs at least 2 classes`);
+  assert.ok(codes(oneClass, "error").includes("too-few-classes"));
 });

@@ -6,13 +6,14 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
-import { type DecodedAudio, decodeWav } from "../audio/index.js";
+import { AudioError, type DecodedAudio, decodeWav, prepareDecoded } from "../audio/index.js";
 import { parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
 import { readText } from "./files.js";
+import { tooFewClassesMessage } from "./dataset.js";
 import { parseLabelLine, resolveSamplePath } from "./labels.js";
 import { MIX_JSON_NAME, readMixJson } from "./mix-json.js";
-import { listRawData } from "./raw-data.js";
+import { codePointSort, listRawData } from "./raw-data.js";
 
 /** Clips below this peak |sample| (−80 dBFS) count as silent. */
 export const SILENCE_PEAK = 1e-4;
@@ -121,6 +122,21 @@ function describeError(error: unknown): string {
   return text;
 }
 
+/**
+ * Why `mix` and `train` would refuse this audio's samples (NaN or infinite: the loader's own check and
+ * words), or null when they are finite.
+ */
+function nonFiniteAudio(audio: DecodedAudio, path: string): string | null {
+  if (audio.channels.every((ch) => ch.every(Number.isFinite))) return null;
+  try {
+    prepareDecoded(audio, path, audio.sampleRate);
+    return null;
+  } catch (error) {
+    if (error instanceof AudioError) return error.message;
+    throw error;
+  }
+}
+
 /** Peak |x| and whether the signal has a run of CLIP_RUN samples at ≥ CLIP_LEVEL. */
 function levelStats(channels: Float32Array[]): { peak: number; clipped: boolean } {
   let peak = 0;
@@ -211,6 +227,12 @@ function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawD
           `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
           { file: path },
         );
+        continue;
+      }
+      const unusable = nonFiniteAudio(audio, path);
+      if (unusable !== null) {
+        s.unreadable++;
+        issues.error("non-finite", unusable, { file: path });
         continue;
       }
       const frames = audio.channels[0]?.length ?? 0;
@@ -306,9 +328,11 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
   };
   // Known classes: the raw_data folder that mix.json names (else the classes it recorded).
   const mixJsonPath = join(dir, MIX_JSON_NAME);
+  let mixClasses: string[] | null = null;
   try {
     const mix = readMixJson(dir);
     if (mix !== undefined) {
+      mixClasses = mix.classes;
       report.knownClasses = existsSync(mix.config.data)
         ? listRawData(mix.config.data).map((c) => c.name)
         : mix.classes;
@@ -413,9 +437,15 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
         );
       }
     }
-  } else if (counts.length === 1) {
-    issues.warning("one-label", `${labelsPath}: only one label (${labels[0]}) appears`, { file: labelsPath });
   }
+  // The classes train would have (mix.json's, else the labels): fewer than 2 cannot train.
+  const classes = mixClasses ?? labels;
+  if (report.lines > 0 && classes.length < 2)
+    issues.error("too-few-classes", tooFewClassesMessage(labelsPath, codePointSort([...classes])), {
+      file: labelsPath,
+    });
+  else if (counts.length === 1)
+    issues.warning("one-label", `${labelsPath}: only one label (${labels[0]}) appears`, { file: labelsPath });
 
   // Files: exist, decode, consistent.
   const sampleRate = options.sampleRate;
@@ -456,6 +486,14 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
         continue;
       }
       report.decodedFiles++;
+      const unusable = nonFiniteAudio(audio, path);
+      if (unusable !== null) {
+        issues.error("non-finite", `${labelsPath}:${sample.line}: ${unusable}`, {
+          file: path,
+          line: sample.line,
+        });
+        continue;
+      }
       if (audio.channels.length !== 1)
         issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, {
           file: path,

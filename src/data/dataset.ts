@@ -50,6 +50,11 @@ export interface DataSplit {
   source: "split.json" | "seeded" | "random";
 }
 
+/** Why a dataset of fewer than 2 classes cannot train (train's error, check's finding). */
+export function tooFewClassesMessage(labelsPath: string, classes: readonly string[]): string {
+  return `${labelsPath}: only ${classes.length} class (${classes.join(", ")}); a classifier needs at least 2 classes`;
+}
+
 /**
  * Reads `<dir>/labels.txt` and checks it for training.
  *
@@ -134,11 +139,7 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
     }
   }
   const classes = known ?? codePointSort([...found]);
-  if (classes.length < 2) {
-    throw new DataError(
-      `${labelsPath}: only ${classes.length} class (${classes.join(", ")}); a classifier needs at least 2 classes`,
-    );
-  }
+  if (classes.length < 2) throw new DataError(tooFewClassesMessage(labelsPath, classes));
   const audio = mix === undefined ? null : { sampleRate: mix.config.sampleRate, seconds: mix.config.seconds };
   return { dir, labelsPath, samples, classes, sources, audio };
 }
