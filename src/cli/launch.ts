@@ -1,7 +1,7 @@
 /**
  * Where `stemscope train` stands in a data-parallel run: the flags (--world-size, --rank,
  * --master-addr, --master-port, --dist-timeout) or, as torchrun sets them, the environment variables
- * WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; and `--nproc N`,
+ * WORLD_SIZE, RANK, LOCAL_WORLD_SIZE, MASTER_ADDR and MASTER_PORT; and `--nproc N`,
  * which starts N ranks of the same command on this machine and waits for them.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -53,23 +53,18 @@ function intSetting(
 export function launchFromFlags(flags: LaunchFlags, env: NodeJS.ProcessEnv = process.env): Launch {
   const worldSize =
     intSetting("--world-size", flags.worldSize, "WORLD_SIZE", env, { min: 1, max: 65536 }) ?? 1;
+  // rank < worldSize is the library's check (its message names both settings).
   const rank = intSetting("--rank", flags.rank, "RANK", env, { min: 0 }) ?? 0;
-  if (rank >= worldSize) {
-    throw new UsageError(
-      `--rank ${rank} must be below --world-size ${worldSize} (ranks are 0 to ${worldSize - 1})`,
-    );
-  }
   const masterPort = intSetting("--master-port", flags.masterPort, "MASTER_PORT", env, {
     min: 1,
     max: 65535,
   });
   const masterAddr = flags.masterAddr ?? (env.MASTER_ADDR === "" ? undefined : env.MASTER_ADDR);
-  const localRank = intSetting("--local-rank", undefined, "LOCAL_RANK", env, { min: 0 });
+  // LOCAL_RANK would choose a rank's GPU; on the CPU it has no role.
   const localWorld = intSetting("--local-world-size", undefined, "LOCAL_WORLD_SIZE", env, { min: 1 });
   const distributed: DistributedSettingsInput = { rank };
   if (masterAddr !== undefined) distributed.masterAddr = masterAddr;
   if (masterPort !== undefined) distributed.masterPort = masterPort;
-  if (localRank !== undefined) distributed.localRank = localRank;
   if (flags.distTimeout !== undefined) {
     distributed.distTimeout = parseFloatFlag("--dist-timeout", flags.distTimeout, { min: 0.001 });
   }

@@ -53,8 +53,6 @@ export const DistributedSettingsSchema = z
     masterPort: z.number().int().min(1).max(65535).default(29500),
     /** Seconds the rendezvous and each collective may wait for the other ranks. */
     distTimeout: z.number().positive().default(300),
-    /** torchrun's LOCAL_RANK: the rank among those on this host (shown in messages). */
-    localRank: z.number().int().min(0).optional(),
     /** Network interface for Gloo (default: $GLOO_SOCKET_IFNAME, else the one that routes to masterAddr). */
     interfaceName: z.string().min(1).optional(),
   })
