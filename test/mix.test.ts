@@ -358,3 +358,15 @@ test("mix: clear errors for bad inputs", async () => {
     /broken\.wav/,
   );
 });
+
+test("mix: a train_data folder given as the raw_data library is recognised and refused", async () => {
+  const root = tempDir();
+  const raw = makeRawData(join(root, "raw"), ["a", "b"], 2, 8000);
+  const trainData = join(root, "train_data");
+  await buildMixtures({ data: raw, out: trainData, samplesPerCombination: 3, seconds: 0.5 }, { jobs: 1 });
+  await assert.rejects(buildMixtures({ data: trainData, out: join(root, "again") }, { jobs: 1 }), {
+    name: "DataError",
+    message: `${trainData}: is a train_data folder (labels.txt, mix.json, 3 sample_* folder(s)), made by \`stemscope mix\`, not a raw_data library; \`data\` needs a raw_data folder with one sub-folder of .wav clips per class (train_data is what \`stemscope train\` takes)`,
+  });
+  assert.ok(!existsSync(join(root, "again", "labels.txt")));
+});

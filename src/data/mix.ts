@@ -372,12 +372,30 @@ interface PreparedMix {
   testSoundfonts: string[] | undefined;
 }
 
+/**
+ * A train_data folder (labels.txt, mix.json, sample_* folders) given as the raw_data library: its
+ * sample folders would become classes.
+ * @throws DataError saying what the folder is and what `data` expects
+ */
+function refuseTrainData(dir: string): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return;
+  const names = readdirSync(dir);
+  const marks = ["labels.txt", MIX_JSON_NAME].filter((n) => names.includes(n));
+  const samples = names.filter(isSampleDirName).length;
+  if (marks.length === 0 && samples === 0) return;
+  const found = [...marks, ...(samples > 0 ? [`${samples} sample_* folder(s)`] : [])].join(", ");
+  throw new DataError(
+    `${dir}: is a train_data folder (${found}), made by \`stemscope mix\`, not a raw_data library; \`data\` needs a raw_data folder with one sub-folder of .wav clips per class (train_data is what \`stemscope train\` takes)`,
+  );
+}
+
 function prepareMix(config: MixConfig, onWarning: (message: string) => void): PreparedMix {
   if (/\s/.test(config.out)) {
     throw new DataError(
       `\`out\` "${config.out}" contains whitespace; labels.txt separates fields by spaces, so choose a folder path without spaces`,
     );
   }
+  refuseTrainData(config.data);
   const classes = listRawData(config.data);
   for (const cls of classes) {
     if (/\s/.test(cls.name))
