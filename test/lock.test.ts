@@ -40,6 +40,7 @@ after(() => {
 
 test("lockFolder: exclusive while held, free after release, a dead owner's lock is taken over with a note", () => {
   const dir = join(root, "unit");
+  mkdirSync(dir);
   const lock = lockFolder(dir, "mix");
   const recorded = JSON.parse(readFileSync(join(dir, LOCK_NAME), "utf8")) as { pid: number };
   assert.equal(recorded.pid, process.pid);
@@ -83,6 +84,13 @@ test("train and mix into a folder locked by a running process fail at once, touc
     message: new RegExp(`^${mixOut}: in use by another stemscope train \\(pid ${owner.pid};`),
   });
   assert.ok(!existsSync(join(mixOut, "mix.json")));
+
+  // A run that fails before writing anything leaves neither its lock nor an empty folder.
+  const fresh = join(root, "fresh-out");
+  await assert.rejects(train({ data: join(root, "no-such-data"), out: fresh, preset: "tiny" }), {
+    name: "DataError",
+  });
+  assert.ok(!existsSync(fresh), "a failed start left its output folder");
 });
 
 test("cli: synth, separate and eval --out into a locked folder exit 1 naming the folder and pid", () => {

@@ -4,7 +4,7 @@
  * A lock whose pid is no longer running (a run killed with SIGKILL) is stale and taken over, with a
  * note. The lock is removed on release and, as a last resort, when the process exits.
  */
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { StemscopeError } from "../errors.js";
 
@@ -53,7 +53,7 @@ export function lockFolder(
   command: string,
   onNote: (message: string) => void = () => undefined,
 ): FolderLock {
-  mkdirSync(dir, { recursive: true });
+  const created = mkdirSync(dir, { recursive: true }) !== undefined;
   const path = join(dir, LOCK_NAME);
   const record = `${JSON.stringify({ pid: process.pid, command, started: new Date().toISOString() })}\n`;
   for (let attempt = 0; ; attempt++) {
@@ -93,6 +93,14 @@ export function lockFolder(
     process.off("exit", release);
     // Remove only our own lock (a folder deleted and re-locked meanwhile is another run's).
     if (readOwner(path)?.pid === process.pid) rmSync(path, { force: true });
+    // A run that failed before writing anything leaves no empty folder behind.
+    if (created) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // not empty: the run wrote into it
+      }
+    }
   };
   process.on("exit", release);
   return { path, release };
