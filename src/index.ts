@@ -259,6 +259,7 @@ export {
   loadModel,
   type Prediction,
   predictionRecord,
+  removeStalePartials,
   type Separation,
   type Stem,
   StemscopeModel,

@@ -14,7 +14,13 @@ export {
 export { defaultModelDir } from "../separator/separator.js";
 export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
-export { trackName, writeSeparation, type WriteStemsOptions, WriteStemsOptionsSchema } from "./stems.js";
+export {
+  removeStalePartials,
+  trackName,
+  writeSeparation,
+  type WriteStemsOptions,
+  WriteStemsOptionsSchema,
+} from "./stems.js";
 export {
   planWindows,
   rmsDb,

@@ -3,12 +3,13 @@
  * `<out>/<track>/predictions.json`, all or nothing.
  */
 import { existsSync } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
-import { basename, extname, join } from "node:path";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { basename, dirname, extname, join } from "node:path";
 import { z } from "zod";
 import { encodeWav } from "../audio/wav.js";
 import { parseSettings } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { isRunning } from "../util/lock.js";
 import { InferenceError, type Separation } from "./model.js";
 import { predictionRecord } from "./output.js";
 
@@ -38,10 +39,43 @@ export function trackName(file: string): string {
   return ext.length > 0 && ext.length < base.length ? base.slice(0, -ext.length) : base;
 }
 
+/** The temporary folder of a track being written: `<track>.partial-<pid>`. */
+const PARTIAL_FOLDER = /^.+\.partial-(\d+)$/u;
+
+/**
+ * Removes the `<track>.partial-<pid>` folders in `outDir` left by runs that were killed while writing
+ * (their pid no longer runs); a running writer's folder is kept.
+ * @param onNote told of each folder removed
+ * @returns the paths removed
+ */
+export async function removeStalePartials(
+  outDir: string,
+  onNote: (message: string) => void = () => undefined,
+): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(outDir, { withFileTypes: true });
+  } catch {
+    return []; // no folder yet: nothing left over
+  }
+  const removed: string[] = [];
+  for (const entry of entries) {
+    const pid = PARTIAL_FOLDER.exec(entry.name)?.[1];
+    if (!entry.isDirectory() || pid === undefined) continue;
+    if (Number(pid) === process.pid || isRunning(Number(pid))) continue;
+    const path = join(outDir, entry.name);
+    await rm(path, { recursive: true, force: true });
+    removed.push(path);
+    onNote(`${path}: removed the unfinished output of a stopped run (pid ${pid})`);
+  }
+  return removed;
+}
+
 /**
  * Writes the stems (`<instrument>.wav`) and `predictions.json` of one track into `dir`. Everything is
  * encoded first and written into a temporary sibling folder that replaces `dir` at the end, so an
- * error leaves no partial output (and an earlier result in `dir` is replaced only on success).
+ * error leaves no partial output (and an earlier result in `dir` is replaced only on success). The
+ * temporary folders of killed runs beside `dir` are removed first (said through `onWarning`).
  * @returns the paths of the written stem files, in stem order
  */
 export async function writeSeparation(
@@ -81,6 +115,7 @@ export async function writeSeparation(
     ...predictionRecord(file, separation.prediction),
     stems: separation.stems.map((s) => ({ name: s.name, file: `${s.name}.wav` })),
   };
+  await removeStalePartials(dirname(dir), warn);
   const temp = `${dir}.partial-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });

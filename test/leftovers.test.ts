@@ -1,0 +1,55 @@
+// Nothing half-written left behind: a killed `separate`'s `<track>.partial-<pid>/` is removed by the
+// next run (a live writer's is kept), `mix` writes each WAV under a temp name then renames it, and
+// `features` writes no `.npy` when its `--png` cannot be written.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { removeStalePartials, type Separation, writeSeparation } from "../src/infer/index.js";
+import { tempDir } from "./data-helpers.js";
+
+/** The pid of a process that has exited (so no longer runs). */
+function deadPid(): number {
+  const r = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], {
+    encoding: "utf8",
+  });
+  return Number(r.stdout);
+}
+
+test("separate: a killed run's <track>.partial-<pid>/ is removed by the next write, said; a live run's is kept", async () => {
+  const out = tempDir("leftovers-sep");
+  const stale = join(out, `old.partial-${deadPid()}`);
+  const live = join(out, `busy.partial-${process.ppid}`);
+  for (const dir of [stale, live]) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "piano.wav"), new Uint8Array(1000));
+  }
+  const sampleRate = 16000;
+  const samples = new Float32Array(1600).map((_, i) => 0.1 * Math.sin(i / 10));
+  const separation: Separation = {
+    stems: [{ name: "piano", samples }],
+    mixture: samples,
+    sampleRate,
+    prediction: {
+      instruments: [{ name: "piano", probability: 0.9 }],
+      windows: [],
+      durationSeconds: 0.1,
+      sampleRate,
+      windowSeconds: 1,
+      hopSeconds: 0.5,
+      warnings: [],
+    },
+  };
+  const notes: string[] = [];
+  const written = await writeSeparation(join(out, "song"), "song.wav", separation, {
+    onWarning: (m) => notes.push(m),
+  });
+  assert.deepEqual(written, [join(out, "song", "piano.wav")]);
+  assert.equal(existsSync(stale), false, "the dead run's partial folder is removed");
+  assert.equal(existsSync(live), true, "a running process's partial folder is kept");
+  assert.equal(notes.length, 1);
+  assert.match(notes[0]!, /old\.partial-\d+: removed the unfinished output of a stopped run \(pid \d+\)/u);
+  assert.deepEqual(readdirSync(out).sort(), [`busy.partial-${process.ppid}`, "song"]);
+  assert.deepEqual(await removeStalePartials(join(out, "missing")), []);
+});
