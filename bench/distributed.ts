@@ -2,7 +2,8 @@
 //
 // Data-parallel training on this machine, in one run:
 //   - training samples/s of 1 process × 2 threads (batch `batch`) against 2 ranks × 1 thread
-//     (batch `batch`/2 each: the same samples per step), both through train() on cached features
+//     (batch `batch`/2 each: the same samples per step), and 1 process × 1 thread (how the ranks
+//     scale), all through train() on cached features
 //     of generated tones; each side the median over `steps` steps after one warm-up step, per-step
 //     times from rank 0's progress events;
 //   - the gradient all-reduce of each model in `models` (DDP's average in 25-MiB buckets over Gloo on
@@ -175,6 +176,8 @@ async function coordinator(): Promise<void> {
     setNumThreads(2);
     const oneProcess = await trainingRate(data, root, 1, 2);
     const twoRanks = await trainingRate(data, root, 2, 1);
+    // What one rank's thread alone does: tells the ranks' scaling from OpenMP's 2-thread efficiency.
+    const oneThread = await trainingRate(data, root, 1, 1);
     const oneProcessAgain = await trainingRate(data, root, 1, 2);
     const reps = Number(values.reps);
     const allReduce: Record<string, { mb: number; ms: number; tensors: number }> = {};
@@ -191,6 +194,7 @@ async function coordinator(): Promise<void> {
         one_process_2_threads_samples_per_s: Number(baseline.toFixed(3)),
         one_process_before_after: [Number(oneProcess.toFixed(3)), Number(oneProcessAgain.toFixed(3))],
         two_ranks_1_thread_samples_per_s: Number(twoRanks.toFixed(3)),
+        one_process_1_thread_samples_per_s: Number(oneThread.toFixed(3)),
         ratio_two_ranks_vs_one_process: Number((twoRanks / baseline).toFixed(3)),
         all_reduce_per_step: allReduce,
       }),
