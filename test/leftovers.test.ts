@@ -3,9 +3,10 @@
 // `features` writes no `.npy` when its `--png` cannot be written.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { writeMixSample } from "../src/data/mix-sample.js";
 import { removeStalePartials, type Separation, writeSeparation } from "../src/infer/index.js";
 import { tempDir } from "./data-helpers.js";
 
@@ -52,4 +53,23 @@ test("separate: a killed run's <track>.partial-<pid>/ is removed by the next wri
   assert.match(notes[0]!, /old\.partial-\d+: removed the unfinished output of a stopped run \(pid \d+\)/u);
   assert.deepEqual(readdirSync(out).sort(), [`busy.partial-${process.ppid}`, "song"]);
   assert.deepEqual(await removeStalePartials(join(out, "missing")), []);
+});
+
+test("mix: each WAV is written under a temp name then renamed (a killed run leaves no short file under a final name); a resume removes the killed run's temp files", () => {
+  const out = tempDir("leftovers-mix");
+  const dir = join(out, "sample_0");
+  mkdirSync(dir);
+  // A hard link sees writes made in place into the final name, but not a rename over it.
+  const witness = join(out, "witness");
+  writeFileSync(witness, "old");
+  linkSync(witness, join(dir, "mixed.wav"));
+  const staleTemp = join(dir, `.source1.wav.${deadPid()}.0badc0de.tmp`);
+  writeFileSync(staleTemp, "");
+  const clip = new Float32Array(800).map((_, i) => 0.3 * Math.sin(i / 7));
+  const task = { index: 0, clipIds: [0, 1], offsets: [0, 0], gainsDb: [0, -3] };
+  const settings = { length: 400, balance: "none", offset: "start", normalize: "peak", peak: 0.9 } as const;
+  writeMixSample(out, [clip, clip.map((v) => -0.5 * v)], task, settings, 8000);
+  assert.equal(readFileSync(witness, "utf8"), "old", "mixed.wav was replaced, not written in place");
+  assert.deepEqual(readdirSync(dir).sort(), ["mixed.wav", "source1.wav", "source2.wav"]);
+  for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).size, 44 + 2 * 400);
 });

@@ -1,5 +1,6 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { removeStaleTempFilesSync, writeFileAtomicSync } from "../util/atomic.js";
 import { sampleFileNames } from "./labels.js";
 import { type MixRenderSettings, type MixTask, renderMixture } from "./mix-render.js";
 
@@ -40,9 +41,10 @@ export function encodePcm16Mono(q: Int16Array, sampleRate: number): Uint8Array {
 /**
  * Renders sample `task.index` and writes `<outputDir>/sample_<index>/{mixed,source1..K}.wav`
  * (16-bit PCM, mono, `sampleRate` Hz). Synchronous so it runs the same in the main thread and in
- * workers. Plain writes, not atomic ones (temp + rename cost more than the rendering): a sample
- * counts as done only once its index is in the run's journal or labels.txt, which happens after this
- * returns, so a write cut short leaves an unlisted sample that a resume renders again.
+ * workers. Each file is written under a temp name and renamed, so a run killed mid-write leaves no
+ * empty or short WAV under a final name; a sample counts as done only once its index is in the run's
+ * journal or labels.txt (after this returns), and a resume that renders it again first removes the
+ * killed run's temp files.
  */
 export function writeMixSample(
   outputDir: string,
@@ -53,10 +55,11 @@ export function writeMixSample(
 ): void {
   const rendered = renderMixture(clips, task, settings);
   const dir = join(outputDir, `sample_${task.index}`);
-  mkdirSync(dir, { recursive: true });
+  const existed = mkdirSync(dir, { recursive: true }) === undefined;
+  if (existed) removeStaleTempFilesSync(dir);
   const names = sampleFileNames(rendered.sources.length);
   const signals = [rendered.mixed, ...rendered.sources];
   for (let j = 0; j < signals.length; j++) {
-    writeFileSync(join(dir, names[j]!), encodePcm16Mono(signals[j]!, sampleRate));
+    writeFileAtomicSync(join(dir, names[j]!), encodePcm16Mono(signals[j]!, sampleRate));
   }
 }

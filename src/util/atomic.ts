@@ -1,11 +1,31 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { isRunning } from "./lock.js";
 
 /** A sibling temp name, so the final rename stays on one filesystem (and so is atomic). */
 function tempNameFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+}
+
+/** A temp name of {@link tempNameFor}; group 1 is the writer's pid. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/u;
+
+/**
+ * Removes the temp files in `dir` that writers killed mid-write left behind (their pid no longer
+ * runs); another running writer's are kept.
+ * @returns how many were removed
+ */
+export function removeStaleTempFilesSync(dir: string): number {
+  let removed = 0;
+  for (const name of readdirSync(dir)) {
+    const pid = TEMP_NAME.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isRunning(Number(pid))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /**
