@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -106,5 +106,31 @@ test("stemscope features --mode native, and errors name the file", async () => {
   );
   await assert.rejects(
     program().parseAsync(["node", "stemscope", "features", wav, "--out", npy, "--mode", "fast"]),
+  );
+});
+
+test("stemscope features: an unwritable --png leaves no .npy behind, and an earlier .npy unchanged", async () => {
+  const wav = join(dir, "p.wav");
+  await writeWav(
+    wav,
+    new Float32Array(16000).map((_, i) => 0.2 * Math.sin(i / 5)),
+    16000,
+  );
+  const notAFolder = join(dir, "not-a-folder");
+  writeFileSync(notAFolder, "x");
+  const png = join(notAFolder, "f.png"); // its parent is a file: ENOTDIR
+  const npy = join(dir, "p.npy");
+  await assert.rejects(
+    program().parseAsync(["node", "stemscope", "features", wav, "--out", npy, "--png", png]),
+  );
+  assert.equal(existsSync(npy), false);
+  writeFileSync(npy, "earlier");
+  await assert.rejects(
+    program().parseAsync(["node", "stemscope", "features", wav, "--out", npy, "--png", png]),
+  );
+  assert.equal(readFileSync(npy, "utf8"), "earlier");
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith(".tmp")),
+    [],
   );
 });

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
 import { loadAudio } from "../audio/index.js";
 import { UsageError } from "../errors.js";
-import { computeFeatures, resolveFeatureConfig, writeNpy, writeSpectrogramPng } from "../features/index.js";
+import { computeFeatures, encodeNpy, resolveFeatureConfig, spectrogramToPng } from "../features/index.js";
+import { writeFilesAtomic } from "../util/atomic.js";
 import { addAlias } from "./flags.js";
 import { parseChoice } from "./options.js";
 
@@ -34,9 +35,11 @@ export function registerFeaturesCommand(program: Command): void {
     );
     const loaded = await loadAudio(audio, { sampleRate: config.sampleRate });
     const features = computeFeatures(loaded.samples, config);
-    await writeNpy(options.out, features, [config.nMels, config.size]);
+    // Both or neither: an unwritable --png leaves no .npy behind.
+    const outputs = [{ path: options.out, data: encodeNpy(features, [config.nMels, config.size]) }];
     if (options.png !== undefined)
-      await writeSpectrogramPng(options.png, features, config.nMels, config.size);
+      outputs.push({ path: options.png, data: spectrogramToPng(features, config.nMels, config.size) });
+    await writeFilesAtomic(outputs);
     const used = Math.min(loaded.durationSeconds, config.seconds);
     process.stdout.write(
       `${options.out}: ${config.mode} features [${config.nMels}, ${config.size}] of ${used.toFixed(2)} s of ${audio}` +

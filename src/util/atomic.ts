@@ -56,3 +56,25 @@ export function writeFileAtomicSync(path: string, data: string | Uint8Array): vo
     throw error;
   }
 }
+
+/**
+ * Writes several files all or nothing: each to a temp name beside it, then, once every one is
+ * written, renames them into place. A write that fails (an unwritable folder) leaves none of them
+ * behind, and no earlier file under their names is replaced.
+ */
+export async function writeFilesAtomic(
+  files: readonly { path: string; data: string | Uint8Array }[],
+): Promise<void> {
+  const temps = files.map((f) => tempNameFor(f.path));
+  try {
+    for (const [i, f] of files.entries()) {
+      await mkdir(dirname(f.path), { recursive: true });
+      await writeFile(temps[i]!, f.data);
+    }
+    for (const [i, f] of files.entries()) await rename(temps[i]!, f.path);
+  } catch (error) {
+    // A temp in a folder that could not be made is not there (rm says ENOTDIR): ignore that.
+    for (const temp of temps) await rm(temp, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
