@@ -4,9 +4,9 @@
 // is a clear error; a two-host run in network namespaces (scripts/two-host-netns.sh) where possible.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { before, test } from "node:test";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { buildFeatureCache, readBatch } from "../src/data/cache.js";
 import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset.js";
@@ -85,6 +85,8 @@ before(async () => {
   assert.match(r.stdout, /trained on 2 ranks/);
   assert.doesNotMatch(r.stdout + r.stderr, /\[rank 1\]/, "rank 1 prints nothing when all goes well");
 });
+
+after(() => rmSync(root, { recursive: true, force: true }));
 
 /**
  * One process trained on the union of the ranks' batches, as DDP defines it: every step runs the
