@@ -180,7 +180,7 @@ test("preset parameter counts: seed is the seed's 49M-parameter model; fast and 
   assert.ok(counts.tiny! < 1e5, `tiny: ${counts.tiny}`);
 });
 
-test("loadModelFolder: clear errors for a missing folder, missing files and an unknown formatVersion", async () => {
+test("loadModelFolder: clear errors for a missing folder, missing files, an unknown formatVersion and a class named twice", async () => {
   const root = tempDir("stemscope-model-");
   await assert.rejects(loadModelFolder(join(root, "nope")), {
     message: `${join(root, "nope")}: model folder not found`,
@@ -210,6 +210,12 @@ test("loadModelFolder: clear errors for a missing folder, missing files and an u
   writeFileSync(join(root, "mismatch", "config.json"), JSON.stringify({ ...config, classes: ["a", "b"] }));
   await assert.rejects(loadModelFolder(join(root, "mismatch")), {
     message: /2 class names but the model has 3 outputs/,
+  });
+  mkdirSync(join(root, "twice"));
+  writeFileSync(join(root, "twice", "config.json"), JSON.stringify({ ...config, classes: ["a", "b", "a"] }));
+  await assert.rejects(loadModelFolder(join(root, "twice")), {
+    name: "ModelFolderError",
+    message: `${join(root, "twice", "config.json")}: class name "a" appears twice in "classes" (entries 0 and 2); each output needs its own name`,
   });
 });
 

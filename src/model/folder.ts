@@ -188,8 +188,8 @@ function describeIssue(path: string, error: z.ZodError): string {
 
 /**
  * Reads and validates `<dir>/config.json` (a version-1 file is migrated to version 2).
- * @throws ModelFolderError for a missing folder or file, bad JSON, an unknown formatVersion or a config
- *   that does not validate (the message names the field)
+ * @throws ModelFolderError for a missing folder or file, bad JSON, an unknown formatVersion, a config
+ *   that does not validate (the message names the field) or a class name given twice
  */
 export function readModelConfig(dir: string): ModelFolderConfig {
   const path = join(dir, MODEL_FILES.config);
@@ -213,6 +213,13 @@ export function readModelConfig(dir: string): ModelFolderConfig {
     version === 1 ? migrateV1(raw as V1Config) : withoutEmptyTraining(raw as Record<string, unknown>),
   );
   if (!parsed.success) throw new ModelFolderError(describeIssue(path, parsed.error));
+  const { classes } = parsed.data;
+  const repeated = classes.findIndex((name, i) => classes.indexOf(name) !== i);
+  if (repeated >= 0) {
+    throw new ModelFolderError(
+      `${path}: class name "${classes[repeated]}" appears twice in "classes" (entries ${classes.indexOf(classes[repeated]!)} and ${repeated}); each output needs its own name`,
+    );
+  }
   if (parsed.data.classes.length !== parsed.data.model.numClasses) {
     throw new ModelFolderError(
       `${path}: ${parsed.data.classes.length} class names but the model has ${parsed.data.model.numClasses} outputs`,
