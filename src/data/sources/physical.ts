@@ -299,6 +299,10 @@ function renderVoice(plan: ModelPlan, note: ModelNote, out: Float64Array, rate: 
   const end = Math.min(out.length, start + Math.round((off + tail) * rate));
   const voice = makeVoice(plan.model, p, note.note, amp, rate, rng, off);
   let pitch = Number.NaN;
+  // A voice that stops inside the clip fades out over its last 20 ms (a string may still ring: cut
+  // off, it clicked).
+  const fade = Math.round(0.02 * rate);
+  const fadeFrom = end < out.length ? end - start - fade : Number.POSITIVE_INFINITY;
   for (let i = 0; start + i < end; i++) {
     const t = i / rate;
     if (i % CONTROL === 0) {
@@ -306,7 +310,8 @@ function renderVoice(plan: ModelPlan, note: ModelNote, out: Float64Array, rate: 
       if (next !== pitch) voice.setPitch(next); // retuning costs a few trigonometric calls
       pitch = next;
     }
-    out[start + i] = out[start + i]! + voice.tick(t);
+    const y = voice.tick(t);
+    out[start + i] = out[start + i]! + (i < fadeFrom ? y : (y * (end - start - i)) / fade);
   }
 }
 
