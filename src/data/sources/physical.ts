@@ -462,6 +462,23 @@ function bowedVoice(
   };
 }
 
+/** Blowing pressure at t: the envelope times `pressure`, with breath noise of relative size p.noise. */
+function breathAt(
+  p: Readonly<Record<string, number>>,
+  pressure: number,
+  t: number,
+  off: number,
+  rng: Random,
+): number {
+  const breath = pressure * envelope(t, off, p.attack!, p.release!);
+  return breath + breath * p.noise! * rng.uniform(-1, 1);
+}
+
+/** STK ReedTable: offset + slope · pressure difference, clipped to [−1, 1]. */
+function reedTable(p: Readonly<Record<string, number>>, diff: number): number {
+  return Math.max(-1, Math.min(1, p.reedOffset! + p.reedSlope! * diff));
+}
+
 /** STK Clarinet: inverting lossy bore (half-period delay), reed table, breath noise. */
 function clarinetVoice(
   p: Readonly<Record<string, number>>,
@@ -481,15 +498,12 @@ function clarinetVoice(
       delay = tunedDelay(rate / f / 2 - 0.5, w);
     },
     tick(t) {
-      let breath = pressure * envelope(t, off, p.attack!, p.release!);
-      breath += breath * p.noise! * rng.uniform(-1, 1);
+      const breath = breathAt(p, pressure, t, off, rng);
       const x = bore.read(delay);
       const reflected = -p.loss! * 0.5 * (x + prev);
       prev = x;
       const diff = reflected - breath;
-      let reed = p.reedOffset! + p.reedSlope! * diff;
-      if (reed > 1) reed = 1;
-      else if (reed < -1) reed = -1;
+      const reed = reedTable(p, diff);
       bore.write(breath + diff * reed);
       return x;
     },
@@ -520,16 +534,13 @@ function saxophoneVoice(
       delay0 = tunedDelay(total - delay1, w);
     },
     tick(t) {
-      let breath = pressure * envelope(t, off, p.attack!, p.release!);
-      breath += breath * p.noise! * rng.uniform(-1, 1);
+      const breath = breathAt(p, pressure, t, off, rng);
       const x0 = d0.read(delay0);
       const temp = -0.95 * 0.5 * (x0 + prev);
       prev = x0;
       const out = temp - d1.read(delay1);
       const diff = breath - out;
-      let reed = p.reedOffset! + p.reedSlope! * diff;
-      if (reed > 1) reed = 1;
-      else if (reed < -1) reed = -1;
+      const reed = reedTable(p, diff);
       d1.write(temp);
       d0.write(breath - diff * reed - temp);
       return out;
@@ -564,8 +575,7 @@ function fluteVoice(
       jetDelay = Math.max(1, boreDelay * p.jetRatio!);
     },
     tick(t) {
-      let breath = pressure * envelope(t, off, p.attack!, p.release!);
-      breath += breath * p.noise! * rng.uniform(-1, 1);
+      const breath = breathAt(p, pressure, t, off, rng);
       const temp = dc.tick(filter.tick(bore.read(boreDelay)));
       const jetIn = breath - 0.5 * temp;
       const j = jet.read(jetDelay);
