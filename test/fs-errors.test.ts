@@ -28,7 +28,22 @@ function cli(
 function noUnprivilegedUser(): string | null {
   if (process.getuid?.() !== 0) return "needs root to switch to an unprivileged user";
   const r = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "true"]);
-  return r.status === 0 ? null : "setpriv cannot switch to user 65534 here";
+  if (r.status !== 0) return "setpriv cannot switch to user 65534 here";
+  // A checkout inside a private folder (e.g. made by mktemp -d) is out of that user's reach.
+  const readable = spawnSync("setpriv", [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "test",
+    "-r",
+    fileURLToPath(tsx),
+    "-a",
+    "-r",
+    join(repo, "src/cli/main.ts"),
+  ]);
+  return readable.status === 0
+    ? null
+    : `user 65534 cannot read this checkout (${repo}): a folder above it is private`;
 }
 
 let root = "";
