@@ -132,7 +132,8 @@ class CachingCpuAllocator final : public c10::Allocator {
 
 }  // namespace
 
-bool installed = false;
+// Whether InstallCachingAllocator installed it (for allocatorStats().caching).
+static bool installed = false;
 
 bool InstallCachingAllocator() {
   const char* choice = std::getenv("STEMSCOPE_ALLOCATOR");

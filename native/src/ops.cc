@@ -10,7 +10,6 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#include <cstdlib>
 #include <cstring>
 
 #include "allocator.h"
