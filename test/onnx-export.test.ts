@@ -82,6 +82,14 @@ const variants = [
       resnet: { ...c.resnet, depth: 50, stemPool: false, dropout: 0.3 },
     }),
   },
+  {
+    name: "tiny with a ratio output (softmax ratio masks on mel power, native features, topDb 80), 3 sources",
+    overrides: (c: JointModelConfig): JointModelConfig => ({
+      ...c,
+      sources: 3,
+      unet: { ...c.unet, output: "ratio", topDb: 80 },
+    }),
+  },
 ];
 
 for (const [i, variant] of variants.entries()) {
@@ -90,7 +98,7 @@ for (const [i, variant] of variants.entries()) {
     async () => {
       const modelDir = await makeVariedModelFolder(join(dir, `variant${i}`), {
         seed: 11 + i,
-        features: { mode: i === 0 ? "native" : "seed" },
+        features: { mode: i === 1 ? "seed" : "native" },
         ...(variant.overrides === undefined ? {} : { overrides: variant.overrides }),
       });
       await compareWithEngine(modelDir, variant.name);
@@ -139,10 +147,15 @@ test(
   { skip: !havePythonOnnx && `${python} has no onnx module (Debian: apt-get install python3-onnx)` },
   async () => {
     const tiny = await makeVariedModelFolder(join(dir, "check"), { seed: 5 });
+    const ratio = await makeVariedModelFolder(join(dir, "check-ratio"), {
+      seed: 6,
+      overrides: (c) => ({ ...c, unet: { ...c.unet, output: "ratio", topDb: 80 } }),
+    });
     const files: string[] = [];
     for (const [name, modelDir, opset] of [
       ["tiny13", tiny, 13],
       ["tiny17", tiny, 17],
+      ["ratio13", ratio, 13],
       ...(haveShipped ? [["default17", shipped, 17] as const] : []),
     ] as const) {
       const file = join(dir, `${name}.onnx`);

@@ -60,7 +60,7 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.schedule = parseChoice("--schedule", flags.schedule, ["plateau", "cosine"] as const);
   if (flags.warmup !== undefined) c.warmup = parseFloatFlag("--warmup", flags.warmup, { min: 0, max: 0.99 });
   if (flags.unetOutput !== undefined)
-    c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask"] as const);
+    c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask", "ratio"] as const);
   if (flags.unetSkips !== undefined)
     c.unetSkips = parseChoice("--unet-skips", flags.unetSkips, ["pooled", "full"] as const);
   if (flags.classifierInput !== undefined)
@@ -112,7 +112,10 @@ export function registerTrainCommand(program: Command): void {
       "--warmup <fraction>",
       `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`,
     )
-    .option("--unet-output <kind>", "direct | mask (sigmoid mask × mixture) (default: the preset's)")
+    .option(
+      "--unet-output <kind>",
+      "direct | mask (sigmoid mask × mixture) | ratio (softmax ratio masks on the mixture's mel power; --features native) (default: the preset's)",
+    )
     .option(
       "--unet-skips <kind>",
       "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",

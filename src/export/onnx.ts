@@ -267,6 +267,18 @@ class Emitter {
       const mask = this.g.op("Sigmoid", [out], {}, `${path}.mask`);
       return this.g.node("Mul", [mask, x], {}, { name: `${path}.masked`, outputNames: [outputName] })[0]!;
     }
+    if (unet.config.output === "ratio") {
+      // ratioOutput: relu(mixture + logSoftmax_k(x) · 10 / (ln 10 · topDb)).
+      const logMask = this.g.op("LogSoftmax", [out], { axis: 1 }, `${path}.log_mask`);
+      const perLogMask = this.g.float32(
+        `${path}.per_log_mask`,
+        Float32Array.of(10 / (Math.LN10 * unet.config.topDb!)),
+        [],
+      );
+      const offset = this.g.op("Mul", [logMask, perLogMask], {}, `${path}.offset`);
+      const shifted = this.g.op("Add", [offset, x], {}, `${path}.shifted`);
+      return this.g.node("Relu", [shifted], {}, { name: `${path}.ratio`, outputNames: [outputName] })[0]!;
+    }
     return this.g.node("Identity", [out], {}, { name: `${path}.output`, outputNames: [outputName] })[0]!;
   }
 

@@ -20,6 +20,13 @@
  *
  * formatVersion 1 (stemscope 0.1) folders still load: they are read as version 2 (see
  * {@link migrateV1}).
+ *
+ * The U-Net's `ratio` output (`model.unet.output: "ratio"` with `model.unet.topDb`) came within
+ * version 2: folders with `direct` or `mask` are written and read exactly as before (no `topDb`),
+ * and a reader from before `ratio` refuses a ratio folder at its enum check
+ * (`model.unet.output: Invalid option`) instead of running the logits as spectrograms — a clear
+ * error, never a silent misreading, so the version did not need a bump. A ratio model's `topDb` must
+ * be the native features' own (checked on read and write).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -220,12 +227,34 @@ export function readModelConfig(dir: string): ModelFolderConfig {
       `${path}: class name "${classes[repeated]}" appears twice in "classes" (entries ${classes.indexOf(classes[repeated]!)} and ${repeated}); each output needs its own name`,
     );
   }
+  checkRatioFeatures(path, parsed.data);
   if (parsed.data.classes.length !== parsed.data.model.numClasses) {
     throw new ModelFolderError(
       `${path}: ${parsed.data.classes.length} class names but the model has ${parsed.data.model.numClasses} outputs`,
     );
   }
   return parsed.data;
+}
+
+/**
+ * A `ratio` U-Net writes native feature values with the features' dynamic range: it needs native
+ * features with the same `topDb`.
+ * @throws ModelFolderError naming the file and both values
+ */
+function checkRatioFeatures(path: string, config: ModelFolderConfig): void {
+  const { unet } = config.model;
+  if (unet.output !== "ratio") return;
+  const { mode, topDb } = config.features;
+  if (mode !== "native") {
+    throw new ModelFolderError(
+      `${path}: model.unet.output "ratio" needs native features (ratio masks act on the mixture's mel power), but features.mode is "${mode}"`,
+    );
+  }
+  if (unet.topDb !== topDb) {
+    throw new ModelFolderError(
+      `${path}: model.unet.topDb ${unet.topDb} differs from features.topDb ${topDb}; a ratio U-Net must use its features' dynamic range`,
+    );
+  }
 }
 
 /** An empty `training` object (hand-made folders write one) means no training record. */
@@ -313,6 +342,7 @@ export async function writeModelConfig(dir: string, config: ModelFolderConfig): 
   const path = join(dir, MODEL_FILES.config);
   const parsed = ModelFolderConfigSchema.safeParse(config);
   if (!parsed.success) throw new ModelFolderError(describeIssue(path, parsed.error));
+  checkRatioFeatures(path, parsed.data);
   const model = parsed.data.model;
   const written = {
     ...parsed.data,

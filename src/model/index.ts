@@ -10,7 +10,7 @@ export {
 } from "./joint.js";
 export { PRESET_NAMES, type PresetName, PRESETS, presetConfig, presetName } from "./presets.js";
 export { ResNet, type ResNetConfig, ResNetConfigSchema } from "./resnet.js";
-export { UNet, type UNetConfig, UNetConfigSchema } from "./unet.js";
+export { ratioOutput, UNet, type UNetConfig, UNetConfigSchema } from "./unet.js";
 export {
   type EpochRecord,
   holdsTrainingRun,

@@ -5,6 +5,7 @@ import {
   Conv2d,
   ConvTranspose2d,
   Dropout2d,
+  F,
   Layer,
   MaxPool2d,
   Module,
@@ -15,28 +16,61 @@ import {
 } from "../engine/index.js";
 
 /** U-Net architecture arguments; the defaults are the seed's EnhancedUNet. */
-export const UNetConfigSchema = z.object({
-  /** Encoder blocks; each halves the spectrogram (128 → 128 / 2^depth). */
-  depth: z.number().int().min(1).max(7).default(5),
-  /** Channels of the first encoder block; block i has base·2^i (seed: 64 … 1024). */
-  baseChannels: z.number().int().min(1).default(64),
-  /** Dropout2d probability after each transposed convolution (seed: 0.2). */
-  dropout: z.number().min(0).max(1).default(0.2),
-  /**
-   * `direct`: the last convolution's output is the separated spectrogram (the seed);
-   * `mask`: its sigmoid is a mask multiplied with the mixture spectrogram.
-   */
-  output: z.enum(["direct", "mask"]).default("direct"),
-  /**
-   * `pooled` (the seed): the decoder concatenates the *pooled* encoder outputs and its last
-   * transposed convolution goes straight to one channel per source, so the output is built from
-   * half-resolution features. `full`: a standard U-Net — skips are the encoder features before
-   * pooling, a bottleneck block at the lowest resolution, [Conv3×3 + BN + ReLU] × 2 after each
-   * concatenation, and a 1×1 convolution to the sources from full-resolution features.
-   */
-  skips: z.enum(["pooled", "full"]).default("pooled"),
-});
+export const UNetConfigSchema = z
+  .object({
+    /** Encoder blocks; each halves the spectrogram (128 → 128 / 2^depth). */
+    depth: z.number().int().min(1).max(7).default(5),
+    /** Channels of the first encoder block; block i has base·2^i (seed: 64 … 1024). */
+    baseChannels: z.number().int().min(1).default(64),
+    /** Dropout2d probability after each transposed convolution (seed: 0.2). */
+    dropout: z.number().min(0).max(1).default(0.2),
+    /**
+     * `direct`: the last convolution's output is the separated spectrogram (the seed);
+     * `mask`: its sigmoid is a mask multiplied with the mixture spectrogram;
+     * `ratio`: its softmax over the K sources is a ratio mask on the mixture's mel *power* (the masks
+     * sum to 1), written in the `native` feature domain (see {@link ratioOutput}; needs `topDb`).
+     */
+    output: z.enum(["direct", "mask", "ratio"]).default("direct"),
+    /**
+     * `ratio` only: the dynamic range (dB) of the native features the model reads and writes — the
+     * feature config's `topDb` — which turns a power ratio into a feature-value offset.
+     */
+    topDb: z.number().positive().optional(),
+    /**
+     * `pooled` (the seed): the decoder concatenates the *pooled* encoder outputs and its last
+     * transposed convolution goes straight to one channel per source, so the output is built from
+     * half-resolution features. `full`: a standard U-Net — skips are the encoder features before
+     * pooling, a bottleneck block at the lowest resolution, [Conv3×3 + BN + ReLU] × 2 after each
+     * concatenation, and a 1×1 convolution to the sources from full-resolution features.
+     */
+    skips: z.enum(["pooled", "full"]).default("pooled"),
+  })
+  .refine((c) => c.output !== "ratio" || c.topDb !== undefined, {
+    message: "output `ratio` needs `topDb`, the native features' dynamic range in dB (e.g. 80)",
+    path: ["topDb"],
+  })
+  .refine((c) => c.output === "ratio" || c.topDb === undefined, {
+    message: "`topDb` is used only by output `ratio`; leave it out for `direct` and `mask`",
+    path: ["topDb"],
+  });
 export type UNetConfig = z.infer<typeof UNetConfigSchema>;
+
+/**
+ * The `ratio` output: masks m_k = softmax_k(x) on the mixture's mel power P, written as native
+ * feature values. Native values are v = (dB + topDb) / topDb relative to the mixture's peak, so the
+ * source power m_k·P has v_k = v_mix + 10·log10(m_k) / topDb = v_mix + ln(m_k)·10 / (ln 10 · topDb);
+ * ln m_k is log-softmax (stable where a mask underflows), and relu keeps the features' floor at 0.
+ * Converting v_k back to power (src/separator/masks.ts) gives exactly m_k·P wherever v_k > 0.
+ * @param logits the last layer's output [batch, K, H, W]
+ * @param mixture the native mixture features [batch, 1, H, W] in [0, 1]
+ * @param topDb the features' dynamic range, dB
+ * @returns source features [batch, K, H, W] in [0, 1], float32 (float64 for float64 inputs)
+ */
+export function ratioOutput(logits: Tensor, mixture: Tensor, topDb: number): Tensor {
+  const perLogMask = 10 / (Math.LN10 * topDb);
+  const x = logits.dtype === "float64" ? logits : logits.float();
+  return F.logSoftmax(x, 1).mul(perLogMask).add(mixture).relu();
+}
 
 /** [Conv3×3(pad 1) + BN + ReLU] × 2, as a list of layers (the start of every encoder block). */
 function doubleConv(inChannels: number, outChannels: number): Layer[] {
@@ -133,11 +167,19 @@ export class UNet extends Module {
   }
 
   /**
-   * mixture: [batch, 1, H, W] (H, W divisible by 2^depth) → separated sources [batch, sources, H, W].
+   * mixture: [batch, 1, H, W] (H, W divisible by 2^depth) → separated sources [batch, sources, H, W]
+   * (`ratio`: float32 even under bf16 autocast).
    */
   forward(mixture: Tensor): Tensor {
     const x = this.config.skips === "full" ? this.#forwardFull(mixture) : this.#forwardPooled(mixture);
-    return this.config.output === "mask" ? x.sigmoid().mul(mixture) : x;
+    switch (this.config.output) {
+      case "mask":
+        return x.sigmoid().mul(mixture);
+      case "ratio":
+        return ratioOutput(x, mixture, this.config.topDb!);
+      default:
+        return x;
+    }
   }
 
   #forwardPooled(mixture: Tensor): Tensor {

@@ -39,8 +39,12 @@ export const TrainConfigSchema = z
     schedule: z.enum(["plateau", "cosine"]).default("plateau"),
     /** Fraction of all steps spent warming up (`cosine` only). */
     warmup: z.number().min(0).lt(1).default(0.05),
-    /** U-Net output override: `mask` (sigmoid mask × mixture) or `direct` (the preset's own choice when absent). */
-    unetOutput: z.enum(["direct", "mask"]).optional(),
+    /**
+     * U-Net output override (the preset's own choice when absent): `direct`, `mask` (sigmoid mask ×
+     * mixture) or `ratio` (softmax ratio masks on the mixture's mel power; `native` features only,
+     * the U-Net takes the features' `topDb`). See UNetConfigSchema.
+     */
+    unetOutput: z.enum(["direct", "mask", "ratio"]).optional(),
     /** U-Net skip override: `pooled` (the seed's) or `full` (a standard U-Net; see UNetConfigSchema). */
     unetSkips: z.enum(["pooled", "full"]).optional(),
     /** Classifier input override: `source` (the seed's) or `source+mixture` (see JointModelConfigSchema). */

@@ -310,14 +310,26 @@ function resolvePrecision(
   return choice.bf16;
 }
 
-/** The preset's model config with the `unetOutput`, `unetSkips` and `classifierInput` overrides applied. */
-function modelConfigOf(config: TrainConfig, data: TrainData): JointModelConfig {
+/**
+ * The preset's model config with the `unetOutput`, `unetSkips` and `classifierInput` overrides
+ * applied; a `ratio` U-Net takes the features' `topDb` (it writes native feature values).
+ * @throws ParameterError for `unetOutput` ratio with seed features (min-max normalised per clip, so
+ *   not relative to the mixture's power)
+ */
+function modelConfigOf(config: TrainConfig, data: TrainData, features: FeatureConfig): JointModelConfig {
   const model = presetConfig(config.preset, data.classes.length, data.sources);
+  if (config.unetOutput === "ratio" && features.mode !== "native") {
+    throw new ParameterError(
+      "unetOutput",
+      "`unetOutput` ratio needs `features` native: ratio masks act on the mixture's mel power, and seed features are min-max normalised per clip, not relative to the mixture's power",
+    );
+  }
   return {
     ...model,
     unet: {
       ...model.unet,
       ...(config.unetOutput === undefined ? {} : { output: config.unetOutput }),
+      ...(config.unetOutput === "ratio" ? { topDb: features.topDb } : {}),
       ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
     },
     ...(config.classifierInput === undefined ? {} : { classifierInput: config.classifierInput }),
@@ -418,8 +430,9 @@ export async function setupRun(
   for (const note of start.notes ?? []) warn(note);
   setNumThreads(config.threads ?? availableParallelism());
   const { data, split, features } = prepareData(config, folder, warn);
+  // Before the feature cache is built, so a bad override fails at once.
+  const modelConfig = folder?.model ?? modelConfigOf(config, data, features);
   const { store, loader } = await openFeatures(config, data, features, onCacheProgress, warn);
-  const modelConfig = folder?.model ?? modelConfigOf(config, data);
   const bf16 = resolvePrecision(config, modelConfig, parallel, warn);
   manualSeed(config.seed); // after the precision measurement, which draws random numbers
   const model = new JointModel(modelConfig).toChannelsLast();
