@@ -25,6 +25,7 @@ interface EvalFlags {
   batchSize?: string;
   limit?: string;
   audio: boolean;
+  oracle?: boolean;
   bf16?: boolean;
   backend?: string;
   threads?: string;
@@ -41,6 +42,7 @@ function evaluateOptions(flags: EvalFlags): EvaluateOptions {
     options.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1, max: 1024 });
   if (flags.limit !== undefined) options.limit = parseIntFlag("--limit", flags.limit, { min: 1 });
   if (flags.bf16 === true) options.bf16 = true;
+  if (flags.oracle === true) options.oracle = true;
   return options;
 }
 
@@ -57,6 +59,11 @@ function summaryLines(m: EvalMetrics, reportDir: string): string {
       ? []
       : [
           `  SDR ${f(a.sdr.mean, 2)} dB, SI-SDR ${f(a.siSdr.mean, 2)} dB, SI-SDRi ${f(a.siSdrImprovement.mean, 2)} dB`,
+          ...(a.oracle === undefined
+            ? []
+            : [
+                `  oracle (ideal ratio masks in the model's features): SDR ${f(a.oracle.sdr.mean, 2)} dB, SI-SDR ${f(a.oracle.siSdr.mean, 2)} dB, SI-SDRi ${f(a.oracle.siSdrImprovement.mean, 2)} dB`,
+              ]),
         ]),
     `  report: ${join(reportDir, "report.md")}, metrics: ${join(reportDir, "metrics.json")}`,
   ].join("\n");
@@ -80,6 +87,10 @@ export function registerEvalCommand(program: Command): void {
     .option("--batch-size <n>", `samples per forward pass (default: ${d.batchSize})`)
     .option("--limit <n>", "evaluate only the first n samples")
     .option("--no-audio", "skip the audio metrics (SDR, SI-SDR, SI-SDRi)")
+    .option(
+      "--oracle",
+      "also score stems resynthesised from the reference sources' features (ideal ratio masks in the model's feature domain): the ceiling of its separation",
+    )
     .option(
       "--bf16",
       "bfloat16 convolutions (faster on CPUs with AVX512-BF16/AMX; slightly different numbers)",

@@ -15,7 +15,11 @@
  *   1 − Π_k (1 − p_k)), compared with the labels order-free — the share of sources named correctly,
  *   and the share of mixtures whose K instruments are all named (named exact match);
  * - audio: stems from masks on the mixture's STFT (src/separator/masks.ts), scored against the
- *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR).
+ *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR);
+ * - oracle (when asked): the same resynthesis from the reference sources' own features instead of
+ *   the model's — the ideal ratio masks in the model's 128-band domain, so the ceiling any model
+ *   with this feature domain and resynthesis can reach — scored the same way, source k against
+ *   reference k.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -55,8 +59,18 @@ export const EvaluateOptionsSchema = z
     limit: z.number().int().min(1).optional(),
     /** bfloat16 arithmetic where the backend has it (faster on CPUs with AVX512-BF16 / AMX). */
     bf16: z.boolean().default(false),
+    /**
+     * Also score the oracle: stems resynthesised from the reference sources' features (the ideal
+     * ratio masks in the model's own feature domain), the ceiling of the model's resynthesis.
+     * Needs `audio` true.
+     */
+    oracle: z.boolean().default(false),
   })
-  .strict();
+  .strict()
+  .refine((o) => !o.oracle || o.audio, {
+    message: "the oracle scores audio stems, so the audio metrics must not be skipped",
+    path: ["oracle"],
+  });
 export type EvaluateSettings = z.output<typeof EvaluateOptionsSchema>;
 
 /** Options of {@link evaluate}. */
@@ -69,6 +83,13 @@ export interface DbSummary {
   mean: number;
   median: number;
   count: number;
+}
+
+/** SDR, SI-SDR and SI-SDRi of a set of stems against the references. */
+export interface AudioScoreSummary {
+  sdr: DbSummary;
+  siSdr: DbSummary;
+  siSdrImprovement: DbSummary;
 }
 
 /** The content of metrics.json. */
@@ -114,6 +135,11 @@ export interface EvalMetrics {
       siSdrImprovement: DbSummary;
       /** SI-SDR and SI-SDRi means by the reference source's class. */
       perClass: Record<string, { siSdr: number; siSdrImprovement: number; count: number }>;
+      /**
+       * With `oracle`: the stems resynthesised from the reference sources' features (ideal ratio
+       * masks in the model's feature domain), source k scored against reference k.
+       */
+      oracle?: AudioScoreSummary;
     };
   };
   seconds: number;
@@ -204,6 +230,7 @@ class Tally {
   readonly mixSiSdrs: number[] = [];
   readonly improvements: number[] = [];
   readonly byClass: { siSdr: number[]; imp: number[] }[];
+  readonly oracle = { sdrs: [] as number[], siSdrs: [] as number[], improvements: [] as number[] };
 
   constructor(readonly classes: readonly string[]) {
     this.byClass = classes.map(() => ({ siSdr: [], imp: [] }));
@@ -256,8 +283,23 @@ class Tally {
     });
   }
 
+  /** The audio scores of one sample's oracle stems: stem k against reference k. */
+  addOracle(stems: Float32Array[], references: Float32Array[], mixture: Float32Array): void {
+    stems.forEach((stem, k) => {
+      const scores = sourceAudioScores(stem, references[k]!, mixture);
+      this.oracle.sdrs.push(scores.sdr);
+      this.oracle.siSdrs.push(scores.siSdr);
+      this.oracle.improvements.push(scores.siSdrImprovement);
+    });
+  }
+
   /** The metrics of n samples of k sources. */
-  metrics(n: number, k: number, withAudio: boolean): Pick<EvalMetrics, "classification" | "separation"> {
+  metrics(
+    n: number,
+    k: number,
+    withAudio: boolean,
+    withOracle: boolean,
+  ): Pick<EvalMetrics, "classification" | "separation"> {
     const counts = confusionMatrix(this.truth, this.predicted, this.classes.length);
     const scores = classificationScores(counts);
     const perClass: EvalMetrics["classification"]["perClass"] = {};
@@ -266,7 +308,16 @@ class Tally {
       spectrogramMse: this.mseFixed / (n * k),
       spectrogramMseAligned: this.mseAligned / (n * k),
     };
-    if (withAudio) separation.audio = this.audioSummary();
+    if (withAudio) {
+      separation.audio = this.audioSummary();
+      if (withOracle) {
+        separation.audio.oracle = {
+          sdr: dbSummary(this.oracle.sdrs),
+          siSdr: dbSummary(this.oracle.siSdrs),
+          siSdrImprovement: dbSummary(this.oracle.improvements),
+        };
+      }
+    }
     return {
       classification: {
         perSourceAccuracy: this.correctFixed / (n * k),
@@ -337,7 +388,7 @@ export async function evaluate(
       planes: true,
       bf16: settings.bf16,
     });
-    scoreBatch(separator, tally, batch, audio, features.sources, out, settings.audio);
+    scoreBatch(separator, tally, batch, audio, features.sources, out, settings);
     onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
@@ -350,12 +401,15 @@ export async function evaluate(
     samples: samples.length,
     sources: k,
     classes,
-    ...tally.metrics(samples.length, k, settings.audio),
+    ...tally.metrics(samples.length, k, settings.audio, settings.oracle),
     seconds: (performance.now() - t0) / 1000,
   };
 }
 
-/** Adds a batch's samples to the tally: classification and MSE, and the audio scores when asked. */
+/**
+ * Adds a batch's samples to the tally: classification and MSE, and the audio scores (the oracle's
+ * too) when asked.
+ */
 function scoreBatch(
   separator: Separator,
   tally: Tally,
@@ -363,7 +417,7 @@ function scoreBatch(
   audio: { mixtures: Float32Array[]; sources: Float32Array[][] },
   references: Float32Array,
   out: BatchOutputs,
-  withAudio: boolean,
+  settings: Pick<EvaluateSettings, "audio" | "oracle">,
 ): void {
   const k = separator.sources;
   const cell = separator.featurizer.cell;
@@ -374,9 +428,11 @@ function scoreBatch(
     );
     const planes = out.planesOf(i);
     const perm = tally.addSample(out.probabilitiesOf(i), planes, refs, labels);
-    if (withAudio) {
+    if (settings.audio) {
       const mixture = audio.mixtures[i]!;
       tally.addAudio(separator.featurizer.stems(mixture, planes), audio.sources[i]!, mixture, labels, perm);
+      if (settings.oracle)
+        tally.addOracle(separator.featurizer.stems(mixture, refs), audio.sources[i]!, mixture);
     }
   });
 }

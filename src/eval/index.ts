@@ -15,6 +15,7 @@ export {
   type SourceAudioScores,
 } from "./metrics.js";
 export {
+  type AudioScoreSummary,
   type DbSummary,
   EVAL_FORMAT_VERSION,
   evaluate,

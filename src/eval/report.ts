@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { TrainLogRecord } from "../model/folder.js";
 import { writeFileAtomic } from "../util/atomic.js";
-import type { EvalMetrics } from "./evaluate.js";
+import type { DbSummary, EvalMetrics } from "./evaluate.js";
 import { barChartSvg, heatmapSvg, type LineSeries, lineChartSvg } from "./svg.js";
 
 /**
@@ -98,12 +98,29 @@ export function reportMarkdown(metrics: EvalMetrics, pictures: readonly string[]
   );
   if (s.audio !== undefined) {
     const a = s.audio;
+    const meanMedian = (d: DbSummary): string => `${db(d.mean)} / ${db(d.median)}`;
     lines.push(
-      `| SDR, mean / median | ${db(a.sdr.mean)} / ${db(a.sdr.median)} |`,
-      `| SI-SDR, mean / median | ${db(a.siSdr.mean)} / ${db(a.siSdr.median)} |`,
+      `| SDR, mean / median | ${meanMedian(a.sdr)} |`,
+      `| SI-SDR, mean / median | ${meanMedian(a.siSdr)} |`,
       `| SI-SDR of the unprocessed mixture | ${db(a.mixtureSiSdr.mean)} |`,
-      `| SI-SDR improvement (SI-SDRi), mean / median | ${db(a.siSdrImprovement.mean)} / ${db(a.siSdrImprovement.median)} |`,
+      `| SI-SDR improvement (SI-SDRi), mean / median | ${meanMedian(a.siSdrImprovement)} |`,
       "",
+    );
+    if (a.oracle !== undefined) {
+      const o = a.oracle;
+      lines.push(
+        "The model beside the oracle: stems from the reference sources' own features through the same masks",
+        "and resynthesis (ideal ratio masks in the model's feature domain), the ceiling of this resynthesis.",
+        "",
+        "| mean / median | model | oracle |",
+        "|---|---|---|",
+        `| SDR | ${meanMedian(a.sdr)} | ${meanMedian(o.sdr)} |`,
+        `| SI-SDR | ${meanMedian(a.siSdr)} | ${meanMedian(o.siSdr)} |`,
+        `| SI-SDRi | ${meanMedian(a.siSdrImprovement)} | ${meanMedian(o.siSdrImprovement)} |`,
+        "",
+      );
+    }
+    lines.push(
       "| class | SI-SDR | SI-SDRi | sources |",
       "|---|---|---|---|",
       ...Object.entries(a.perClass).map(
