@@ -49,6 +49,13 @@ const PER_LOG_MASK = 10 / (Math.LN10 * TOP_DB);
 
 const root = tempDir("stemscope-ratio-");
 after(() => rmSync(root, { recursive: true, force: true }));
+/** A train_data folder for the trainer test: 3 classes, 4 clips each, 9 mixtures. */
+let data = "";
+before(async () => {
+  makeRawData(join(root, "raw"), ["bass", "flute", "piano"], 4, 16000);
+  data = join(root, "train_data");
+  await buildMixtures({ dataDir: join(root, "raw"), outputDir: data, samplesPerCombination: 3 }, { jobs: 1 });
+});
 
 /** log-softmax over the K values of each cell: logits [batch, K, cells] row-major, in float64. */
 function logSoftmaxCells(logits: ArrayLike<number>, batch: number, k: number, cells: number): Float64Array {
@@ -420,13 +427,6 @@ engineTest(
     );
   },
 );
-
-let data = "";
-before(async () => {
-  makeRawData(join(root, "raw"), ["bass", "flute", "piano"], 4, 16000);
-  data = join(root, "train_data");
-  await buildMixtures({ dataDir: join(root, "raw"), outputDir: data, samplesPerCombination: 3 }, { jobs: 1 });
-});
 
 test("train: unetOutput ratio with native features records topDb from the features and trains; with seed features it is refused before any feature is computed", async () => {
   const settings = {
