@@ -260,6 +260,8 @@ export {
   type Prediction,
   predictionRecord,
   removeStalePartials,
+  type SeparateOptions,
+  SeparateOptionsSchema,
   type Separation,
   type Stem,
   StemscopeModel,

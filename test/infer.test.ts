@@ -256,7 +256,7 @@ test("separate: K stems named by the top instruments that sum back to the mixtur
     for (let i = 0; i < mixture.length; i++) {
       maxErr = Math.max(
         maxErr,
-        Math.abs(sep.stems[0]!.samples[i]! + sep.stems[1]!.samples[i]! - mixture[i]!),
+        Math.abs(sep.stems[0]!.channels[0]![i]! + sep.stems[1]!.channels[0]![i]! - mixture[i]!),
       );
       peak = Math.max(peak, Math.abs(mixture[i]!));
     }
@@ -264,7 +264,7 @@ test("separate: K stems named by the top instruments that sum back to the mixtur
       maxErr < 1e-5 * Math.max(1, peak),
       `${model.features.mode}: stems sum to the mixture, error ${maxErr}`,
     );
-    assert.equal(sep.stems[0]!.samples.length, mixture.length);
+    assert.equal(sep.stems[0]!.channels[0]!.length, mixture.length);
   }
 });
 

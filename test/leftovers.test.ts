@@ -29,8 +29,8 @@ test("separate: a killed run's <track>.partial-<pid>/ is removed by the next wri
   const sampleRate = 16000;
   const samples = new Float32Array(1600).map((_, i) => 0.1 * Math.sin(i / 10));
   const separation: Separation = {
-    stems: [{ name: "piano", samples }],
-    mixture: samples,
+    stems: [{ name: "piano", channels: [samples] }],
+    mixture: [samples],
     sampleRate,
     prediction: {
       instruments: [{ name: "piano", probability: 0.9 }],

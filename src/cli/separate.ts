@@ -1,7 +1,13 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { loadModel, trackName, writeSeparation, WriteStemsOptionsSchema } from "../infer/index.js";
+import {
+  loadModel,
+  SeparateOptionsSchema,
+  trackName,
+  writeSeparation,
+  WriteStemsOptionsSchema,
+} from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
 import { lockFolder } from "../util/lock.js";
 import {
@@ -18,15 +24,16 @@ interface SeparateFlags extends InferenceFlags {
   out: string;
   float32?: boolean;
   clipMode?: string;
+  stemFormat?: string;
   quiet?: boolean;
 }
 
-/** `stemscope separate <audio…> [--model <dir>] [--out separated/] [--float32] [--clip-mode rescale|clamp] [--quiet]` */
+/** `stemscope separate <audio…> [--model <dir>] [--out separated/] [--float32] [--clip-mode rescale|clamp] [--stem-format input|model] [--quiet]` */
 export function registerSeparateCommand(program: Command): void {
   const command = program
     .command("separate")
     .description(
-      "Separate audio files into one stem per source, named by the predicted instrument: <out>/<track>/<instrument>.wav and predictions.json. Masks from the separated spectrograms are applied to the mixture's STFT (mixture phase), windows are cross-faded, and the stems sum back to the mixture.",
+      "Separate audio files into one stem per source, named by the predicted instrument: <out>/<track>/<instrument>.wav and predictions.json. The model hears the audio mixed to mono at its rate; its masks are applied to each channel's STFT (the mixture's phase), windows are cross-faded, and the stems sum back to the input.",
     )
     .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
   addInferenceOptions(command)
@@ -36,13 +43,22 @@ export function registerSeparateCommand(program: Command): void {
       "--clip-mode <mode>",
       `16-bit PCM beyond ±1: clamp, or rescale all stems of a track together (default: ${WriteStemsOptionsSchema.parse({}).clipMode})`,
     )
+    .option(
+      "--stem-format <format>",
+      `input: stems at the input's sample rate and channels, each channel masked on its own STFT (above the model's top mel band, its fmax — 8 kHz by default — the top band's mask carries on) | model: mono at the model's rate (16 kHz by default), as the model hears the input (default: ${SeparateOptionsSchema.parse({}).stemFormat})`,
+    )
     .option("--quiet", "no progress bar")
     .action(async (files: string[], flags: SeparateFlags, command: Command) => {
       const clipMode =
         flags.clipMode === undefined
           ? undefined
           : parseChoice("--clip-mode", flags.clipMode, ["clamp", "rescale"] as const);
-      const options = inferenceOptions(flags);
+      const options = {
+        ...inferenceOptions(flags),
+        ...(flags.stemFormat === undefined
+          ? {}
+          : { stemFormat: parseChoice("--stem-format", flags.stemFormat, ["input", "model"] as const) }),
+      };
       const names = new Map<string, string>();
       for (const file of files) {
         const track = trackName(file);

@@ -6,13 +6,16 @@ export {
   type InferenceSettings,
   loadModel,
   type Prediction,
+  type SeparateOptions,
+  SeparateOptionsSchema,
+  type SeparateSettings,
   type Separation,
   type Stem,
   StemscopeModel,
   type WindowPrediction,
 } from "./model.js";
 export { defaultModelDir } from "../separator/separator.js";
-export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
+export { crossfadeWeights, OverlapAdd, SharedOverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export {
   removeStalePartials,

@@ -4,16 +4,18 @@
  * ```ts
  * const model = await loadModel("runs/fast");     // or loadModel() for the packaged default model
  * const result = await model.predict(samples, 44100); // which instruments play, per file and per window
- * const { stems } = await model.separate(samples, 44100); // one signal per source, named by instrument
+ * const { stems } = await model.separate([left, right], 44100); // per source, named by instrument
  * model.dispose();
  * ```
  *
  * Audio of any length and rate is resampled to the model's rate and cut into windows of the model's
  * clip length (2 s) every `hopSeconds`; see windows.ts for the window plan and the summary. The
  * model itself — features, the batched forward, naming, masks — is the Separator's (src/separator/).
+ * Stems come at the input's own rate and channels (the model's masks applied to each channel's STFT,
+ * src/separator/full-rate.ts), or with `stemFormat: "model"` mono at the model's rate.
  */
 import { z } from "zod";
-import { loadAudio } from "../audio/load.js";
+import { decodeAudioFile, downmixToMono, loadAudio, prepareDecoded } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
@@ -25,7 +27,7 @@ import {
   sourceClasses,
 } from "../separator/naming.js";
 import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
-import { OverlapAdd } from "./overlap-add.js";
+import { OverlapAdd, SharedOverlapAdd } from "./overlap-add.js";
 import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
 
 export { InferenceError } from "../separator/errors.js";
@@ -61,6 +63,20 @@ export type InferenceOptions = z.input<typeof InferenceOptionsSchema> & {
   /** Called after each batch with windows done and the total. */
   onProgress?: (done: number, total: number) => void;
 };
+
+/** Separation settings: the inference settings and the stems' format, with the defaults. */
+export const SeparateOptionsSchema = InferenceOptionsSchema.extend({
+  /**
+   * `input`: stems at the input's sample rate and channels (the model's masks carried to each
+   * channel's own STFT; above the model's top band, fmax, its top band's mask); `model`: mono at the
+   * model's rate, as the model hears the input.
+   */
+  stemFormat: z.enum(["input", "model"]).default("input"),
+});
+/** Separation settings with every default filled in. */
+export type SeparateSettings = z.output<typeof SeparateOptionsSchema>;
+/** Options of {@link StemscopeModel.separate}. */
+export type SeparateOptions = z.input<typeof SeparateOptionsSchema> & Pick<InferenceOptions, "onProgress">;
 
 /** One window's prediction. */
 export interface WindowPrediction {
@@ -99,16 +115,20 @@ export interface Prediction {
 export interface Stem {
   /** The instrument it was assigned to (a class name). */
   name: string;
-  /** Mono, at {@link Separation.sampleRate}, as long as the input (after resampling). */
-  samples: Float32Array;
+  /** One array per channel of {@link Separation.mixture}, at {@link Separation.sampleRate}, as long. */
+  channels: Float32Array[];
 }
 
 /** What {@link StemscopeModel.separate} returns. */
 export interface Separation {
   /** K stems (K = the model's sources), ordered by file-level probability, highest first. */
   stems: Stem[];
-  /** The mixture at the model's rate (what the stems sum to). */
-  mixture: Float32Array;
+  /**
+   * What the stems sum to, per channel: the input's channels (`stemFormat` input), or the mono
+   * mixture at the model's rate (`stemFormat` model, and for mono input at the model's rate).
+   */
+  mixture: Float32Array[];
+  /** The stems' rate, Hz. */
   sampleRate: number;
   prediction: Prediction;
 }
@@ -120,6 +140,16 @@ interface WindowOutputs {
   probabilities: Float64Array[];
   /** Per window: K separated planes [nMels, size] (only when asked for). */
   separated: Float32Array[][];
+}
+
+/** The input of a separation: its channels at its rate, and its mono mixture at the model's rate. */
+interface InputAudio {
+  /** One array per channel, equal lengths. */
+  channels: readonly Float32Array[];
+  /** Hz of the channels. */
+  sampleRate: number;
+  /** The channels mixed to mono and resampled to the model's rate. */
+  mono: Float32Array;
 }
 
 /** Yields to the event loop (progress output, signals, Node-API finalizers). */
@@ -155,50 +185,38 @@ export class StemscopeModel extends Separator {
 
   /**
    * Separates the audio into K stems, named by the K instruments with the highest file-level
-   * probability. Each window's sources are assigned to those names by the assignment that
-   * maximises the summed probabilities, then windows are cross-faded by overlap-add; the stems sum
-   * to the (resampled) mixture up to iSTFT round-off.
-   * @throws InferenceError for empty or silent audio, or a hop that leaves gaps between windows
+   * probability. The model hears the mono mixture at its rate; each window's sources are assigned
+   * to those names by the assignment that maximises the summed probabilities, their masks are
+   * applied to each channel's STFT at the input's rate (or, with `stemFormat: "model"`, to the mono
+   * mixture's at the model's rate), and windows are cross-faded by overlap-add; the stems sum to
+   * {@link Separation.mixture} up to iSTFT round-off. Mono input at the model's rate gives the same
+   * stems either way.
+   * @param audio mono samples, or one array per channel (equal lengths ≥ 1)
+   * @param sampleRate its rate in Hz
+   * @throws InferenceError for empty, silent or ragged audio, or a hop that leaves gaps between windows
    */
   async separate(
-    samples: Float32Array,
+    audio: Float32Array | readonly Float32Array[],
     sampleRate: number,
-    options: InferenceOptions = {},
+    options: SeparateOptions = {},
   ): Promise<Separation> {
-    const { settings, onProgress } = this.settings(options);
-    const audio = this.prepare(samples, sampleRate, settings);
-    if (settings.hopSeconds > this.windowSeconds) {
-      throw new InferenceError(
-        `${settings.name}: a \`hopSeconds\` of ${settings.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs ≤ ${this.windowSeconds} s`,
-      );
-    }
-    // Progress counts each window twice: once through the model, once through the masks and iSTFT.
-    const outputs = await this.run(
-      audio,
+    const { onProgress, ...rest } = options;
+    const settings = parseSettings(SeparateOptionsSchema, rest, "separation options");
+    const channels = audio instanceof Float32Array ? [audio] : audio;
+    const first = channels[0];
+    if (first === undefined) throw new InferenceError(`${settings.name}: no channels`);
+    channels.forEach((c, i) => {
+      if (c.length !== first.length)
+        throw new InferenceError(
+          `${settings.name}: channel ${i} has ${c.length} samples, channel 0 has ${first.length}; channels must be equally long`,
+        );
+    });
+    const mono = this.prepare(
+      channels.length === 1 ? first : downmixToMono([...channels]),
+      sampleRate,
       settings,
-      true,
-      onProgress && ((done, total) => onProgress(done, 2 * total)),
     );
-    const prediction = this.describe(audio, outputs, settings);
-    const names = prediction.instruments.slice(0, this.sources).map((i) => i.name);
-    const stemClass = names.map((n) => this.classes.indexOf(n));
-    const c = this.classes.length;
-    const adders = names.map(() => new OverlapAdd(audio.length, this.featurizer.clipLength));
-    const total = outputs.windows.length;
-    for (let w = 0; w < total; w++) {
-      const window = outputs.windows[w]!;
-      const probs = outputs.probabilities[w]!;
-      // source s goes to stem best[s]: the assignment of most summed probability
-      const best = bestAssignment(
-        Array.from({ length: this.sources }, (_, s) => stemClass.map((cls) => -probs[s * c + cls]!)),
-      );
-      const signals = this.featurizer.stems(windowSamples(audio, window), outputs.separated[w]!);
-      signals.forEach((signal, s) => adders[best[s]!]!.add(window.start, signal));
-      onProgress?.(total + w + 1, 2 * total);
-      if (w % 4 === 3) await yieldToLoop();
-    }
-    const stems = names.map((name, i) => ({ name, samples: adders[i]!.result() }));
-    return { stems, mixture: audio, sampleRate: this.features.sampleRate, prediction };
+    return this.separateAudio({ channels, sampleRate, mono }, settings, onProgress);
   }
 
   /**
@@ -210,10 +228,143 @@ export class StemscopeModel extends Separator {
     return this.predict(loaded.samples, loaded.sampleRate, { name: path, ...options });
   }
 
-  /** {@link separate} on an audio file (any format loadAudio reads; mixed to mono, resampled). */
-  async separateFile(path: string, options: InferenceOptions = {}): Promise<Separation> {
-    const loaded = await loadAudio(path, { sampleRate: this.features.sampleRate });
-    return this.separate(loaded.samples, loaded.sampleRate, { name: path, ...options });
+  /**
+   * {@link separate} on an audio file (any format loadAudio reads): the model hears it mixed to mono
+   * and resampled; the stems have the file's rate and channels (or the model's, see `stemFormat`).
+   */
+  async separateFile(path: string, options: SeparateOptions = {}): Promise<Separation> {
+    const { onProgress, ...rest } = options;
+    const settings = parseSettings(SeparateOptionsSchema, { name: path, ...rest }, "separation options");
+    return this.separateAudio(await this.readForSeparation(path, settings.stemFormat), settings, onProgress);
+  }
+
+  /**
+   * The file's channels at its rate (not kept when the stems are at the model's rate) and its mono
+   * mixture at the model's rate; the decoded file is dropped on return.
+   */
+  private async readForSeparation(
+    path: string,
+    stemFormat: SeparateSettings["stemFormat"],
+  ): Promise<InputAudio> {
+    const decoded = await decodeAudioFile(path);
+    const loaded = prepareDecoded(decoded, path, this.features.sampleRate);
+    return this.stemsKeepModelRate(stemFormat, decoded.channels.length, decoded.sampleRate)
+      ? { channels: [loaded.samples], sampleRate: loaded.sampleRate, mono: loaded.samples }
+      : { channels: decoded.channels, sampleRate: decoded.sampleRate, mono: loaded.samples };
+  }
+
+  /** {@link separate} of the input's channels, whose mono mixture at the model's rate is given. */
+  private async separateAudio(
+    input: InputAudio,
+    settings: SeparateSettings,
+    onProgress: InferenceOptions["onProgress"],
+  ): Promise<Separation> {
+    const { mono } = input;
+    if (settings.hopSeconds > this.windowSeconds) {
+      throw new InferenceError(
+        `${settings.name}: a \`hopSeconds\` of ${settings.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs ≤ ${this.windowSeconds} s`,
+      );
+    }
+    // Progress counts each window twice: once through the model, once through the masks and iSTFT.
+    const outputs = await this.run(
+      mono,
+      settings,
+      true,
+      onProgress && ((done, total) => onProgress(done, 2 * total)),
+    );
+    const prediction = this.describe(mono, outputs, settings);
+    const names = prediction.instruments.slice(0, this.sources).map((i) => i.name);
+    const stemClass = names.map((n) => this.classes.indexOf(n));
+    const c = this.classes.length;
+    // source s of window w goes to stem assignments[w][s]: the assignment of most summed probability
+    const assignments = outputs.probabilities.map((probs) =>
+      bestAssignment(
+        Array.from({ length: this.sources }, (_, s) => stemClass.map((cls) => -probs[s * c + cls]!)),
+      ),
+    );
+    const progress =
+      onProgress && ((w: number) => onProgress(outputs.windows.length + w + 1, 2 * outputs.windows.length));
+    const atModelRate = this.stemsKeepModelRate(settings.stemFormat, input.channels.length, input.sampleRate);
+    const stems = atModelRate
+      ? await this.stemsAtModelRate(mono, outputs, assignments, progress)
+      : await this.stemsAtInputRate(input, outputs, assignments, progress);
+    return {
+      stems: names.map((name, i) => ({ name, channels: stems[i]! })),
+      mixture: atModelRate ? [mono] : [...input.channels],
+      sampleRate: atModelRate ? this.features.sampleRate : input.sampleRate,
+      prediction,
+    };
+  }
+
+  /**
+   * Whether the stems are mono at the model's rate: asked for, or what the input is anyway (then
+   * the input's rate and channels are the model's, and the stems are exactly the model-rate ones).
+   */
+  private stemsKeepModelRate(
+    stemFormat: SeparateSettings["stemFormat"],
+    channels: number,
+    sampleRate: number,
+  ): boolean {
+    return stemFormat === "model" || (channels === 1 && sampleRate === this.features.sampleRate);
+  }
+
+  /** Per stem, [the mono stem at the model's rate]: each window's stems of the mixture, cross-faded. */
+  private async stemsAtModelRate(
+    mono: Float32Array,
+    outputs: WindowOutputs,
+    assignments: readonly number[][],
+    progress: ((window: number) => void) | undefined,
+  ): Promise<Float32Array[][]> {
+    const adders = Array.from(
+      { length: this.sources },
+      () => new OverlapAdd(mono.length, this.featurizer.clipLength),
+    );
+    for (let w = 0; w < outputs.windows.length; w++) {
+      const window = outputs.windows[w]!;
+      const signals = this.featurizer.stems(windowSamples(mono, window), outputs.separated[w]!);
+      signals.forEach((signal, s) => adders[assignments[w]![s]!]!.add(window.start, signal));
+      progress?.(w);
+      if (w % 4 === 3) await yieldToLoop();
+    }
+    return adders.map((adder) => [adder.result()]);
+  }
+
+  /**
+   * Per stem, one array per input channel at the input's rate: each window's masks applied to the
+   * same span of every channel, cross-faded. Only the stems themselves and one normaliser are held.
+   */
+  private async stemsAtInputRate(
+    input: InputAudio,
+    outputs: WindowOutputs,
+    assignments: readonly number[][],
+    progress: ((window: number) => void) | undefined,
+  ): Promise<Float32Array[][]> {
+    const { channels, sampleRate, mono } = input;
+    const modelRate = this.features.sampleRate;
+    const clipLength = this.featurizer.clipLength;
+    // a window's span at the input's rate: it starts at the nearest sample and covers the clip
+    const length = Math.ceil((clipLength * sampleRate) / modelRate);
+    const starts = outputs.windows.map((w) => Math.round((w.start * sampleRate) / modelRate));
+    const total = channels[0]!.length;
+    const nch = channels.length;
+    const adder = new SharedOverlapAdd(total, length, starts, this.sources * nch);
+    for (let w = 0; w < outputs.windows.length; w++) {
+      const window = outputs.windows[w]!;
+      const start = starts[w]!;
+      const perChannel = this.featurizer.stemsAtRate(
+        windowSamples(mono, window),
+        outputs.separated[w]!,
+        channels.map((ch) => windowSamples(ch, { start, length })),
+        sampleRate,
+        start - (window.start * sampleRate) / modelRate,
+      );
+      perChannel.forEach((signals, ch) =>
+        signals.forEach((signal, s) => adder.add(assignments[w]![s]! * nch + ch, start, signal)),
+      );
+      progress?.(w);
+      if (w % 4 === 3) await yieldToLoop();
+    }
+    return Array.from({ length: this.sources }, (_, i) => adder.outputs.slice(i * nch, (i + 1) * nch));
   }
 
   private settings(options: InferenceOptions): {

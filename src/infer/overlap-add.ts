@@ -51,3 +51,48 @@ export class OverlapAdd {
     return out;
   }
 }
+
+/**
+ * The same normalised overlap-add into several outputs at once (e.g. stems × channels) whose window
+ * starts are known up front: the normaliser Σ_w c(t − s_w) is computed once for all of them, and
+ * each output accumulates c·x / Σ c in float32 directly, so `count` outputs take `count` + 1
+ * float32 arrays of `total` samples (long multi-channel audio), not 4·count as {@link OverlapAdd}'s.
+ */
+export class SharedOverlapAdd {
+  /** The outputs, `total` samples each (zeros where no window was added). */
+  readonly outputs: Float32Array[];
+  private readonly inverseNorm: Float32Array;
+  private readonly weights: Float32Array;
+
+  /**
+   * @param total samples of each output
+   * @param windowLength samples of each window
+   * @param starts the first sample of every window that will be added
+   * @param count outputs
+   */
+  constructor(
+    readonly total: number,
+    readonly windowLength: number,
+    starts: readonly number[],
+    count: number,
+  ) {
+    this.weights = crossfadeWeights(windowLength);
+    const norm = new Float64Array(total);
+    for (const start of starts) {
+      for (let t = Math.max(0, start); t < Math.min(total, start + windowLength); t++)
+        norm[t] = norm[t]! + this.weights[t - start]!;
+    }
+    this.inverseNorm = new Float32Array(total);
+    for (let t = 0; t < total; t++) this.inverseNorm[t] = norm[t]! > 0 ? 1 / norm[t]! : 0;
+    this.outputs = Array.from({ length: count }, () => new Float32Array(total));
+  }
+
+  /** Adds one window's signal to output `output` (samples past `total` are dropped). */
+  add(output: number, start: number, signal: Float32Array): void {
+    const out = this.outputs[output];
+    if (out === undefined) throw new RangeError(`SharedOverlapAdd: no output ${output}`);
+    const end = Math.min(this.total, start + signal.length);
+    for (let t = Math.max(0, start); t < end; t++)
+      out[t] = out[t]! + this.weights[t - start]! * signal[t - start]! * this.inverseNorm[t]!;
+  }
+}

@@ -7,7 +7,7 @@ import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, extname, join } from "node:path";
 import { z } from "zod";
 import { encodeWav } from "../audio/wav.js";
-import { parseSettings } from "../errors.js";
+import { parseSettings, StemscopeError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { isRunning } from "../util/lock.js";
 import { InferenceError, type Separation } from "./model.js";
@@ -72,10 +72,11 @@ export async function removeStalePartials(
 }
 
 /**
- * Writes the stems (`<instrument>.wav`) and `predictions.json` of one track into `dir`. Everything is
- * encoded first and written into a temporary sibling folder that replaces `dir` at the end, so an
- * error leaves no partial output (and an earlier result in `dir` is replaced only on success). The
- * temporary folders of killed runs beside `dir` are removed first (said through `onWarning`).
+ * Writes the stems (`<instrument>.wav`, the separation's rate and channels) and `predictions.json` of
+ * one track into `dir`. Stems are encoded and written one at a time into a temporary sibling folder
+ * that replaces `dir` at the end, so an error leaves no partial output (and an earlier result in
+ * `dir` is replaced only on success). The temporary folders of killed runs beside `dir` are removed
+ * first (said through `onWarning`).
  * @returns the paths of the written stem files, in stem order
  */
 export async function writeSeparation(
@@ -87,10 +88,16 @@ export async function writeSeparation(
   const { onWarning, ...rest } = options;
   const { encoding, clipMode } = parseSettings(WriteStemsOptionsSchema, rest, "stem options");
   const warn = onWarning ?? (() => undefined);
+  for (const stem of separation.stems) {
+    if (!/^[\w.+-]+$/u.test(stem.name) || stem.name.startsWith(".")) {
+      throw new InferenceError(`${file}: instrument name "${stem.name}" cannot be used as a file name`);
+    }
+  }
   let scale = 1;
   if (encoding === "pcm16" && clipMode === "rescale") {
     let peak = 0;
-    for (const stem of separation.stems) for (const v of stem.samples) peak = Math.max(peak, Math.abs(v));
+    for (const stem of separation.stems)
+      for (const channel of stem.channels) for (const v of channel) peak = Math.max(peak, Math.abs(v));
     if (peak > 1) {
       scale = 1 / peak;
       warn(
@@ -98,37 +105,38 @@ export async function writeSeparation(
       );
     }
   }
-  const files = separation.stems.map((stem) => {
-    if (!/^[\w.+-]+$/u.test(stem.name) || stem.name.startsWith(".")) {
-      throw new InferenceError(`${file}: instrument name "${stem.name}" cannot be used as a file name`);
-    }
-    const samples = scale === 1 ? stem.samples : stem.samples.map((v) => v * scale);
-    const { bytes, report } = encodeWav(samples, separation.sampleRate, { encoding, clipMode: "clamp" });
-    if (report.clippedSamples > 0) {
-      warn(
-        `${join(dir, `${stem.name}.wav`)}: clipped ${report.clippedSamples} samples to ±1 (peak ${report.peak.toFixed(4)}); use \`clipMode\` rescale, or write float32 (\`encoding\`)`,
-      );
-    }
-    return { name: `${stem.name}.wav`, bytes };
-  });
+  const names = separation.stems.map((stem) => `${stem.name}.wav`);
   const record = {
     ...predictionRecord(file, separation.prediction),
-    stems: separation.stems.map((s) => ({ name: s.name, file: `${s.name}.wav` })),
+    stemSampleRate: separation.sampleRate,
+    stemChannels: separation.mixture.length,
+    stems: separation.stems.map((s, i) => ({ name: s.name, file: names[i] })),
   };
   await removeStalePartials(dirname(dir), warn);
   const temp = `${dir}.partial-${process.pid}`;
   await rm(temp, { recursive: true, force: true });
   await mkdir(temp, { recursive: true });
   try {
-    for (const f of files) await writeFileAtomic(join(temp, f.name), f.bytes);
+    for (const [i, stem] of separation.stems.entries()) {
+      // one stem's bytes at a time: a long multi-channel track is not held encoded all at once
+      const channels = scale === 1 ? stem.channels : stem.channels.map((c) => c.map((v) => v * scale));
+      const { bytes, report } = encodeWav(channels, separation.sampleRate, { encoding, clipMode: "clamp" });
+      if (report.clippedSamples > 0) {
+        warn(
+          `${join(dir, names[i]!)}: clipped ${report.clippedSamples} samples to ±1 (peak ${report.peak.toFixed(4)}); use \`clipMode\` rescale, or write float32 (\`encoding\`)`,
+        );
+      }
+      await writeFileAtomic(join(temp, names[i]!), bytes);
+    }
     await writeFileAtomic(join(temp, "predictions.json"), `${JSON.stringify(record, null, 2)}\n`);
     if (existsSync(dir)) await rm(dir, { recursive: true, force: true });
     await rename(temp, dir);
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
+    if (error instanceof StemscopeError) throw error;
     throw new InferenceError(`${dir}: cannot write the stems (${(error as Error).message})`, {
       cause: error,
     });
   }
-  return files.map((f) => join(dir, f.name));
+  return names.map((name) => join(dir, name));
 }

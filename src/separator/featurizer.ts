@@ -11,7 +11,8 @@ import {
   type SampleFeatures,
   sampleFeaturesBatch,
 } from "../features/pipeline.js";
-import { separateClip } from "./masks.js";
+import { separateAtRate } from "./full-rate.js";
+import { linearMasks, melShares, separateClip } from "./masks.js";
 
 export class Featurizer {
   /** Samples per clip (seconds · sampleRate): what a model input covers. */
@@ -49,5 +50,27 @@ export class Featurizer {
    */
   stems(clip: Float32Array, planes: readonly Float32Array[]): Float32Array[] {
     return separateClip(clip, planes, this.config);
+  }
+
+  /**
+   * Stems of one clip at another sample rate, per channel: the masks of the model's K planes (for
+   * the clip at the model's rate) carried over to each channel's own STFT at `rate` (see
+   * full-rate.ts). Each channel's stems sum to the channel up to iSTFT round-off.
+   * @param clip clipLength samples at the model's rate: the mono mixture the planes came from
+   * @param planes K arrays [nMels, size]
+   * @param segments one array per channel: (about) the clip's span of the input at `rate`
+   * @param rate Hz of the segments
+   * @param offset where the segments start after the clip's start, samples at `rate` (may be fractional)
+   * @returns per channel, K signals of the segment's length
+   */
+  stemsAtRate(
+    clip: Float32Array,
+    planes: readonly Float32Array[],
+    segments: readonly Float32Array[],
+    rate: number,
+    offset: number,
+  ): Float32Array[][] {
+    const masks = linearMasks(melShares(planes, clip, this.config), this.config);
+    return segments.map((segment) => separateAtRate(segment, offset, masks, this.config, rate));
   }
 }
