@@ -77,13 +77,14 @@ export class SharedOverlapAdd {
     count: number,
   ) {
     this.weights = crossfadeWeights(windowLength);
-    const norm = new Float64Array(total);
+    // Σ_w c(t − s_w) (a few terms, fine in float32), then inverted in place
+    const norm = new Float32Array(total);
     for (const start of starts) {
       for (let t = Math.max(0, start); t < Math.min(total, start + windowLength); t++)
         norm[t] = norm[t]! + this.weights[t - start]!;
     }
-    this.inverseNorm = new Float32Array(total);
-    for (let t = 0; t < total; t++) this.inverseNorm[t] = norm[t]! > 0 ? 1 / norm[t]! : 0;
+    for (let t = 0; t < total; t++) norm[t] = norm[t]! > 0 ? 1 / norm[t]! : 0;
+    this.inverseNorm = norm;
     this.outputs = Array.from({ length: count }, () => new Float32Array(total));
   }
 
