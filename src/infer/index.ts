@@ -15,7 +15,7 @@ export {
   type WindowPrediction,
 } from "./model.js";
 export { defaultModelDir } from "../separator/separator.js";
-export { crossfadeWeights, OverlapAdd, SharedOverlapAdd } from "./overlap-add.js";
+export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export {
   removeStalePartials,

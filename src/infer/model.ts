@@ -26,8 +26,9 @@ import {
   rankInstruments,
   sourceClasses,
 } from "../separator/naming.js";
+import { FullRateSeparation } from "../separator/full-rate.js";
 import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
-import { OverlapAdd, SharedOverlapAdd } from "./overlap-add.js";
+import { OverlapAdd } from "./overlap-add.js";
 import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
 
 export { InferenceError } from "../separator/errors.js";
@@ -151,6 +152,9 @@ interface InputAudio {
   /** The channels mixed to mono and resampled to the model's rate. */
   mono: Float32Array;
 }
+
+/** STFT frames of the input-rate separation between yields to the event loop (~0.1 s of work). */
+const FRAMES_PER_STEP = 256;
 
 /** Yields to the event loop (progress output, signals, Node-API finalizers). */
 const yieldToLoop = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
@@ -330,8 +334,8 @@ export class StemscopeModel extends Separator {
   }
 
   /**
-   * Per stem, one array per input channel at the input's rate: each window's masks applied to the
-   * same span of every channel, cross-faded. Only the stems themselves and one normaliser are held.
+   * Per stem, one array per input channel at the input's rate: every window's masks carried to one
+   * STFT of each channel, cross-faded (FullRateSeparation). Holds the stems and a few windows' masks.
    */
   private async stemsAtInputRate(
     input: InputAudio,
@@ -339,32 +343,27 @@ export class StemscopeModel extends Separator {
     assignments: readonly number[][],
     progress: ((window: number) => void) | undefined,
   ): Promise<Float32Array[][]> {
-    const { channels, sampleRate, mono } = input;
-    const modelRate = this.features.sampleRate;
-    const clipLength = this.featurizer.clipLength;
-    // a window's span at the input's rate: it starts at the nearest sample and covers the clip
-    const length = Math.ceil((clipLength * sampleRate) / modelRate);
-    const starts = outputs.windows.map((w) => Math.round((w.start * sampleRate) / modelRate));
-    const total = channels[0]!.length;
-    const nch = channels.length;
-    const adder = new SharedOverlapAdd(total, length, starts, this.sources * nch);
-    for (let w = 0; w < outputs.windows.length; w++) {
-      const window = outputs.windows[w]!;
-      const start = starts[w]!;
-      const perChannel = this.featurizer.stemsAtRate(
-        windowSamples(mono, window),
-        outputs.separated[w]!,
-        channels.map((ch) => windowSamples(ch, { start, length })),
-        sampleRate,
-        start - (window.start * sampleRate) / modelRate,
-      );
-      perChannel.forEach((signals, ch) =>
-        signals.forEach((signal, s) => adder.add(assignments[w]![s]! * nch + ch, start, signal)),
-      );
-      progress?.(w);
-      if (w % 4 === 3) await yieldToLoop();
+    const { windows, separated } = outputs;
+    const separation = new FullRateSeparation(
+      input.channels,
+      input.sampleRate,
+      this.features,
+      windows.map((w) => w.start),
+      (w) => {
+        // source s's mask goes to stem assignments[w][s]
+        const masks = this.featurizer.masks(windowSamples(input.mono, windows[w]!), separated[w]!);
+        const byStem = [...masks];
+        masks.forEach((mask, s) => (byStem[assignments[w]![s]!] = mask));
+        return byStem;
+      },
+      this.sources,
+    );
+    for (let done = 0; done < separation.frames;) {
+      done = separation.advance(FRAMES_PER_STEP);
+      progress?.(Math.ceil((done / separation.frames) * windows.length) - 1);
+      await yieldToLoop();
     }
-    return Array.from({ length: this.sources }, (_, i) => adder.outputs.slice(i * nch, (i + 1) * nch));
+    return separation.finish();
   }
 
   private settings(options: InferenceOptions): {

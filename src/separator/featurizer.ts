@@ -11,7 +11,6 @@ import {
   type SampleFeatures,
   sampleFeaturesBatch,
 } from "../features/pipeline.js";
-import { separateAtRate } from "./full-rate.js";
 import { linearMasks, melShares, separateClip } from "./masks.js";
 
 export class Featurizer {
@@ -53,24 +52,13 @@ export class Featurizer {
   }
 
   /**
-   * Stems of one clip at another sample rate, per channel: the masks of the model's K planes (for
-   * the clip at the model's rate) carried over to each channel's own STFT at `rate` (see
-   * full-rate.ts). Each channel's stems sum to the channel up to iSTFT round-off.
+   * The model's soft masks for one clip: each source's share of the mixture on the clip's STFT
+   * (see masks.ts), for carrying to the input's own rate and channels (full-rate.ts).
    * @param clip clipLength samples at the model's rate: the mono mixture the planes came from
    * @param planes K arrays [nMels, size]
-   * @param segments one array per channel: (about) the clip's span of the input at `rate`
-   * @param rate Hz of the segments
-   * @param offset where the segments start after the clip's start, samples at `rate` (may be fractional)
-   * @returns per channel, K signals of the segment's length
+   * @returns K masks [1 + nFft/2, frames] that sum to 1 at every bin and frame
    */
-  stemsAtRate(
-    clip: Float32Array,
-    planes: readonly Float32Array[],
-    segments: readonly Float32Array[],
-    rate: number,
-    offset: number,
-  ): Float32Array[][] {
-    const masks = linearMasks(melShares(planes, clip, this.config), this.config);
-    return segments.map((segment) => separateAtRate(segment, offset, masks, this.config, rate));
+  masks(clip: Float32Array, planes: readonly Float32Array[]): Float32Array[] {
+    return linearMasks(melShares(planes, clip, this.config), this.config);
   }
 }

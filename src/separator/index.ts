@@ -15,7 +15,7 @@ export {
 export { applyPermutations, bestPermutations, pairwiseMse, permuteToSources } from "./pit.js";
 export { InferenceError } from "./errors.js";
 export { Featurizer } from "./featurizer.js";
-export { separateAtRate, stftAtRate } from "./full-rate.js";
+export { FullRateSeparation, stftAtRate } from "./full-rate.js";
 export { linearMasks, melShares, separateClip } from "./masks.js";
 export {
   BACKENDS,
