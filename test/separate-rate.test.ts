@@ -337,8 +337,8 @@ test("separate: the 12 kHz tone goes to the stem whose top-band mask is largest 
 
 test("separate: mono 16 kHz gives the model-rate stems; identical stereo channels at 16 kHz give them per channel", async (t) => {
   const sr = 16000;
-  const a = harmonicTone(4.3, sr, 220, 0.3);
-  const b = harmonicTone(4.3, sr, 587, 0.2);
+  const a = harmonicTone(3.1, sr, 220, 0.3);
+  const b = harmonicTone(3.1, sr, 587, 0.2);
   const mono = a.map((v, i) => v + b[i]!);
   for (const model of [seedModel, nativeModel]) {
     const label = model.features.mode;
@@ -348,26 +348,39 @@ test("separate: mono 16 kHz gives the model-rate stems; identical stereo channel
     assert.deepEqual(sep.stems, today.stems, `${label}: mono 16 kHz input, the same stems`);
     const stereo = await model.separate([mono, Float32Array.from(mono)], sr);
     assertStemsSum(stereo, [mono, mono], sr, `${label} stereo 16 kHz`);
-    let worst = 0;
+    // not to round-off: the input-rate path cross-fades the windows' masks, the model-rate path their
+    // stems; the difference is small beside the mixture (dB below it)
     stereo.stems.forEach((stem, k) => {
       assert.equal(stem.name, today.stems[k]!.name);
-      for (const channel of stem.channels)
-        for (let i = 0; i < mono.length; i++)
-          worst = Math.max(worst, Math.abs(channel[i]! - today.stems[k]!.channels[0]![i]!));
+      const reference = today.stems[k]!.channels[0]!;
+      for (const channel of stem.channels) {
+        let signal = 0;
+        let error = 0;
+        for (let i = 0; i < mono.length; i++) {
+          signal += mono[i]! ** 2;
+          error += (channel[i]! - reference[i]!) ** 2;
+        }
+        const below = 10 * Math.log10(signal / error);
+        t.diagnostic(
+          `${label} stem ${k}: stereo 16 kHz − mono stem ${below.toFixed(1)} dB below the mixture`,
+        );
+        assert.ok(
+          below > 50,
+          `${label}: each channel's stems are the mono stems; the difference is only ${below.toFixed(1)} dB below the mixture`,
+        );
+      }
     });
-    // not to round-off: the input-rate path cross-fades the windows' masks, the model-rate path their stems
-    t.diagnostic(
-      `${label}: stereo 16 kHz stems vs the mono ones, largest difference ${worst.toExponential(2)}`,
-    );
-    assert.ok(worst < 1e-3, `${label}: each channel's stems are the mono stems, error ${worst}`);
   }
 });
 
-test("separate: a mono 22.05 kHz input gives 22.05 kHz stems; ragged channels are refused", async () => {
+test("separate: mono 22.05 kHz and a 0.7-s three-channel 48 kHz input keep their rate and channels; ragged channels are refused", async () => {
   const rate = 22050;
   const input = harmonicTone(3.1, rate, 330, 0.3);
   const sep = await nativeModel.separate(input, rate);
   assertStemsSum(sep, [input], rate, "22.05 kHz");
+  const short = [220, 330, 440].map((f) => harmonicTone(0.7, 48000, f, 0.3));
+  const three = await seedModel.separate(short, 48000);
+  assertStemsSum(three, short, 48000, "three channels, shorter than a window");
   await assert.rejects(
     nativeModel.separate([input, input.subarray(1)], rate, { name: "x.wav" }),
     /x\.wav: channel 1 has 68354 samples, channel 0 has 68355; channels must be equally long/,
