@@ -81,7 +81,7 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
   assert.equal(a.testSamples, 6);
   assert.equal(a.split, "split.json");
   assert.deepEqual(a.classes, ["bass", "flute", "piano"]);
-  assert.equal(a.cache.computed, 24);
+  assert.equal(a.cache!.computed, 24);
   const out = join(root, "runs", "a");
   for (const f of [
     "config.json",
@@ -149,8 +149,8 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
   });
   assert.equal(b.stopReason, "aborted");
   assert.equal(b.epochs, 1);
-  assert.equal(b.cache.computed, 0, "features were not reused from the cache");
-  assert.equal(b.cache.hits, 24);
+  assert.equal(b.cache!.computed, 0, "features were not reused from the cache");
+  assert.equal(b.cache!.hits, 24);
   const resumed = await train({ out: join(root, "runs", "b"), resume: true });
   assert.equal(resumed.epochs, 2);
   const outB = join(root, "runs", "b");

@@ -4,7 +4,14 @@ import { type MixConfigInput, MixConfigSchema } from "../data/mix-config.js";
 import { type MixProgress, buildMixtures } from "../data/mix.js";
 import { type Progress, createProgress } from "../util/progress.js";
 import { addAlias, warningPrinter } from "./flags.js";
-import { parseChoice, parseFloatFlag, parseFloatList, parseIntFlag, parseJobs } from "./options.js";
+import {
+  parseChoice,
+  parseFloatFlag,
+  parseIntFlag,
+  parseJobs,
+  parseNameList,
+  parseRange,
+} from "./options.js";
 
 interface MixFlags {
   data?: string;
@@ -20,6 +27,7 @@ interface MixFlags {
   testFraction?: string;
   splitBy?: string;
   testSoundfonts?: string;
+  groups?: string;
   sampleRate?: string;
   seconds?: string;
   jobs?: string;
@@ -39,11 +47,7 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
   if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
   if (flags.sources !== undefined)
     config.sources = parseIntFlag("--sources", flags.sources, { min: 2, max: 16 });
-  if (flags.gainDb !== undefined) {
-    const [lo, hi] = parseFloatList("--gain-db", flags.gainDb, { length: 2 }) as [number, number];
-    if (lo > hi) throw new UsageError(`--gain-db must be min,max with min ≤ max, got "${flags.gainDb}"`);
-    config.gainDb = [lo, hi];
-  }
+  if (flags.gainDb !== undefined) config.gainDb = parseRange("--gain-db", flags.gainDb);
   if (flags.balance !== undefined)
     config.balance = parseChoice("--balance", flags.balance, ["none", "rms"] as const);
   if (flags.offset !== undefined)
@@ -63,6 +67,7 @@ export function mixFlagsToConfig(flags: MixFlags): MixConfigInput {
       );
     config.testSoundfonts = list;
   }
+  if (flags.groups !== undefined) config.groups = parseNameList("--groups", flags.groups);
   if (flags.sampleRate !== undefined)
     config.sampleRate = parseIntFlag("--sample-rate", flags.sampleRate, { min: 1000, max: 192000 });
   if (flags.seconds !== undefined)
@@ -111,6 +116,10 @@ export function registerMixCommand(program: Command): void {
     .option(
       "--test-soundfonts <ids>",
       "with --split-by soundfont: the soundfonts held out for test, e.g. a320u (default: drawn from --seed)",
+    )
+    .option(
+      "--groups <ids>",
+      "use only the clips of these source groups of raw_data/manifest.jsonl (e.g. a320u): a test set of timbres a model never heard",
     )
     .option("--sample-rate <hz>", `output sample rate (default: ${d.sampleRate})`)
     .option("--seconds <s>", `output length in seconds (default: ${d.seconds})`)

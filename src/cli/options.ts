@@ -48,6 +48,13 @@ export function parseFloatList(flag: string, value: string, options: { length?: 
   });
 }
 
+/** Parses a `min,max` range of numbers with min ≤ max, e.g. `--gain-db -6,6`. */
+export function parseRange(flag: string, value: string): [number, number] {
+  const [lo, hi] = parseFloatList(flag, value, { length: 2 }) as [number, number];
+  if (lo > hi) throw new UsageError(`${flag} must be min,max with min ≤ max, got "${value}"`);
+  return [lo, hi];
+}
+
 /** Parses a comma-separated list of names; empty items are dropped and an empty list rejected. */
 export function parseNameList(flag: string, value: string): string[] {
   const names = value

@@ -6,7 +6,7 @@ import { formatEpochLine, train, type TrainInput, type TrainProgress } from "../
 import { createProgress, type Progress } from "../util/progress.js";
 import { warningPrinter } from "./flags.js";
 import { launchFromFlags, type LaunchFlags, launchLocalRanks } from "./launch.js";
-import { parseChoice, parseFloatFlag, parseIntFlag } from "./options.js";
+import { parseChoice, parseFloatFlag, parseIntFlag, parseNameList, parseRange } from "./options.js";
 
 interface TrainFlags extends LaunchFlags {
   data?: string;
@@ -34,6 +34,12 @@ interface TrainFlags extends LaunchFlags {
   split?: string;
   cacheDir?: string;
   maxSteps?: string;
+  sources?: string;
+  mixtures?: string;
+  valMixtures?: string;
+  gainDb?: string;
+  holdOut?: string;
+  testFraction?: string;
   quiet?: boolean;
 }
 
@@ -42,7 +48,9 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.out === undefined)
     throw new UsageError("--out <dir> is required (the model folder to write, e.g. runs/first)");
   if (flags.data === undefined && flags.resume !== true) {
-    throw new UsageError("--data <dir> is required (a train_data folder made by `stemscope mix`)");
+    throw new UsageError(
+      "--data <dir> is required (a train_data folder made by `stemscope mix`, or a raw_data clip library made by `stemscope synth`)",
+    );
   }
   const c: Partial<TrainConfigInput> & { out: string } = { out: flags.out };
   if (flags.data !== undefined) c.data = flags.data;
@@ -84,6 +92,14 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.split !== undefined) c.split = parseChoice("--split", flags.split, ["auto", "random"] as const);
   if (flags.cacheDir !== undefined) c.cacheDir = flags.cacheDir;
   if (flags.maxSteps !== undefined) c.maxSteps = parseIntFlag("--max-steps", flags.maxSteps, { min: 1 });
+  if (flags.sources !== undefined) c.sources = parseIntFlag("--sources", flags.sources, { min: 2, max: 16 });
+  if (flags.mixtures !== undefined) c.mixtures = parseIntFlag("--mixtures", flags.mixtures, { min: 1 });
+  if (flags.valMixtures !== undefined)
+    c.valMixtures = parseIntFlag("--val-mixtures", flags.valMixtures, { min: 1 });
+  if (flags.gainDb !== undefined) c.gainDb = parseRange("--gain-db", flags.gainDb);
+  if (flags.holdOut !== undefined) c.holdOut = parseNameList("--hold-out", flags.holdOut);
+  if (flags.testFraction !== undefined)
+    c.testFraction = parseFloatFlag("--test-fraction", flags.testFraction, { min: 0.001, max: 0.999 });
   return c as TrainInput;
 }
 
@@ -95,7 +111,10 @@ export function registerTrainCommand(program: Command): void {
     .description(
       "Train the joint U-Net + ResNet on a train_data folder (the seed's 02.py) and write a model folder: config.json, weights.safetensors (best by test accuracy), last.safetensors, checkpoint, train_log.jsonl, metrics.json.",
     )
-    .option("--data <dir>", "train_data folder (labels.txt, sample_<i>/, split.json)")
+    .option(
+      "--data <dir>",
+      "a train_data folder (labels.txt, sample_<i>/, split.json: fixed mixtures), or a raw_data clip library (one folder of clips per class, from `stemscope synth`: new mixtures drawn every step)",
+    )
     .option("--out <dir>", "model folder to write, e.g. runs/first (the seed wrote logs/m2.pth)")
     .option("--preset <name>", `architecture: ${PRESET_NAMES.join(" | ")} (default: ${d.preset})`)
     .option("--features <mode>", `seed | native spectrograms (default: ${d.features})`)
@@ -144,6 +163,24 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)")
     .option("--max-steps <n>", "stop after n optimizer steps in total (benchmarks)")
+    .option("--sources <k>", `clip library: instruments per drawn mixture (default: ${d.sources})`)
+    .option("--mixtures <n>", `clip library: mixtures drawn per epoch (default: ${d.mixtures})`)
+    .option(
+      "--val-mixtures <n>",
+      `clip library: fixed validation mixtures, from held-back clips (default: ${d.valMixtures})`,
+    )
+    .option(
+      "--gain-db <min,max>",
+      `clip library: level of sources 2…K relative to source 1, dB (default: ${d.gainDb.join(",")})`,
+    )
+    .option(
+      "--hold-out <groups>",
+      "clip library: comma-separated source groups of its manifest (e.g. a320u) left out of training and validation",
+    )
+    .option(
+      "--test-fraction <x>",
+      `share of samples (seeded split) or of each class's clips (clip library) kept for validation (default: ${d.testFraction})`,
+    )
     .option("--quiet", "no progress output (the per-epoch lines are still printed)")
     .option(
       "--world-size <n>",
@@ -192,7 +229,7 @@ export function registerTrainCommand(program: Command): void {
         if (key !== barKey) {
           bar?.stop();
           barKey = key;
-          const label = e.phase === "cache" ? "features" : `epoch ${e.epoch}/${e.epochs} ${e.phase}`;
+          const label = e.phase === "cache" ? "data" : `epoch ${e.epoch}/${e.epochs} ${e.phase}`;
           bar = createProgress({ label, total: e.total, quiet });
         }
         const payload: Record<string, number> = {};
@@ -226,7 +263,7 @@ export function registerTrainCommand(program: Command): void {
           aborted: " (interrupted)",
         }[summary.stopReason];
         process.stdout.write(
-          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split}); features: ${summary.cache.computed} computed, ${summary.cache.hits} cached; peak RSS ${summary.peakRssMb} MiB${summary.worldSize > 1 ? `; trained on ${summary.worldSize} ranks` : ""}\n`,
+          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split})${summary.cache === undefined ? " drawn afresh from the clip library" : `; features: ${summary.cache.computed} computed, ${summary.cache.hits} cached`}; peak RSS ${summary.peakRssMb} MiB${summary.worldSize > 1 ? `; trained on ${summary.worldSize} ranks` : ""}\n`,
         );
       } finally {
         bar?.stop();

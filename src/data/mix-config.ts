@@ -48,6 +48,11 @@ export const MixConfigSchema = z
      * `random`: the seed's per-sample split, which shares clips between train and test.
      */
     splitBy: z.enum(["clip", "soundfont", "random"]).default("clip"),
+    /**
+     * Use only the clips of these source groups of raw_data/manifest.jsonl (e.g. `a320u`), to make a
+     * test set of timbres a model never heard; classes without such clips are left out.
+     */
+    groups: z.array(z.string().min(1)).min(1).optional(),
     /** `splitBy: "soundfont"`: the soundfonts to hold out for test (default: drawn from `seed`). */
     testSoundfonts: z.array(z.string().min(1)).min(1).optional(),
   })

@@ -61,13 +61,14 @@ let sumScratch = new Float64Array(0);
 let mixScratch = new Int32Array(0);
 
 /**
- * Renders one mixture from its clips (mono, at the output rate). Two passes over each source and no
+ * Renders one mixture from its clips (mono, at the output rate; float samples, or 16-bit integers,
+ * which give the same result with `balance: "none"` since the peak normalisation cancels the scale). Two passes over each source and no
  * per-call float buffers: the gained sample v = clip[start + i] · gain is recomputed in the second
  * pass (the same float64 product, so the same bytes as keeping it).
  * @param clips clip table (indexed by `task.clipIds`)
  */
 export function renderMixture(
-  clips: readonly Float32Array[],
+  clips: readonly ArrayLike<number>[],
   task: MixTask,
   settings: MixRenderSettings,
 ): RenderedMixture {
@@ -81,7 +82,7 @@ export function renderMixture(
   const starts: number[] = [];
   const counts: number[] = [];
   const gains: number[] = [];
-  const sources: Float32Array[] = [];
+  const sources: ArrayLike<number>[] = [];
   let peak = 0;
   for (let j = 0; j < k; j++) {
     const clip = clips[task.clipIds[j]!];

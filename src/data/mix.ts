@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { StemscopeError } from "../errors.js";
 import { writeFileAtomic } from "../util/atomic.js";
 import { lockFolder } from "../util/lock.js";
-import { Random, hashUnit } from "../util/random.js";
+import { Random } from "../util/random.js";
 import { ParameterError, parseSettings } from "../errors.js";
 import { DataError } from "./errors.js";
 import { readText } from "./files.js";
@@ -24,12 +24,13 @@ import {
 } from "./mix-json.js";
 import { formatLabelLine, sampleDirLabel, sampleFileNames } from "./labels.js";
 import { MANIFEST_NAME, readManifest } from "./manifest.js";
+import { clipTestSides } from "./clip-split.js";
 import { loadClipShared } from "./mix-clips.js";
 import { type MixConfig, type MixConfigInput, MixConfigSchema } from "./mix-config.js";
 import type { MixRenderSettings, MixTask } from "./mix-render.js";
 import { writeMixSample } from "./mix-sample.js";
 import type { MixWorkerReply, MixWorkerRequest } from "./mix-worker.js";
-import { type RawClass, listRawData } from "./raw-data.js";
+import { isSampleDirName, listRawData, type RawClass, trainDataMarks } from "./raw-data.js";
 import { siblingModule, startWorker } from "./workers.js";
 
 /** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
@@ -126,6 +127,7 @@ function parseConfig(input: MixConfigInput): MixConfig {
 function assignClipSides(
   config: MixConfig,
   classes: RawClass[],
+  library: RawClass[],
   clips: ClipRef[],
   onWarning: (message: string) => void,
 ): { clipIsTest: boolean[] | undefined; testSoundfonts?: string[] } {
@@ -142,19 +144,15 @@ function assignClipSides(
   if (config.testFraction === 0) return { clipIsTest };
   if (config.splitBy === "clip") {
     for (let c = 0; c < classes.length; c++) {
-      const own = clips.filter((clip) => clip.classIndex === c);
-      // Order by a seeded hash of the clip's name; the first round(n·f) go to test (at least one
-      // and at most n − 1, so both sides can be mixed).
-      const ranked = own
-        .map((clip) => ({ clip, h: hashUnit(clip.key, (config.seed >>> 0) ^ 0x51) }))
-        .sort((a, b) => a.h - b.h || (a.clip.key < b.clip.key ? -1 : 1));
-      if (own.length < 2) {
-        throw new DataError(
-          `${join(config.data, classes[c]!.name)}: only ${own.length} clip; \`splitBy\` clip needs at least 2 clips per class (or use \`testFraction\` 0)`,
-        );
-      }
-      const nTest = Math.min(own.length - 1, Math.max(1, Math.round(own.length * config.testFraction)));
-      for (let i = 0; i < nTest; i++) clipIsTest[ranked[i]!.clip.id] = true;
+      // Ranked among all of the class's clips, so picking `groups` does not move the others' sides.
+      const name = classes[c]!.name;
+      const keys = library.find((l) => l.name === name)!.files.map((f) => `${name}/${f}`);
+      const sides = clipTestSides(keys, config.testFraction, config.seed, {
+        folder: join(config.data, name),
+        setting: "`splitBy` clip",
+      });
+      const testKeys = new Set(keys.filter((_, i) => sides[i]));
+      for (const clip of clips) if (clip.classIndex === c) clipIsTest[clip.id] = testKeys.has(clip.key);
     }
     return { clipIsTest };
   }
@@ -281,10 +279,6 @@ function differingKeys(a: object, b: object): string[] {
   return [...keys].filter((k) => JSON.stringify(value(a, k)) !== JSON.stringify(value(b, k)));
 }
 
-function isSampleDirName(name: string): boolean {
-  return /^sample_\d+$/.test(name);
-}
-
 /** Removes what a mix run writes in `dir` (only those names). */
 function clearOutput(dir: string): void {
   if (!existsSync(dir)) return;
@@ -378,15 +372,51 @@ interface PreparedMix {
  * @throws DataError saying what the folder is and what `data` expects
  */
 function refuseTrainData(dir: string): void {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) return;
-  const names = readdirSync(dir);
-  const marks = ["labels.txt", MIX_JSON_NAME].filter((n) => names.includes(n));
-  const samples = names.filter(isSampleDirName).length;
-  if (marks.length === 0 && samples === 0) return;
-  const found = [...marks, ...(samples > 0 ? [`${samples} sample_* folder(s)`] : [])].join(", ");
+  const marks = trainDataMarks(dir);
+  if (marks.length === 0) return;
+  const found = marks.join(", ");
   throw new DataError(
     `${dir}: is a train_data folder (${found}), made by \`stemscope mix\`, not a raw_data library; \`data\` needs a raw_data folder with one sub-folder of .wav clips per class (train_data is what \`stemscope train\` takes)`,
   );
+}
+
+/**
+ * The classes with only the clips of `config.groups` (all of them when unset); classes left without
+ * clips are dropped, with a warning.
+ * @throws DataError without a manifest, or for a group the manifest does not have
+ */
+function onlyGroups(
+  classes: RawClass[],
+  config: MixConfig,
+  onWarning: (message: string) => void,
+): RawClass[] {
+  if (config.groups === undefined) return classes;
+  const manifestPath = join(config.data, MANIFEST_NAME);
+  const entries = readManifest(config.data);
+  if (entries === undefined) {
+    throw new DataError(
+      `${manifestPath}: not found; \`groups\` needs the manifest that \`stemscope synth\` writes`,
+    );
+  }
+  const groupOf = new Map(entries.map((e) => [e.file, e.group ?? e.soundfont]));
+  const known = new Set(groupOf.values());
+  const unknown = config.groups.filter((g) => !known.has(g));
+  if (unknown.length > 0) {
+    throw new DataError(
+      `\`groups\`: ${unknown.join(", ")} not in ${manifestPath}; its groups are ${[...known].sort().join(", ")}`,
+    );
+  }
+  const wanted = new Set(config.groups);
+  const kept = classes.map((cls) => ({
+    name: cls.name,
+    files: cls.files.filter((f) => wanted.has(groupOf.get(`${cls.name}/${f}`) ?? "")),
+  }));
+  const dropped = kept.filter((c) => c.files.length === 0).map((c) => c.name);
+  if (dropped.length > 0)
+    onWarning(
+      `\`groups\` ${config.groups.join(", ")}: no clips of ${dropped.join(", ")}; mixing the other classes`,
+    );
+  return kept.filter((c) => c.files.length > 0);
 }
 
 function prepareMix(config: MixConfig, onWarning: (message: string) => void): PreparedMix {
@@ -396,7 +426,8 @@ function prepareMix(config: MixConfig, onWarning: (message: string) => void): Pr
     );
   }
   refuseTrainData(config.data);
-  const classes = listRawData(config.data);
+  const library = listRawData(config.data);
+  const classes = onlyGroups(library, config, onWarning);
   for (const cls of classes) {
     if (/\s/.test(cls.name))
       throw new DataError(
@@ -434,7 +465,7 @@ function prepareMix(config: MixConfig, onWarning: (message: string) => void): Pr
     config.sources,
   );
   const total = combos.length * config.samplesPerCombination;
-  const { clipIsTest, testSoundfonts } = assignClipSides(config, classes, clips, onWarning);
+  const { clipIsTest, testSoundfonts } = assignClipSides(config, classes, library, clips, onWarning);
   const { tasks, isTest } = planSamples(config, classes, combos, clips, clipIsTest);
 
   return { classes, clips, combos, total, tasks, isTest, testSoundfonts };

@@ -1,4 +1,4 @@
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DataError } from "./errors.js";
 
@@ -58,4 +58,21 @@ export function listRawData(dir: string): RawClass[] {
     classes.push({ name, files: codePointSort(readdirSync(path).filter(isWavName)) });
   }
   return classes;
+}
+
+/** A sample folder of a train_data folder: `sample_<index>`. */
+export function isSampleDirName(name: string): boolean {
+  return /^sample_\d+$/.test(name);
+}
+
+/**
+ * What marks `dir` as a train_data folder made by `stemscope mix` (labels.txt, mix.json, sample_*
+ * folders), e.g. `["labels.txt", "24 sample_* folder(s)"]`; empty for anything else.
+ */
+export function trainDataMarks(dir: string): string[] {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return [];
+  const names = readdirSync(dir);
+  const marks = ["labels.txt", "mix.json"].filter((n) => names.includes(n));
+  const samples = names.filter(isSampleDirName).length;
+  return [...marks, ...(samples > 0 ? [`${samples} sample_* folder(s)`] : [])];
 }

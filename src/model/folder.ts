@@ -92,13 +92,30 @@ export const TrainingRecordSchema = z
     split: z
       .object({
         mode: z.enum(["auto", "random"]),
-        source: z.enum(["split.json", "seeded", "random"]),
+        /** `clips`: a clip library's clips split by a seeded name hash (mixtures drawn from each side). */
+        source: z.enum(["split.json", "seeded", "random", "clips"]),
         /** Test fraction of a per-sample split (absent when split.json decided). */
         testFraction: z.number().gt(0).lt(1).optional(),
+        /** Samples an epoch trained on and validated on. */
         train: z.number().int().min(0),
         test: z.number().int().min(0),
       })
       .strict(),
+    /** Present when the run drew its mixtures afresh from a clip library. */
+    remix: z
+      .object({
+        sources: z.number().int().min(2),
+        mixtures: z.number().int().min(1),
+        valMixtures: z.number().int().min(1),
+        gainDb: z.tuple([z.number(), z.number()]),
+        /** Source groups left out of training. */
+        holdOut: z.array(z.string()),
+        /** Clips on each side of the split. */
+        trainClips: z.number().int().min(0),
+        testClips: z.number().int().min(0),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type TrainingRecord = z.infer<typeof TrainingRecordSchema>;

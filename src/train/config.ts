@@ -8,7 +8,11 @@ import { PRESET_NAMES, type PresetName } from "../model/presets.js";
  */
 export const TrainConfigSchema = z
   .object({
-    /** train_data folder (labels.txt, sample_<i>/…, optionally split.json and mix.json). */
+    /**
+     * A train_data folder (labels.txt, sample_<i>/…, optionally split.json and mix.json: fixed
+     * mixtures, features cached), or a raw_data clip library (one folder of .wav clips per class, as
+     * `stemscope synth` writes it: mixtures drawn afresh every step, see src/train/feed.ts).
+     */
     data: z.string().min(1),
     /** The model folder to write, e.g. `runs/<name>` (the seed wrote `logs/m2.pth`). */
     out: z.string().min(1),
@@ -87,7 +91,7 @@ export const TrainConfigSchema = z
      * source clips end up on both sides).
      */
     split: z.enum(["auto", "random"]).default("auto"),
-    /** Test fraction of a per-sample split (split.json decides otherwise). */
+    /** Test fraction of a per-sample split (split.json decides otherwise), or of each class's clips (clip library). */
     testFraction: z.number().gt(0).lt(1).default(0.2),
     /** Continue the run in `out` from its checkpoint. */
     resume: z.boolean().default(false),
@@ -95,6 +99,22 @@ export const TrainConfigSchema = z
     cacheDir: z.string().min(1).optional(),
     /** Worker threads that compute missing cache entries (default: the machine's cores). */
     cacheJobs: z.number().int().min(1).optional(),
+    /** Clip library only: sources per drawn mixture (a train_data folder has its own). */
+    sources: z.number().int().min(2).max(16).default(2),
+    /** Clip library only: mixtures drawn per epoch (over all ranks). */
+    mixtures: z.number().int().min(1).default(8192),
+    /** Clip library only: mixtures of the fixed validation set (drawn from the validation clips). */
+    valMixtures: z.number().int().min(1).default(1024),
+    /** Clip library only: level of sources 2…K relative to source 1, dB, uniform in [min, max]. */
+    gainDb: z
+      .tuple([z.number().min(-60).max(60), z.number().min(-60).max(60)])
+      .refine(([lo, hi]) => lo <= hi, { message: "gainDb: min must be ≤ max" })
+      .default([-6, 6]),
+    /**
+     * Clip library only: source groups of its manifest (e.g. `a320u`) left out of training and
+     * validation, to measure how the model does on timbres it never heard.
+     */
+    holdOut: z.array(z.string().min(1)).default([]),
     /** Stop after this many optimizer steps in total (benchmarks, memory runs); absent = no limit. */
     maxSteps: z.number().int().min(1).optional(),
   })

@@ -16,10 +16,7 @@
  * - only rank 0 writes the model folder and checkpoints.
  */
 import { createHash } from "node:crypto";
-import { basename } from "node:path";
 import { z } from "zod";
-import type { DataSplit, TrainData } from "../data/dataset.js";
-import type { FeatureStore } from "../data/cache.js";
 import {
   type Adam,
   dispose,
@@ -83,14 +80,6 @@ export function shardIndices(
   return share;
 }
 
-/** sha256 of what makes two ranks' training data the same: classes, split, feature cache entries. */
-function dataDigest(data: TrainData, split: DataSplit, store: FeatureStore): string {
-  const hash = createHash("sha256");
-  hash.update(JSON.stringify([data.classes, data.sources, split.train, split.test]));
-  for (const entry of store.entries) hash.update(basename(entry)).update("\n");
-  return hash.digest("hex").slice(0, 16);
-}
-
 /** sha256 of the weights' bytes (rank-independent: every rank must hold the same bits). */
 function weightsDigest(model: Module): string {
   const hash = createHash("sha256");
@@ -104,9 +93,8 @@ function weightsDigest(model: Module): string {
 
 /** What {@link DataParallel.start} reads and sets up on a run (structurally, the trainer's Run). */
 export interface StartTarget<S> {
-  data: TrainData;
-  split: DataSplit;
-  store: FeatureStore;
+  /** The run's data: its digest must be the same on every rank. */
+  feed: { digest(): string };
   model: Module;
   optimizer: Adam;
   scheduler: ReduceLROnPlateau;
@@ -212,7 +200,7 @@ export class DataParallel {
   async start<S>(run: StartTarget<S>): Promise<void> {
     const digests = await this.group.gather(
       "data",
-      dataDigest(run.data, run.split, run.store),
+      run.feed.digest(),
       "every rank's training data (their feature caches)",
     );
     const differing = digests.findIndex((d) => d !== digests[0]);

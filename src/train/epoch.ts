@@ -4,13 +4,13 @@
  * one batch ahead.
  */
 import { F, manualSeed, noGrad, tensor, tidy, withAutocast } from "../engine/index.js";
-import type { FeatureBatch } from "../data/cache.js";
 import { jointLoss } from "../model/joint.js";
 import { matchedLabels, namedClasses } from "../separator/naming.js";
 import { permuteToSources } from "../separator/pit.js";
 import { Random } from "../util/random.js";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.js";
 import { TrainError } from "./errors.js";
+import type { LabeledBatch } from "./feed.js";
 import type { Run } from "./setup.js";
 
 /** Progress of one pass: samples done of the total, with running means. */
@@ -53,13 +53,6 @@ function torchSeed(seed: number, epoch: number): number {
   return new Random(seed).fork(`train:torch:${epoch}`).uint32();
 }
 
-/** `indices` cut into batches of batchSize (the last one may be smaller). */
-function batches(indices: number[], batchSize: number): number[][] {
-  const list: number[][] = [];
-  for (let i = 0; i < indices.length; i += batchSize) list.push(indices.slice(i, i + batchSize));
-  return list;
-}
-
 /** The cosine schedule's rate before optimizer step number `step` (0-based): warm-up, then decay to 0. */
 export function cosineLr(lr: number, warmup: number, totalSteps: number, step: number): number {
   const warm = Math.floor(warmup * totalSteps);
@@ -73,22 +66,19 @@ export function cosineLr(lr: number, warmup: number, totalSteps: number, step: n
  * caller zeroes them and steps the optimizer) and the named count is skipped; without, only the
  * numbers are computed (call under noGrad).
  */
-function batchStep(run: Run, batch: FeatureBatch, indices: number[], backward: boolean): PassSums {
-  const { config, model, store, labelsOf } = run;
-  const k = run.data.sources;
-  const c = run.data.classes.length;
+function batchStep(run: Run, batch: LabeledBatch, backward: boolean): PassSums {
+  const { config, model, feed } = run;
+  const k = feed.sources;
+  const c = feed.classes.length;
   const autocast = <T>(fn: () => T): T => (config.bf16 ? withAutocast(fn) : fn());
   // Only the objective leaves the scope: every other activation is released as soon as the forward
   // pass is done with it, and the saved ones while backward runs (PyTorch's lifetimes).
   const r = tidy(() => {
-    const n = indices.length;
-    const mixture = tensor(batch.mixture, [n, 1, store.rows, store.cols]).contiguous("channels_last");
-    const sources = tensor(batch.sources, [n, k, store.rows, store.cols]);
+    const n = batch.labels.length;
+    const mixture = tensor(batch.mixture, [n, 1, feed.rows, feed.cols]).contiguous("channels_last");
+    const sources = tensor(batch.sources, [n, k, feed.rows, feed.cols]);
     const labels = tensor(
-      BigInt64Array.from(
-        indices.flatMap((i) => labelsOf[i]!),
-        (v) => BigInt(v),
-      ),
+      BigInt64Array.from(batch.labels.flat(), (v) => BigInt(v)),
       [n, k],
     );
     let output = autocast(() => model.forward(mixture));
@@ -102,10 +92,10 @@ function batchStep(run: Run, batch: FeatureBatch, indices: number[], backward: b
     let named = 0;
     if (!backward) {
       const probs = F.softmax(output.logits.float(), 2).toFloat32Array();
-      indices.forEach((sample, i) => {
+      batch.labels.forEach((labelsOfSample, i) => {
         named += matchedLabels(
           namedClasses(probs.subarray(i * k * c, (i + 1) * k * c), k, c),
-          labelsOf[sample]!,
+          labelsOfSample,
         );
       });
     }
@@ -173,15 +163,14 @@ export async function trainEpoch(
   onProgress: (p: PassProgress) => void,
   signal?: AbortSignal,
 ): Promise<TrainPass> {
-  const { config, optimizer, loader, store, state, parallel } = run;
+  const { config, optimizer, feed, state, parallel } = run;
   const rank = parallel?.rank ?? 0;
   manualSeed(torchSeed(config.seed, epoch) + rank);
-  const shuffled = new Random(config.seed).fork(`train:shuffle:${epoch}`).shuffle(run.split.train.slice());
-  const order = parallel?.shardTrain(shuffled) ?? shuffled;
-  const list = batches(order, config.batchSize);
-  const totalSteps = Math.ceil(order.length / config.batchSize) * config.epochs;
+  const list = feed.trainBatches(epoch, config.batchSize, parallel);
+  const samples = list.reduce((n, b) => n + b.length, 0);
+  const totalSteps = list.length * config.epochs;
   const augmentRandom = new Random(config.seed).fork(rank === 0 ? "train:augment" : `train:augment:${rank}`);
-  const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
+  const load = (bi: number): Promise<LabeledBatch> => feed.load(list[bi]!, { epoch, train: true });
   const pass: TrainPass = {
     sums: emptySums(),
     steps: 0,
@@ -192,26 +181,26 @@ export async function trainEpoch(
   };
   run.model.train();
   const t0 = performance.now();
-  let next: Promise<FeatureBatch> | null = loader.load(entriesOf(list[0]!));
+  let next: Promise<LabeledBatch> | null = list.length > 0 ? load(0) : null;
   for (let bi = 0; bi < list.length; bi++) {
     // Ranks decide to stop together, after the step's all-reduce.
     if (signal?.aborted === true && parallel === null) {
       pass.stopped = "aborted";
       break;
     }
-    const indices = list[bi]!;
     const w0 = performance.now();
     const batch = await next!;
     pass.loaderWaitSeconds += (performance.now() - w0) / 1000;
-    next = bi + 1 < list.length ? loader.load(entriesOf(list[bi + 1]!)) : null;
+    next = bi + 1 < list.length ? load(bi + 1) : null;
+    const n = batch.labels.length;
     if (config.augment) {
-      const shape = { batch: indices.length, k: run.data.sources, rows: store.rows, cols: store.cols };
+      const shape = { batch: n, k: feed.sources, rows: feed.rows, cols: feed.cols };
       const settings = { ...DEFAULT_AUGMENT, topDb: run.features.topDb };
       augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
     }
     optimizer.zeroGrad();
     await parallel?.syncBuffers(run.model);
-    const sums = batchStep(run, batch, indices, true);
+    const sums = batchStep(run, batch, true);
     const agreed =
       parallel === null
         ? { total: sums.total, samples: sums.samples, aborted: false }
@@ -231,7 +220,7 @@ export async function trainEpoch(
     pass.steps++;
     state.globalStep++;
     pass.sums = addSums(pass.sums, sums);
-    onProgress(passProgress(pass.sums, order.length, run.data.sources, t0));
+    onProgress(passProgress(pass.sums, samples, feed.sources, t0));
     if (config.maxSteps !== undefined && state.globalStep >= config.maxSteps) {
       pass.stopped = "max-steps";
       break;
@@ -252,24 +241,23 @@ export async function validateEpoch(
   epoch: number,
   onProgress: (p: PassProgress) => void,
 ): Promise<{ sums: PassSums; seconds: number }> {
-  const { loader, store, parallel } = run;
+  const { feed, parallel } = run;
   const t0 = performance.now();
   run.model.eval();
   await parallel?.syncBuffers(run.model);
-  const test = parallel?.shardEval(run.split.test) ?? run.split.test;
-  const list = batches(test, run.config.batchSize);
-  const entriesOf = (indices: number[]): string[] => indices.map((i) => store.entries[i]!);
+  const list = feed.validationBatches(run.config.batchSize, parallel);
+  const samples = list.reduce((n, b) => n + b.length, 0);
+  const load = (bi: number): Promise<LabeledBatch> => feed.load(list[bi]!, { epoch, train: false });
   let sums = emptySums();
-  let next: Promise<FeatureBatch> | null = list.length > 0 ? loader.load(entriesOf(list[0]!)) : null;
+  let next: Promise<LabeledBatch> | null = list.length > 0 ? load(0) : null;
   for (let bi = 0; bi < list.length; bi++) {
-    const indices = list[bi]!;
     const batch = await next!;
-    next = bi + 1 < list.length ? loader.load(entriesOf(list[bi + 1]!)) : null;
+    next = bi + 1 < list.length ? load(bi + 1) : null;
     sums = addSums(
       sums,
-      noGrad(() => batchStep(run, batch, indices, false)),
+      noGrad(() => batchStep(run, batch, false)),
     );
-    onProgress(passProgress(sums, test.length, run.data.sources, t0));
+    onProgress(passProgress(sums, samples, feed.sources, t0));
   }
   run.model.train();
   if (parallel !== null) sums = await parallel.sumOver(sums);

@@ -16,14 +16,10 @@ import {
   setNumThreads,
 } from "../engine/index.js";
 import { ParameterError, parseSettings } from "../errors.js";
-import { BatchLoader, buildFeatureCache, type FeatureStore } from "../data/cache.js";
-import {
-  labelIndices,
-  readTrainData,
-  splitTrainData,
-  type DataSplit,
-  type TrainData,
-} from "../data/dataset.js";
+import { BatchLoader, buildFeatureCache } from "../data/cache.js";
+import { readTrainData, splitTrainData } from "../data/dataset.js";
+import { listRawData } from "../data/raw-data.js";
+import { isClipLibrary, loadClipPool } from "../data/remix.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { type Checkpoint, disposeCheckpoint, readCheckpoint } from "../model/checkpoint.js";
 import {
@@ -42,6 +38,7 @@ import { presetConfig } from "../model/presets.js";
 import { TrainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.js";
 import type { DataParallel } from "./distributed.js";
 import { TrainError } from "./errors.js";
+import { type DataFeed, DatasetFeed, RemixFeed } from "./feed.js";
 
 /**
  * What {@link train} takes: a full config input, or `{ out, resume: true }` plus the settings a
@@ -95,13 +92,9 @@ export interface Run {
   /** The settings in effect: `bf16` "auto" resolved to what was measured faster here. */
   config: TrainConfig & { bf16: boolean };
   out: string;
-  data: TrainData;
-  split: DataSplit;
+  /** The batches: a train_data folder's cached features, or mixtures drawn from a clip library. */
+  feed: DataFeed;
   features: FeatureConfig;
-  store: FeatureStore;
-  loader: BatchLoader;
-  /** Class indices of every sample's sources. */
-  labelsOf: number[][];
   model: JointModel;
   optimizer: Adam;
   scheduler: ReduceLROnPlateau;
@@ -169,12 +162,21 @@ function resumedSettings(
 function recordedSettings(folder: ModelFolderConfig): Record<string, unknown> {
   const t = folder.training;
   if (t === undefined) return {};
-  const { split, ...rest } = t;
+  const { split, remix, ...rest } = t;
   return {
     ...rest,
     features: folder.features.mode,
     split: split.mode,
     ...(split.testFraction === undefined ? {} : { testFraction: split.testFraction }),
+    ...(remix === undefined
+      ? {}
+      : {
+          sources: remix.sources,
+          mixtures: remix.mixtures,
+          valMixtures: remix.valMixtures,
+          gainDb: remix.gainDb,
+          holdOut: remix.holdOut,
+        }),
   };
 }
 
@@ -256,12 +258,32 @@ export function openRun(input: TrainInput): RunStart {
   }
 }
 
-/** The data, its split and the feature settings; warns about leaky splits and emulated bf16. */
+/** What a run's data is, read before anything heavy: its classes, sources and feature settings. */
+interface PreparedData {
+  classes: string[];
+  sources: number;
+  features: FeatureConfig;
+  /** Builds the feed: the feature cache of a train_data folder, or a clip library loaded into memory. */
+  openFeed(onProgress: (done: number, total: number) => void): Promise<DataFeed>;
+}
+
+/**
+ * The data of a run — a train_data folder, or a raw_data clip library to draw mixtures from — its
+ * split and the feature settings; warns about leaky splits and emulated bf16.
+ */
 function prepareData(
   config: TrainConfig,
   folder: ModelFolderConfig | null,
   warn: (message: string) => void,
-): { data: TrainData; split: DataSplit; features: FeatureConfig } {
+): PreparedData {
+  if (config.bf16 === true && !cudaAvailable() && cpuHasNativeBf16() === false) {
+    warn(
+      "`bf16`: this CPU has no native bfloat16 (no avx512_bf16 / amx_bf16 flag), so bf16 is emulated and training runs many times slower than float32 (1.2 vs 14.9 samples/s measured on an AVX2-only CPU); train without `bf16` here",
+    );
+  }
+  if (!existsSync(join(config.data, "labels.txt")) && isClipLibrary(config.data)) {
+    return prepareClipLibrary(config, folder);
+  }
   const data = readTrainData(config.data, folder === null ? {} : { classes: folder.classes });
   const split = splitTrainData(data, config.split, { seed: config.seed, testFraction: config.testFraction });
   if (split.source === "random") {
@@ -279,15 +301,65 @@ function prepareData(
       `\`batchSize\` ${config.batchSize} is larger than the ${split.train.length} training samples of ${data.dir}; use \`batchSize\` ${split.train.length} or less, or add data`,
     );
   }
-  if (config.bf16 === true && !cudaAvailable() && cpuHasNativeBf16() === false) {
-    warn(
-      "`bf16`: this CPU has no native bfloat16 (no avx512_bf16 / amx_bf16 flag), so bf16 is emulated and training runs many times slower than float32 (1.2 vs 14.9 samples/s measured on an AVX2-only CPU); train without `bf16` here",
-    );
-  }
   const features =
     folder?.features ??
     FeatureConfigSchema.parse({ mode: config.features, ...(data.audio === null ? {} : data.audio) });
-  return { data, split, features };
+  return {
+    classes: data.classes,
+    sources: data.sources,
+    features,
+    openFeed: async (onProgress) => {
+      // The loader thread starts now, so it has booted by the first batch.
+      const loader = new BatchLoader({ planes: 1 + data.sources, rows: features.nMels, cols: features.size });
+      try {
+        onProgress(0, data.samples.length);
+        const store = await buildFeatureCache(data.samples, features, {
+          cacheDir: config.cacheDir ?? defaultCacheDir(data.dir, warn),
+          ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
+          onProgress,
+        });
+        return new DatasetFeed(data, split, store, loader, config.seed);
+      } catch (error) {
+        await loader.close();
+        throw error;
+      }
+    },
+  };
+}
+
+/** A raw_data clip library: mixtures drawn afresh every step (see feed.ts). */
+function prepareClipLibrary(config: TrainConfig, folder: ModelFolderConfig | null): PreparedData {
+  const features = folder?.features ?? FeatureConfigSchema.parse({ mode: config.features });
+  const classes =
+    folder?.classes ?? listRawData(config.data).flatMap((c) => (c.files.length > 0 ? [c.name] : []));
+  if (config.sources > classes.length) {
+    throw new ParameterError(
+      "sources",
+      `\`sources\` ${config.sources}: ${config.data} has ${classes.length} classes, and every mixture takes distinct ones`,
+    );
+  }
+  return {
+    classes,
+    sources: config.sources,
+    features,
+    openFeed: async (onProgress) => {
+      const pool = await loadClipPool(config.data, {
+        sampleRate: features.sampleRate,
+        holdOut: config.holdOut,
+        ...(folder === null ? {} : { classes: folder.classes }),
+        onProgress,
+      });
+      return new RemixFeed(pool, features, {
+        sources: config.sources,
+        mixtures: config.mixtures,
+        valMixtures: config.valMixtures,
+        gainDb: config.gainDb,
+        testFraction: config.testFraction,
+        seed: config.seed,
+        ...(config.cacheJobs === undefined ? {} : { threads: config.cacheJobs }),
+      });
+    },
+  };
 }
 
 /**
@@ -316,7 +388,11 @@ function resolvePrecision(
  * @throws ParameterError for `unetOutput` ratio with seed features (min-max normalised per clip, so
  *   not relative to the mixture's power)
  */
-function modelConfigOf(config: TrainConfig, data: TrainData, features: FeatureConfig): JointModelConfig {
+function modelConfigOf(
+  config: TrainConfig,
+  data: { classes: readonly string[]; sources: number },
+  features: FeatureConfig,
+): JointModelConfig {
   const model = presetConfig(config.preset, data.classes.length, data.sources);
   if (config.unetOutput === "ratio" && features.mode !== "native") {
     throw new ParameterError(
@@ -337,7 +413,7 @@ function modelConfigOf(config: TrainConfig, data: TrainData, features: FeatureCo
 }
 
 /** What config.json records of a run's training: the settings in effect, no paths. */
-function trainingRecord(config: Run["config"], split: DataSplit): TrainingRecord {
+function trainingRecord(config: Run["config"], feed: DataFeed): TrainingRecord {
   return {
     preset: config.preset,
     batchSize: config.batchSize,
@@ -358,11 +434,24 @@ function trainingRecord(config: Run["config"], split: DataSplit): TrainingRecord
     worldSize: config.worldSize,
     split: {
       mode: config.split,
-      source: split.source,
-      ...(split.source === "split.json" ? {} : { testFraction: config.testFraction }),
-      train: split.train.length,
-      test: split.test.length,
+      source: feed.split,
+      ...(feed.split === "split.json" ? {} : { testFraction: config.testFraction }),
+      train: feed.trainSamples,
+      test: feed.testSamples,
     },
+    ...(feed instanceof RemixFeed
+      ? {
+          remix: {
+            sources: config.sources,
+            mixtures: config.mixtures,
+            valMixtures: config.valMixtures,
+            gainDb: [config.gainDb[0], config.gainDb[1]],
+            holdOut: feed.pool.heldOut,
+            trainClips: feed.trainClips,
+            testClips: feed.testClips,
+          },
+        }
+      : {}),
   };
 }
 
@@ -390,30 +479,6 @@ export function defaultCacheDir(dataDir: string, warn: (message: string) => void
   }
 }
 
-/** Features of every sample in the cache (computed when missing), and the loader thread that reads them. */
-async function openFeatures(
-  config: TrainConfig,
-  data: TrainData,
-  features: FeatureConfig,
-  onProgress: (done: number, total: number) => void,
-  warn: (message: string) => void,
-): Promise<{ store: FeatureStore; loader: BatchLoader }> {
-  // The loader thread starts now, so it has booted by the first batch.
-  const loader = new BatchLoader({ planes: 1 + data.sources, rows: features.nMels, cols: features.size });
-  try {
-    onProgress(0, data.samples.length);
-    const store = await buildFeatureCache(data.samples, features, {
-      cacheDir: config.cacheDir ?? defaultCacheDir(data.dir, warn),
-      ...(config.cacheJobs === undefined ? {} : { jobs: config.cacheJobs }),
-      onProgress,
-    });
-    return { store, loader };
-  } catch (error) {
-    await loader.close();
-    throw error;
-  }
-}
-
 /**
  * Sets a run up: data, features, model, optimizer and scheduler — restored from the checkpoint
  * when resuming (its tensors are copied and may be freed afterwards), else config.json is written
@@ -429,10 +494,11 @@ export async function setupRun(
   const { config, folder, checkpoint } = start;
   for (const note of start.notes ?? []) warn(note);
   setNumThreads(config.threads ?? availableParallelism());
-  const { data, split, features } = prepareData(config, folder, warn);
+  const data = prepareData(config, folder, warn);
+  const features = data.features;
   // Before the feature cache is built, so a bad override fails at once.
   const modelConfig = folder?.model ?? modelConfigOf(config, data, features);
-  const { store, loader } = await openFeatures(config, data, features, onCacheProgress, warn);
+  const feed = await data.openFeed(onCacheProgress);
   const bf16 = resolvePrecision(config, modelConfig, parallel, warn);
   manualSeed(config.seed); // after the precision measurement, which draws random numbers
   const model = new JointModel(modelConfig).toChannelsLast();
@@ -445,12 +511,8 @@ export async function setupRun(
   const run: Run = {
     config: { ...config, bf16 },
     out: config.out,
-    data,
-    split,
+    feed,
     features,
-    store,
-    loader,
-    labelsOf: data.samples.map((s) => labelIndices(data, s)),
     model,
     optimizer,
     scheduler,
@@ -463,7 +525,7 @@ export async function setupRun(
       restore(run, checkpoint);
       if (folder?.training !== undefined && (parallel?.writes ?? true)) {
         // Record what a resume changed (e.g. more `epochs`) where the folder describes its training.
-        const training = trainingRecord(run.config, split);
+        const training = trainingRecord(run.config, feed);
         if (training.epochs !== folder.training.epochs || training.earlyStop !== folder.training.earlyStop)
           await writeModelConfig(config.out, {
             ...folder,
@@ -475,8 +537,8 @@ export async function setupRun(
         formatVersion: MODEL_FORMAT_VERSION,
         model: modelConfig,
         features,
-        classes: data.classes,
-        training: trainingRecord(run.config, split),
+        classes: feed.classes,
+        training: trainingRecord(run.config, feed),
       });
     }
   } catch (error) {
@@ -505,9 +567,9 @@ function restore(run: Run, checkpoint: Checkpoint): void {
   run.warn(`resuming ${run.out} after epoch ${s.epoch} of ${run.config.epochs}`);
 }
 
-/** Stops the loader thread and frees the model and optimizer. */
+/** Stops the feed (the loader thread) and frees the model and optimizer. */
 export async function closeRun(run: Run): Promise<void> {
-  await run.loader.close();
+  await run.feed.close();
   run.optimizer.dispose();
   run.model.dispose();
 }

@@ -7,12 +7,12 @@
  * then the epoch's end here: its record, the best-epoch bookkeeping and the files.
  */
 import { liveTensorCount, releaseFreeMemory } from "../engine/index.js";
-import { type DataSplit } from "../data/dataset.js";
 import { writeCheckpoint } from "../model/checkpoint.js";
 import { type EpochRecord, writeTrainLog, writeTrainMetrics, writeWeights } from "../model/folder.js";
 import { disposeCheckpoint } from "../model/checkpoint.js";
 import { DataParallel, type DistributedSettingsInput } from "./distributed.js";
 import { type PassProgress, type PassSums, trainEpoch, type TrainPass, validateEpoch } from "./epoch.js";
+import { DatasetFeed, type SplitSource } from "./feed.js";
 import { closeRun, openRun, type Run, setupRun, type TrainInput } from "./setup.js";
 import { lockFolder } from "../util/lock.js";
 
@@ -63,8 +63,9 @@ export interface TrainSummary {
   classes: string[];
   trainSamples: number;
   testSamples: number;
-  split: DataSplit["source"];
-  cache: { computed: number; hits: number; dir: string };
+  split: SplitSource;
+  /** The feature cache of a train_data folder (absent for a clip library: nothing is cached). */
+  cache?: { computed: number; hits: number; dir: string };
   /** Peak resident set size of the process, MiB. */
   peakRssMb: number;
   seconds: number;
@@ -193,11 +194,13 @@ async function runEpochs(run: Run, options: TrainOptions, started: number): Prom
     bestValAcc: Number.isFinite(state.bestValAcc) ? state.bestValAcc : 0,
     last,
     stopReason,
-    classes: run.data.classes,
-    trainSamples: run.split.train.length,
-    testSamples: run.split.test.length,
-    split: run.split.source,
-    cache: { computed: run.store.computed, hits: run.store.hits, dir: run.store.dir },
+    classes: run.feed.classes,
+    trainSamples: run.feed.trainSamples,
+    testSamples: run.feed.testSamples,
+    split: run.feed.split,
+    ...(run.feed instanceof DatasetFeed
+      ? { cache: { computed: run.feed.store.computed, hits: run.feed.store.hits, dir: run.feed.store.dir } }
+      : {}),
     peakRssMb: Math.round(Math.max(peakRss, process.resourceUsage().maxRSS / 1024)),
     seconds: (performance.now() - started) / 1000,
     worldSize: run.config.worldSize,
@@ -212,7 +215,7 @@ function epochRecord(
   validation: { sums: PassSums; seconds: number },
   best: boolean,
 ): EpochRecord {
-  const k = run.data.sources;
+  const k = run.feed.sources;
   const t = pass.sums;
   const v = validation.sums;
   return {
@@ -255,7 +258,7 @@ async function endEpoch(
   await run.parallel?.checkInSync(run.model, epoch);
   const v = validation.sums;
   if (run.config.schedule === "plateau") run.scheduler.step(v.total / v.samples);
-  const valAcc = v.correct / (v.samples * run.data.sources);
+  const valAcc = v.correct / (v.samples * run.feed.sources);
   const best = valAcc > state.bestValAcc;
   if (best) {
     state.bestValAcc = valAcc;
@@ -315,9 +318,9 @@ async function saveEpoch(run: Run, record: EpochRecord): Promise<void> {
       valSeparationMse: record.valSepMse,
       valLoss: record.valLoss,
     },
-    classes: run.data.classes,
-    trainSamples: run.split.train.length,
-    testSamples: run.split.test.length,
-    split: run.split.source,
+    classes: run.feed.classes,
+    trainSamples: run.feed.trainSamples,
+    testSamples: run.feed.testSamples,
+    split: run.feed.split,
   });
 }
