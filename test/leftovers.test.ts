@@ -1,12 +1,14 @@
 // Nothing half-written left behind: a killed `separate`'s `<track>.partial-<pid>/` is removed by the
 // next run (a live writer's is kept), `mix` writes each WAV under a temp name then renames it, and
-// `features` writes no `.npy` when its `--png` cannot be written.
+// `features` writes no `.npy` when its `--png` cannot be written; a `synth` that failed before its first
+// clip does not bind the folder to its sources.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { writeMixSample } from "../src/data/mix-sample.js";
+import { synthesize } from "../src/data/synth.js";
 import { removeStalePartials, type Separation, writeSeparation } from "../src/infer/index.js";
 import { tempDir } from "./data-helpers.js";
 
@@ -73,3 +75,33 @@ test("mix: each WAV is written under a temp name then renamed (a killed run leav
   assert.deepEqual(readdirSync(dir).sort(), ["mixed.wav", "source1.wav", "source2.wav"]);
   for (const name of readdirSync(dir)) assert.equal(statSync(join(dir, name)).size, 44 + 2 * 400);
 });
+
+const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
+
+test(
+  "synth: a run that failed on an unloadable soundfont accepts its retry with a good one; a folder with clips still refuses other sources",
+  { skip: existsSync(TIMGM) ? false : `${TIMGM} is not installed (apt-get install timgm6mb-soundfont)` },
+  async () => {
+    const root = tempDir("leftovers-synth");
+    const broken = join(root, "broken.sf2");
+    writeFileSync(broken, new Uint8Array(4096).fill(0x5a));
+    const outDir = join(root, "out");
+    const config = { outDir, classes: ["piano"], perClass: 1, seconds: 0.3, seed: 2 };
+    await assert.rejects(
+      synthesize({ ...config, sources: [broken] }, { jobs: 1 }),
+      /broken\.sf2: cannot load soundfont/,
+    );
+    assert.equal(existsSync(join(outDir, "manifest.jsonl")), false, "no clip was made");
+    const retry = await synthesize({ ...config, sources: ["timgm6mb"] }, { jobs: 1 });
+    assert.equal(retry.written, 1);
+    assert.deepEqual(
+      JSON.parse(readFileSync(join(outDir, "synth.json"), "utf8")).config.sources,
+      ["timgm6mb"],
+      "synth.json names the sources of the clips it made",
+    );
+    await assert.rejects(
+      synthesize({ ...config, sources: [broken] }, { jobs: 1 }),
+      /was rendered with a different sources .*use --overwrite/,
+    );
+  },
+);

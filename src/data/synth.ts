@@ -126,7 +126,20 @@ export async function synthesize(
     config,
     sources: sources.map((s) => ({ group: s.group, kind: s.kind, weight: s.weight })),
   };
-  if (existsSync(synthJsonPath) && options.overwrite !== true) {
+  // Resume: clips listed in the manifest or the journal, with their file present.
+  const manifestPath = join(config.outDir, MANIFEST_NAME);
+  const journalPath = join(config.outDir, JOURNAL_NAME);
+  const kept = new Map<string, ManifestEntry>();
+  if (options.overwrite !== true) {
+    for (const e of [...readEntries(manifestPath), ...readEntries(journalPath)]) {
+      if (existsSync(join(config.outDir, e.file))) kept.set(e.file, e);
+    }
+  } else {
+    rmSync(journalPath, { force: true });
+  }
+  // The record binds only clips it made: a run that failed before its first clip (an unloadable
+  // soundfont, a kill while loading) left a synth.json that must not refuse the corrected retry.
+  if (kept.size > 0 && existsSync(synthJsonPath)) {
     const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as {
       version?: unknown;
       config?: Record<string, unknown>;
@@ -157,17 +170,6 @@ export async function synthesize(
   }
   await writeFileAtomic(synthJsonPath, `${JSON.stringify(record, null, 2)}\n`);
 
-  // Resume: clips listed in the manifest or the journal, with their file present.
-  const manifestPath = join(config.outDir, MANIFEST_NAME);
-  const journalPath = join(config.outDir, JOURNAL_NAME);
-  const kept = new Map<string, ManifestEntry>();
-  if (options.overwrite !== true) {
-    for (const e of [...readEntries(manifestPath), ...readEntries(journalPath)]) {
-      if (existsSync(join(config.outDir, e.file))) kept.set(e.file, e);
-    }
-  } else {
-    rmSync(journalPath, { force: true });
-  }
   const tasks: SynthTask[] = [];
   classes.forEach((cls, classIndex) => {
     for (let index = 0; index < config.perClass; index++) {
