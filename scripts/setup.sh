@@ -23,6 +23,8 @@ apt_packages=(
   chromium python3-onnx
   # encoders that make the audio readers' test files (truncated FLAC/MP3/Ogg) and bench:resample's inputs
   flac lame vorbis-tools opus-tools
+  # speech for the "no instrument" test and scripts/calibrate-none.ts (non-music the model must not name)
+  espeak-ng
 )
 
 if [[ -z "${LIBTORCH:-}" ]] && command -v dpkg-query >/dev/null; then
