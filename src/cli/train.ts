@@ -40,6 +40,7 @@ interface TrainFlags extends LaunchFlags {
   gainDb?: string;
   holdOut?: string;
   testFraction?: string;
+  separationLoss?: string;
   quiet?: boolean;
 }
 
@@ -76,6 +77,8 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
       "source",
       "source+mixture",
     ] as const);
+  if (flags.separationLoss !== undefined)
+    c.separationLoss = parseChoice("--separation-loss", flags.separationLoss, ["mse", "shares"] as const);
   if (flags.pit === true) c.pit = true;
   if (flags.referenceWeight !== undefined)
     c.referenceWeight = parseFloatFlag("--reference-weight", flags.referenceWeight, { min: 0 });
@@ -145,6 +148,10 @@ export function registerTrainCommand(program: Command): void {
     )
     .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
     .option("--pit", "permutation-invariant training: best source order per sample")
+    .option(
+      "--separation-loss <kind>",
+      `mse (the seed's: squared error of the spectrogram values) | shares (--features native: error of each source's share of every mel cell, what resynthesis turns into masks, weighted by the mixture's magnitude) (default: ${d.separationLoss})`,
+    )
     .option(
       "--reference-weight <x>",
       `β: also train the classifier on the reference sources, adding β·Σ CE(classifier(source), label) to L_cls (default: ${d.referenceWeight}, the seed's loss)`,

@@ -2,6 +2,7 @@ export {
   JointModel,
   type JointLoss,
   jointLoss,
+  sharesLoss,
   type JointModelConfig,
   JointModelConfigSchema,
   type JointOutput,

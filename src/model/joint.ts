@@ -92,12 +92,22 @@ export interface LossWeights {
   lossWeight: number;
   /** β: weight of the classifier's loss on the reference sources inside L_cls (0: the seed's loss). */
   referenceWeight: number;
+  /**
+   * L_sep: `mse` (the seed's) — Σ_k MSE(separated_k, source_k) on feature values; `shares` — the
+   * error of the power shares the resynthesis turns into masks, weighted by the mixture's magnitude
+   * (see {@link sharesLoss}; needs `topDb` and the mixture). Default `mse`.
+   */
+  separationLoss?: "mse" | "shares";
+  /** `shares` only: the native features' dynamic range, dB. */
+  topDb?: number;
 }
 
 /** What the model's outputs are scored against. */
 export interface LossTargets {
   /** The reference source spectrograms [batch, K, H, W], float32. */
   sources: Tensor;
+  /** The mixture spectrogram [batch, 1, H, W] (the `shares` separation loss weighs by it). */
+  mixture?: Tensor;
   /** The class of each source, int64 [batch, K]. */
   labels: Tensor;
   /**
@@ -112,7 +122,7 @@ export interface JointLoss {
   objective: Tensor;
   /** The seed's loss λ·L_sep + (1 − λ)·L_cls, a scalar with autograd history (what is reported). */
   total: Tensor;
-  /** L_sep = Σ_k MSE(separated_k, source_k). */
+  /** L_sep = Σ_k MSE(separated_k, source_k), or the `shares` loss. */
   separation: Tensor;
   /** L_cls = Σ_k CE(logits_k, label_k). */
   classification: Tensor;
@@ -129,6 +139,34 @@ function summedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
 }
 
 /**
+ * The `shares` separation loss, in native features (v = (dB + topDb) / topDb relative to the mixture's
+ * peak): the resynthesis gives source k the share s_k = P_k / Σ_j P_j of every mel cell, with
+ * P ∝ exp(a·v), a = topDb·ln 10 / 10 (src/separator/masks.ts; the features' floor at v = 0 is
+ * −topDb dB, negligible in the sum) — so s = softmax_k(a·separated), and the reference shares
+ * r = softmax_k(a·sources) are the ideal ratio masks. The loss is Σ_k of the squared share error
+ * weighted by the mixture's magnitude |X| ∝ exp(a·(v_mix − 1) / 2) (normalised per sample), so loud
+ * cells, which decide the SI-SDR of the stems, count most: L = K · mean_{b,k,f,t}(w·(s − r)²) with
+ * w = |X| / mean_{f,t}|X| per sample. For the `ratio` output s equals its masks.
+ * @param separated [batch, K, H, W]; targets.sources the same; targets.mixture [batch, 1, H, W]
+ */
+export function sharesLoss(separated: Tensor, targets: LossTargets, topDb: number | undefined): Tensor {
+  if (targets.mixture === undefined || topDb === undefined)
+    throw new Error("sharesLoss: needs the mixture features and topDb");
+  const k = targets.sources.dim(1);
+  const a = (topDb * Math.LN10) / 10;
+  // float32 (float64 stays, for gradient checks), even under bf16 autocast.
+  const wide = (t: Tensor): Tensor => (t.dtype === "float64" ? t : t.float());
+  const shares = F.softmax(wide(separated).mul(a), 1);
+  const ideal = F.softmax(wide(targets.sources).mul(a), 1);
+  const magnitude = wide(targets.mixture)
+    .sub(1)
+    .mul(a / 2)
+    .exp();
+  const weight = magnitude.div(magnitude.mean([1, 2, 3], true));
+  return shares.sub(ideal).square().mul(weight).mean().mul(k);
+}
+
+/**
  * The training loss — the one formula: λ·Σ_k MSE(separated_k, source_k) + (1 − λ)·Σ_k CE(logits_k,
  * label_k) (the seed's), and for the objective (1 − λ)·β·Σ_k CE(classifier(source_k), label_k) on top
  * when reference logits are given. Computed in float32 even under autocast.
@@ -136,7 +174,10 @@ function summedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
 export function jointLoss(output: JointOutput, targets: LossTargets, weights: LossWeights): JointLoss {
   const k = targets.labels.dim(1);
   const lambda = weights.lossWeight;
-  const separation = F.mseLoss(output.separated.float(), targets.sources).mul(k);
+  const separation =
+    weights.separationLoss === "shares"
+      ? sharesLoss(output.separated, targets, weights.topDb)
+      : F.mseLoss(output.separated.float(), targets.sources).mul(k);
   const classification = summedCrossEntropy(output.logits, targets.labels);
   const total = separation.mul(lambda).add(classification.mul(1 - lambda));
   const reference =

@@ -71,6 +71,12 @@ export const TrainConfigSchema = z
      * 0 = the seed's loss.
      */
     referenceWeight: z.number().min(0).default(0),
+    /**
+     * L_sep: `mse` (the seed's: squared error of the feature values) or `shares` (native features only:
+     * the error of each source's share of every mel cell — what the resynthesis turns into masks —
+     * weighted by the mixture's magnitude; see sharesLoss in src/model/joint.ts).
+     */
+    separationLoss: z.enum(["mse", "shares"]).default("mse"),
     /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
     pit: z.boolean().default(false),
     /**

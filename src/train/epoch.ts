@@ -88,7 +88,11 @@ function batchStep(run: Run, batch: LabeledBatch, backward: boolean): PassSums {
       backward && config.referenceWeight > 0
         ? autocast(() => model.classifySources(sources, mixture))
         : undefined;
-    const loss = jointLoss(output, { sources, labels, referenceLogits }, config);
+    const loss = jointLoss(
+      output,
+      { sources, labels, mixture, ...(referenceLogits === undefined ? {} : { referenceLogits }) },
+      { ...config, topDb: run.features.topDb },
+    );
     let named = 0;
     if (!backward) {
       const probs = F.softmax(output.logits.float(), 2).toFloat32Array();

@@ -16,10 +16,10 @@ import {
   setNumThreads,
 } from "../engine/index.js";
 import { ParameterError, parseSettings } from "../errors.js";
-import { BatchLoader, buildFeatureCache } from "../data/cache.js";
-import { readTrainData, splitTrainData } from "../data/dataset.js";
-import { listRawData } from "../data/raw-data.js";
-import { isClipLibrary, loadClipPool } from "../data/remix.js";
+import { BatchLoader, buildFeatureCache } from "../data/dataset/cache.js";
+import { readTrainData, splitTrainData } from "../data/dataset/dataset.js";
+import { listRawData } from "../data/formats/raw-data.js";
+import { isClipLibrary, loadClipPool } from "../data/mix/remix.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
 import { type Checkpoint, disposeCheckpoint, readCheckpoint } from "../model/checkpoint.js";
 import {
@@ -394,6 +394,12 @@ function modelConfigOf(
   features: FeatureConfig,
 ): JointModelConfig {
   const model = presetConfig(config.preset, data.classes.length, data.sources);
+  if (config.separationLoss === "shares" && features.mode !== "native") {
+    throw new ParameterError(
+      "separationLoss",
+      "`separationLoss` shares needs `features` native: shares are computed from power relative to the mixture, and seed features are min-max normalised per clip",
+    );
+  }
   if (config.unetOutput === "ratio" && features.mode !== "native") {
     throw new ParameterError(
       "unetOutput",
@@ -426,6 +432,7 @@ function trainingRecord(config: Run["config"], feed: DataFeed): TrainingRecord {
       : { plateauPatience: config.plateauPatience, plateauFactor: config.plateauFactor }),
     lossWeight: config.lossWeight,
     referenceWeight: config.referenceWeight,
+    ...(config.separationLoss === "mse" ? {} : { separationLoss: config.separationLoss }),
     pit: config.pit,
     augment: config.augment,
     bf16: config.bf16,
