@@ -15,7 +15,7 @@ import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { dispose, ProcessGroup, setNumThreads, zeros } from "../src/engine/index.js";
 import { JointModel, type PresetName, presetConfig } from "../src/model/index.js";
 import { train } from "../src/train/index.js";

@@ -13,8 +13,8 @@ import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fixLength, loadAudio } from "../src/audio/index.js";
-import { buildMixtures } from "../src/data/mix.js";
-import { readTrainData, type SampleRef } from "../src/data/dataset.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
+import { readTrainData, type SampleRef } from "../src/data/dataset/dataset.js";
 import { F, noGrad, setNumThreads, tensor, tidy } from "../src/engine/index.js";
 import { evaluate, type EvalMetrics } from "../src/eval/index.js";
 import {

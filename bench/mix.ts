@@ -7,7 +7,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { rmSync } from "node:fs";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { makeRawData, tempDir } from "../test/data-helpers.js";
 
 function arg(name: string, fallback: number): number {

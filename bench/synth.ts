@@ -9,7 +9,7 @@
 import { rmSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
-import { synthesize } from "../src/data/synth.js";
+import { synthesize } from "../src/data/synth/synth.js";
 import { tempDir } from "../test/data-helpers.js";
 
 function arg(name: string, fallback: string): string {

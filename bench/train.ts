@@ -15,11 +15,11 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { encodeWav } from "../src/audio/index.js";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { setNumThreads } from "../src/engine/index.js";
 import { type JointModelConfig, type PresetName, presetConfig, trainingRate } from "../src/model/index.js";
 import { median } from "./random-steps.js";
-import { readTrainData } from "../src/data/dataset.js";
+import { readTrainData } from "../src/data/dataset/dataset.js";
 import { train } from "../src/train/index.js";
 
 const { values } = parseArgs({

@@ -13,8 +13,8 @@
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { buildFeatureCache, readBatch } from "../src/data/cache.js";
-import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset.js";
+import { buildFeatureCache, readBatch } from "../src/data/dataset/cache.js";
+import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset/dataset.js";
 import { Adam, F, manualSeed, noGrad, setNumThreads, tensor, tidy } from "../src/engine/index.js";
 import { matchedLabels } from "../src/separator/naming.js";
 import { FeatureConfigSchema } from "../src/features/config.js";

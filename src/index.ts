@@ -169,7 +169,7 @@ export {
   type SampleRef,
   splitTrainData,
   type TrainData,
-} from "./data/dataset.js";
+} from "./data/dataset/dataset.js";
 
 // ---- model: the joint U-Net + ResNet, its loss, presets, and the model folder format
 export {

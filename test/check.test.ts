@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { type CheckReport, checkDataset } from "../src/data/check.js";
-import { buildMixtures } from "../src/data/mix.js";
-import { readTrainData } from "../src/data/dataset.js";
+import { type CheckReport, checkDataset } from "../src/data/dataset/check.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
+import { readTrainData } from "../src/data/dataset/dataset.js";
 import { loadAudio } from "../src/audio/index.js";
 import { makeRawData, tempDir, tone, writeTestWav } from "./data-helpers.js";
 

@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { writeMixSample } from "../src/data/mix-sample.js";
-import { synthesize } from "../src/data/synth.js";
+import { writeMixSample } from "../src/data/mix/sample.js";
+import { synthesize } from "../src/data/synth/synth.js";
 import { removeStalePartials, type Separation, writeSeparation } from "../src/infer/index.js";
 import { tempDir } from "./data-helpers.js";
 

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { train } from "../src/train/index.js";
 import { FolderLockedError, LOCK_NAME, lockFolder } from "../src/util/lock.js";
 import { makeRawData, tempDir } from "./data-helpers.js";

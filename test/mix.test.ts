@@ -3,10 +3,10 @@ import { existsSync, readFileSync, rmSync, writeFileSync, mkdirSync } from "node
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeWav } from "../src/audio/index.js";
-import { buildMixtures, combinations, planMixtures } from "../src/data/mix.js";
-import { cropStart, int16ToUnitFloat, renderMixture } from "../src/data/mix-render.js";
+import { buildMixtures, combinations, planMixtures } from "../src/data/mix/mix.js";
+import { cropStart, int16ToUnitFloat, renderMixture } from "../src/data/mix/render.js";
 import { encodeWav } from "../src/audio/index.js";
-import { encodePcm16Mono } from "../src/data/mix-sample.js";
+import { encodePcm16Mono } from "../src/data/mix/sample.js";
 import { hashTree, makeRawData, readPcm16, tempDir, writeTestWav, tone } from "./data-helpers.js";
 
 const small = { sampleRate: 8000, seconds: 0.25, samplesPerCombination: 6 } as const;

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
 import { resample } from "../src/audio/index.js";
-import { DEFAULT_CLASSES, mainProgram, resolveSoundfonts } from "../src/data/instruments.js";
-import { loadSources } from "../src/data/sources/load.js";
-import { applyChorus, applyReverb } from "../src/data/synth-effects.js";
-import { ClipRenderer, DECIMATION_FILTER, planClip } from "../src/data/synth-render.js";
+import { DEFAULT_CLASSES, mainProgram, resolveSoundfonts } from "../src/data/synth/instruments.js";
+import { loadSources } from "../src/data/synth/sources/load.js";
+import { applyChorus, applyReverb } from "../src/data/synth/effects.js";
+import { ClipRenderer, DECIMATION_FILTER, planClip } from "../src/data/synth/render.js";
 import { Random } from "../src/util/random.js";
 
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";

@@ -3,23 +3,23 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeWav } from "../src/audio/index.js";
-import { DEFAULT_CLASSES, type InstrumentClass, type ModelKind } from "../src/data/instruments.js";
-import { readManifest } from "../src/data/manifest.js";
-import { MT32_BANK, soundfontPresets } from "../src/data/sources/catalogue.js";
-import { SOURCE_GROUPS } from "../src/data/sources/groups.js";
-import { drawModelParams, renderModel } from "../src/data/sources/physical.js";
-import { buildSalamander } from "../src/data/sources/sample-banks.js";
-import { decodeWavPack } from "../src/data/sources/wavpack.js";
-import { readStoredZip } from "../src/data/sources/zip.js";
+import { DEFAULT_CLASSES, type InstrumentClass, type ModelKind } from "../src/data/synth/instruments.js";
+import { readManifest } from "../src/data/formats/manifest.js";
+import { MT32_BANK, soundfontPresets } from "../src/data/synth/sources/catalogue.js";
+import { SOURCE_GROUPS } from "../src/data/synth/sources/groups.js";
+import { drawModelParams, renderModel } from "../src/data/synth/sources/physical.js";
+import { buildSalamander } from "../src/data/synth/sources/sample-banks.js";
+import { decodeWavPack } from "../src/data/synth/sources/wavpack.js";
+import { readStoredZip } from "../src/data/synth/sources/zip.js";
 import {
   loadSoundBank,
   loadSoundBankBytes,
   ClipRenderer,
   planClip,
   RENDER_RATE,
-} from "../src/data/synth-render.js";
-import { applyEq, applySaturation, roomImpulseResponse } from "../src/data/synth-transforms.js";
-import { synthesize } from "../src/data/synth.js";
+} from "../src/data/synth/render.js";
+import { applyEq, applySaturation, roomImpulseResponse } from "../src/data/synth/transforms.js";
+import { synthesize } from "../src/data/synth/synth.js";
 import { Random } from "../src/util/random.js";
 import { hashTree, tempDir } from "./data-helpers.js";
 

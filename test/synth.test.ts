@@ -3,12 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { decodeWav } from "../src/audio/index.js";
-import { checkDataset } from "../src/data/check.js";
-import { resolveSoundfonts } from "../src/data/instruments.js";
-import { resolveSources } from "../src/data/sources/groups.js";
-import { readManifest } from "../src/data/manifest.js";
-import { formatInventory } from "../src/data/sources/inventory.js";
-import { SYNTH_FORMAT_VERSION, synthInventory, synthesize } from "../src/data/synth.js";
+import { checkDataset } from "../src/data/dataset/check.js";
+import { resolveSoundfonts } from "../src/data/synth/instruments.js";
+import { resolveSources } from "../src/data/synth/sources/groups.js";
+import { readManifest } from "../src/data/formats/manifest.js";
+import { formatInventory } from "../src/data/synth/sources/inventory.js";
+import { SYNTH_FORMAT_VERSION, synthInventory, synthesize } from "../src/data/synth/synth.js";
 import { synthFlagsToConfig } from "../src/cli/synth.js";
 import { hashTree, tempDir } from "./data-helpers.js";
 

@@ -8,9 +8,9 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { buildFeatureCache, readBatch } from "../src/data/cache.js";
-import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset.js";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildFeatureCache, readBatch } from "../src/data/dataset/cache.js";
+import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset/dataset.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import {
   Adam,
   decodeSafetensors,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { readModelConfig } from "../src/model/folder.js";
 import { type TrainConfigInput, train, TrainError } from "../src/train/index.js";
 import { makeRawData, tempDir } from "./data-helpers.js";

@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } fr
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { buildMixtures } from "../src/data/mix.js";
+import { buildMixtures } from "../src/data/mix/mix.js";
 import { createHash } from "node:crypto";
 import {
   cpuHasNativeBf16,

@@ -1,5 +1,10 @@
 import type { Command } from "commander";
-import { type CheckIssue, CheckOptionsSchema, type CheckReport, checkDataset } from "../data/check.js";
+import {
+  type CheckIssue,
+  CheckOptionsSchema,
+  type CheckReport,
+  checkDataset,
+} from "../data/dataset/check.js";
 import { DataError } from "../data/errors.js";
 import { createProgress, type Progress } from "../util/progress.js";
 import { parseFloatFlag, parseIntFlag } from "./options.js";

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { type MixConfigInput, MixConfigSchema } from "../data/mix-config.js";
-import { type MixProgress, buildMixtures } from "../data/mix.js";
+import { type MixConfigInput, MixConfigSchema } from "../data/formats/mix-config.js";
+import { type MixProgress, buildMixtures } from "../data/mix/mix.js";
 import { type Progress, createProgress } from "../util/progress.js";
 import { addAlias, warningPrinter } from "./flags.js";
 import {

@@ -1,9 +1,9 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { SOURCE_GROUPS } from "../data/sources/groups.js";
-import { type SynthConfigInput, SynthConfigSchema } from "../data/synth-config.js";
-import { formatInventory } from "../data/sources/inventory.js";
-import { type SynthProgress, synthInventory, synthesize } from "../data/synth.js";
+import { SOURCE_GROUPS } from "../data/synth/sources/groups.js";
+import { type SynthConfigInput, SynthConfigSchema } from "../data/synth/config.js";
+import { formatInventory } from "../data/synth/sources/inventory.js";
+import { type SynthProgress, synthInventory, synthesize } from "../data/synth/synth.js";
 import { type Progress, createProgress } from "../util/progress.js";
 import { withFolderLock } from "../util/lock.js";
 import { warningPrinter } from "./flags.js";

@@ -1,6 +1,6 @@
 // Data stage: timbre rendering from soundfonts, sample libraries and models (synth), the mixture dataset builder (mix) and its validator (check).
 export { DataError } from "./errors.js";
-export { type RawClass, listRawData } from "./raw-data.js";
+export { type RawClass, listRawData } from "./formats/raw-data.js";
 export {
   formatLabelLine,
   parseLabelLine,
@@ -9,10 +9,10 @@ export {
   sampleDirLabel,
   sampleFileNames,
   type LabelLine,
-} from "./labels.js";
-export { MANIFEST_NAME, ManifestEntrySchema, type ManifestEntry, readManifest } from "./manifest.js";
-export { MixConfigSchema, type MixConfig, type MixConfigInput } from "./mix-config.js";
-export { RMS_REFERENCE, type MixTask, type RenderedMixture, renderMixture } from "./mix-render.js";
+} from "./formats/labels.js";
+export { MANIFEST_NAME, ManifestEntrySchema, type ManifestEntry, readManifest } from "./formats/manifest.js";
+export { MixConfigSchema, type MixConfig, type MixConfigInput } from "./formats/mix-config.js";
+export { RMS_REFERENCE, type MixTask, type RenderedMixture, renderMixture } from "./mix/render.js";
 export {
   MIX_JSON_FORMAT,
   MIX_JSON_NAME,
@@ -20,7 +20,7 @@ export {
   type MixManifest,
   MixManifestSchema,
   readMixJson,
-} from "./mix-json.js";
+} from "./formats/mix-json.js";
 export {
   type BuildMixturesOptions,
   type MixProgress,
@@ -30,7 +30,7 @@ export {
   buildMixtures,
   combinations,
   planMixtures,
-} from "./mix.js";
+} from "./mix/mix.js";
 export {
   type CheckIssue,
   type CheckOptions,
@@ -39,7 +39,7 @@ export {
   type RawDataReport,
   type TrainDataReport,
   checkDataset,
-} from "./check.js";
+} from "./dataset/check.js";
 export {
   DEFAULT_CLASSES,
   KNOWN_SOUNDFONTS,
@@ -48,14 +48,19 @@ export {
   type SoundfontRef,
   resolveClasses,
   resolveSoundfonts,
-} from "./instruments.js";
-export { SynthConfigSchema, type SynthConfig, type SynthConfigInput } from "./synth-config.js";
+} from "./synth/instruments.js";
+export { SynthConfigSchema, type SynthConfig, type SynthConfigInput } from "./synth/config.js";
 export {
   type SynthProgress,
   type SynthResult,
   type SynthesizeOptions,
   synthInventory,
   synthesize,
-} from "./synth.js";
-export { SOURCE_GROUPS, type SourceGroupInfo, type SourceRef, resolveSources } from "./sources/groups.js";
-export { type ClassInventory, formatInventory } from "./sources/inventory.js";
+} from "./synth/synth.js";
+export {
+  SOURCE_GROUPS,
+  type SourceGroupInfo,
+  type SourceRef,
+  resolveSources,
+} from "./synth/sources/groups.js";
+export { type ClassInventory, formatInventory } from "./synth/sources/inventory.js";

@@ -25,7 +25,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { fixLength, loadAudio } from "../audio/load.js";
-import { readTrainData, type SampleRef, splitTrainData, type TrainData } from "../data/dataset.js";
+import { readTrainData, type SampleRef, splitTrainData, type TrainData } from "../data/dataset/dataset.js";
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";

@@ -9,11 +9,11 @@
  */
 import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
-import { BatchLoader, type FeatureBatch, type FeatureStore } from "../data/cache.js";
-import { clipTestSides } from "../data/clip-split.js";
-import { type DataSplit, labelIndices, type TrainData } from "../data/dataset.js";
-import type { MixTask } from "../data/mix-render.js";
-import { type ClipPool, Remixer } from "../data/remix.js";
+import { BatchLoader, type FeatureBatch, type FeatureStore } from "../data/dataset/cache.js";
+import { clipTestSides } from "../data/mix/clip-split.js";
+import { type DataSplit, labelIndices, type TrainData } from "../data/dataset/dataset.js";
+import type { MixTask } from "../data/mix/render.js";
+import { type ClipPool, Remixer } from "../data/mix/remix.js";
 import type { FeatureConfig } from "../features/config.js";
 import { sampleFeaturesBatch } from "../features/pipeline.js";
 import { Random } from "../util/random.js";

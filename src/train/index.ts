@@ -22,5 +22,10 @@ export {
   type SampleRef,
   splitTrainData,
   type TrainData,
-} from "../data/dataset.js";
-export { BatchLoader, buildFeatureCache, type FeatureBatch, type FeatureStore } from "../data/cache.js";
+} from "../data/dataset/dataset.js";
+export {
+  BatchLoader,
+  buildFeatureCache,
+  type FeatureBatch,
+  type FeatureStore,
+} from "../data/dataset/cache.js";

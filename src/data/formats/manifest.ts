@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { z } from "zod";
-import { DataError } from "./errors.js";
+import { DataError } from "../errors.js";
 import { readOptionalText } from "./files.js";
 
 /**

@@ -7,8 +7,8 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { writeFileAtomic } from "../util/atomic.js";
-import { DataError } from "./errors.js";
+import { writeFileAtomic } from "../../util/atomic.js";
+import { DataError } from "../errors.js";
 import { readOptionalText } from "./files.js";
 import { MixConfigSchema } from "./mix-config.js";
 

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { DataError } from "./errors.js";
+import { DataError } from "../errors.js";
 
 /** One class folder of a raw_data library: `raw_data/<name>/*.wav`. */
 export interface RawClass {

@@ -7,13 +7,13 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { StemscopeError } from "../errors.js";
-import { writeFileAtomic } from "../util/atomic.js";
-import { lockFolder } from "../util/lock.js";
-import { Random } from "../util/random.js";
-import { ParameterError, parseSettings } from "../errors.js";
-import { DataError } from "./errors.js";
-import { readText } from "./files.js";
+import { StemscopeError } from "../../errors.js";
+import { writeFileAtomic } from "../../util/atomic.js";
+import { lockFolder } from "../../util/lock.js";
+import { Random } from "../../util/random.js";
+import { ParameterError, parseSettings } from "../../errors.js";
+import { DataError } from "../errors.js";
+import { readText } from "../formats/files.js";
 import {
   MIX_JSON_FORMAT,
   MIX_JSON_NAME,
@@ -21,17 +21,17 @@ import {
   type MixManifest,
   readMixJson,
   writeMixJson,
-} from "./mix-json.js";
-import { formatLabelLine, sampleDirLabel, sampleFileNames } from "./labels.js";
-import { MANIFEST_NAME, readManifest } from "./manifest.js";
+} from "../formats/mix-json.js";
+import { formatLabelLine, sampleDirLabel, sampleFileNames } from "../formats/labels.js";
+import { MANIFEST_NAME, readManifest } from "../formats/manifest.js";
 import { clipTestSides } from "./clip-split.js";
-import { loadClipShared } from "./mix-clips.js";
-import { type MixConfig, type MixConfigInput, MixConfigSchema } from "./mix-config.js";
-import type { MixRenderSettings, MixTask } from "./mix-render.js";
-import { writeMixSample } from "./mix-sample.js";
-import type { MixWorkerReply, MixWorkerRequest } from "./mix-worker.js";
-import { isSampleDirName, listRawData, type RawClass, trainDataMarks } from "./raw-data.js";
-import { siblingModule, startWorker } from "./workers.js";
+import { loadClipShared } from "./clips.js";
+import { type MixConfig, type MixConfigInput, MixConfigSchema } from "../formats/mix-config.js";
+import type { MixRenderSettings, MixTask } from "./render.js";
+import { writeMixSample } from "./sample.js";
+import type { MixWorkerReply, MixWorkerRequest } from "./worker.js";
+import { isSampleDirName, listRawData, type RawClass, trainDataMarks } from "../formats/raw-data.js";
+import { siblingModule, startWorker } from "../workers.js";
 
 /** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
 const JOURNAL_NAME = ".mix-progress";
@@ -479,7 +479,7 @@ export interface PlannedSample {
   labels: string[];
   /** Source clips as `<class>/<file>` (relative to the raw_data folder), one per label. */
   clips: string[];
-  /** u ∈ [0, 1) per source choosing the crop start, see mix-render.ts. */
+  /** u ∈ [0, 1) per source choosing the crop start, see render.ts. */
   offsets: number[];
   gainsDb: number[];
   test: boolean;
@@ -678,7 +678,7 @@ async function mixWithWorkers(
   onProgress: (event: MixProgress) => void,
   finished: (indices: number[]) => void,
 ): Promise<void> {
-  const url = siblingModule(import.meta.url, "mix-worker");
+  const url = siblingModule(import.meta.url, "worker");
   const workers = Array.from({ length: count }, () => startWorker(url, null));
   const send = (w: number, message: MixWorkerRequest): void => workers[w]!.postMessage(message);
   try {

@@ -6,13 +6,13 @@
  */
 import { readFileSync } from "node:fs";
 import { BasicSoundBank, SoundBankLoader, SpessaLog, SpessaSynthProcessor } from "spessasynth_core";
-import { fixLength, resample } from "../audio/index.js";
-import { Random } from "../util/random.js";
-import { DataError } from "./errors.js";
+import { fixLength, resample } from "../../audio/index.js";
+import { Random } from "../../util/random.js";
+import { DataError } from "../errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { Pattern, TimbrePreset } from "./sources/catalogue.js";
 import { drawModelParams, renderModel } from "./sources/physical.js";
-import { applyChorus, applyReverb } from "./synth-effects.js";
+import { applyChorus, applyReverb } from "./effects.js";
 import {
   type EqBand,
   type RoomParams,
@@ -21,7 +21,7 @@ import {
   applySaturation,
   drawEq,
   drawRoom,
-} from "./synth-transforms.js";
+} from "./transforms.js";
 
 /** Rendering rate; above 2 × 8 kHz so the resampler's low-pass, not aliasing, shapes the top octave. */
 export const RENDER_RATE = 32000;
@@ -399,7 +399,7 @@ export class ClipRenderer {
    * Renders a planned clip at 32 kHz — a sound bank's preset through spessasynth (events at
    * 128-sample block boundaries, 4 ms; dry stereo, then mono), or our model (`bank` undefined) — then
    * resamples to `sampleRate`, cuts to `seconds`, and applies chorus, equaliser, saturation and the
-   * room or Freeverb (synth-effects.ts, synth-transforms.ts). Returns the unnormalised mono signal,
+   * room or Freeverb (effects.ts, transforms.ts). Returns the unnormalised mono signal,
    * `seconds · sampleRate` samples.
    * @throws Error when the bank lacks the plan's preset (a catalogue bug, not user input)
    */

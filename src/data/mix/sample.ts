@@ -1,8 +1,8 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { removeStaleTempFilesSync, writeFileAtomicSync } from "../util/atomic.js";
-import { sampleFileNames } from "./labels.js";
-import { type MixRenderSettings, type MixTask, renderMixture } from "./mix-render.js";
+import { removeStaleTempFilesSync, writeFileAtomicSync } from "../../util/atomic.js";
+import { sampleFileNames } from "../formats/labels.js";
+import { type MixRenderSettings, type MixTask, renderMixture } from "./render.js";
 
 /**
  * A canonical 44-byte-header mono 16-bit PCM WAV of integer samples: byte for byte what

@@ -1,5 +1,5 @@
-import { hashUnit } from "../util/random.js";
-import { DataError } from "./errors.js";
+import { hashUnit } from "../../util/random.js";
+import { DataError } from "../errors.js";
 
 /**
  * The test side of a library's clips: per class, the clips whose seeded name hash ranks in

@@ -1,4 +1,4 @@
-import { loadAudio } from "../audio/index.js";
+import { loadAudio } from "../../audio/index.js";
 
 /**
  * Loads a clip as mono at `sampleRate` Hz (decode, mix down, resample: like

@@ -10,7 +10,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, extname, join } from "node:path";
-import { DataError } from "../errors.js";
+import { DataError } from "../../errors.js";
 import { KNOWN_SOUNDFONTS } from "../instruments.js";
 
 export type SourceKind = "soundfont" | "samples" | "model";

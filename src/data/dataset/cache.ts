@@ -19,15 +19,15 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { isMainThread, parentPort, type Worker, workerData } from "node:worker_threads";
-import { decodeWav, fixLength, prepareDecoded } from "../audio/index.js";
-import { StemscopeError } from "../errors.js";
-import { type FeatureConfig, FeatureConfigSchema } from "../features/config.js";
-import { featureKernel } from "../features/native-kernel.js";
-import { type SampleFeatures, sampleFeaturesBatch } from "../features/pipeline.js";
-import { writeFileAtomic, writeFileAtomicSync } from "../util/atomic.js";
+import { decodeWav, fixLength, prepareDecoded } from "../../audio/index.js";
+import { StemscopeError } from "../../errors.js";
+import { type FeatureConfig, FeatureConfigSchema } from "../../features/config.js";
+import { featureKernel } from "../../features/native-kernel.js";
+import { type SampleFeatures, sampleFeaturesBatch } from "../../features/pipeline.js";
+import { writeFileAtomic, writeFileAtomicSync } from "../../util/atomic.js";
 import type { SampleRef } from "./dataset.js";
-import { DataError } from "./errors.js";
-import { startWorker } from "./workers.js";
+import { DataError } from "../errors.js";
+import { startWorker } from "../workers.js";
 
 const MAGIC = 0x31465353; // "SSF1" read as little-endian uint32
 const HEADER_BYTES = 16;

@@ -1,12 +1,12 @@
 import { join } from "node:path";
-import { encodeWav } from "../audio/index.js";
-import { writeFileAtomicSync } from "../util/atomic.js";
-import { Random } from "../util/random.js";
-import { DataError } from "./errors.js";
+import { encodeWav } from "../../audio/index.js";
+import { writeFileAtomicSync } from "../../util/atomic.js";
+import { Random } from "../../util/random.js";
+import { DataError } from "../errors.js";
 import type { InstrumentClass } from "./instruments.js";
-import type { ManifestEntry } from "./manifest.js";
+import type { ManifestEntry } from "../formats/manifest.js";
 import type { LoadedSources } from "./sources/load.js";
-import { ClipRenderer, type ClipPlan, SILENT_PEAK, peakOf, planClip } from "./synth-render.js";
+import { ClipRenderer, type ClipPlan, SILENT_PEAK, peakOf, planClip } from "./render.js";
 
 /** Attempts before a class/source combination is declared unable to sound. */
 export const MAX_ATTEMPTS = 20;

@@ -4,8 +4,8 @@
  * WavPack files with a `.wav` name; `wvunpack` restores the original RIFF file, chunks included.
  */
 import { execFileSync } from "node:child_process";
-import { decodeWav } from "../../audio/index.js";
-import { DataError } from "../errors.js";
+import { decodeWav } from "../../../audio/index.js";
+import { DataError } from "../../errors.js";
 
 /** A decoded sample with its sampler metadata. */
 export interface DecodedSample {

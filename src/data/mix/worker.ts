@@ -4,11 +4,11 @@
  * `loaded`, `done`, `error`.
  */
 import { parentPort } from "node:worker_threads";
-import { StemscopeError } from "../errors.js";
-import { loadClipShared } from "./mix-clips.js";
-import type { MixRenderSettings, MixTask } from "./mix-render.js";
-import { writeMixSample } from "./mix-sample.js";
-import type { WorkerFailure } from "./workers.js";
+import { StemscopeError } from "../../errors.js";
+import { loadClipShared } from "./clips.js";
+import type { MixRenderSettings, MixTask } from "./render.js";
+import { writeMixSample } from "./sample.js";
+import type { WorkerFailure } from "../workers.js";
 
 /** Messages the main thread sends. */
 export type MixWorkerRequest =

@@ -14,7 +14,7 @@
  * Everything is float64 arithmetic driven by a seeded stream: the same plan renders the same samples.
  */
 import type { ModelKind } from "../instruments.js";
-import type { Random } from "../../util/random.js";
+import type { Random } from "../../../util/random.js";
 
 /** A note to play: MIDI note, start and length in seconds (the note-off time is start + duration). */
 export interface ModelNote {

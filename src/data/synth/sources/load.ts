@@ -5,7 +5,7 @@
  */
 import type { BasicSoundBank } from "spessasynth_core";
 import type { InstrumentClass } from "../instruments.js";
-import { type GroupTimbres, loadSoundBank, loadSoundBankBytes } from "../synth-render.js";
+import { type GroupTimbres, loadSoundBank, loadSoundBankBytes } from "../render.js";
 import { type SampleBankPreset, modelPresets, sampleBankPresets, soundfontPresets } from "./catalogue.js";
 import type { SourceKind, SourceRef } from "./groups.js";
 import { buildSampleBank } from "./sample-banks.js";

@@ -8,8 +8,8 @@
  * noise tail (RT60 per the drawn time, brighter early and darker late, as air and walls absorb highs),
  * after a few early reflections, convolved by FFT.
  */
-import { RealFft } from "../features/fft.js";
-import { Random } from "../util/random.js";
+import { RealFft } from "../../features/fft.js";
+import { Random } from "../../util/random.js";
 
 /** One equaliser band. */
 export interface EqBand {

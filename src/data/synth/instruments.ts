@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { basename, extname } from "node:path";
-import { DataError } from "./errors.js";
+import { DataError } from "../errors.js";
 
 /** A physical or additive model of ours (src/data/sources/physical.ts). */
 export type ModelKind = "plucked" | "bowed" | "clarinet" | "flute" | "saxophone" | "brass" | "organ";

@@ -11,13 +11,13 @@
  * of both, for leave-one-group-out measurements.
  */
 import { join } from "node:path";
-import { loadAudio } from "../audio/index.js";
-import { StemscopeError } from "../errors.js";
-import type { Random } from "../util/random.js";
-import { DataError } from "./errors.js";
-import { MANIFEST_NAME, readManifest } from "./manifest.js";
-import { int16ToUnitFloat, type MixRenderSettings, type MixTask, renderMixture } from "./mix-render.js";
-import { listRawData, trainDataMarks } from "./raw-data.js";
+import { loadAudio } from "../../audio/index.js";
+import { StemscopeError } from "../../errors.js";
+import type { Random } from "../../util/random.js";
+import { DataError } from "../errors.js";
+import { MANIFEST_NAME, readManifest } from "../formats/manifest.js";
+import { int16ToUnitFloat, type MixRenderSettings, type MixTask, renderMixture } from "./render.js";
+import { listRawData, trainDataMarks } from "../formats/raw-data.js";
 
 /** One clip of a {@link ClipPool}. */
 export interface PoolClip {

@@ -2,7 +2,7 @@
  * Reads the members of a zip archive that stores them uncompressed (method 0), such as GrandOrgue's
  * `.orgue` packages. Only what those need: the central directory, stored members, no zip64.
  */
-import { DataError } from "../errors.js";
+import { DataError } from "../../errors.js";
 
 /** One member: its name and bytes (a view into the archive). */
 export interface ZipMember {

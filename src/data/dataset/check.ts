@@ -6,14 +6,14 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
-import { AudioError, type DecodedAudio, decodeWav, prepareDecoded } from "../audio/index.js";
-import { parseSettings } from "../errors.js";
-import { DataError } from "./errors.js";
-import { readText } from "./files.js";
+import { AudioError, type DecodedAudio, decodeWav, prepareDecoded } from "../../audio/index.js";
+import { parseSettings } from "../../errors.js";
+import { DataError } from "../errors.js";
+import { readText } from "../formats/files.js";
 import { tooFewClassesMessage } from "./dataset.js";
-import { parseLabelLine, resolveSamplePath } from "./labels.js";
-import { MIX_JSON_NAME, readMixJson } from "./mix-json.js";
-import { codePointSort, listRawData } from "./raw-data.js";
+import { parseLabelLine, resolveSamplePath } from "../formats/labels.js";
+import { MIX_JSON_NAME, readMixJson } from "../formats/mix-json.js";
+import { codePointSort, listRawData } from "../formats/raw-data.js";
 
 /** Clips below this peak |sample| (−80 dBFS) count as silent. */
 export const SILENCE_PEAK = 1e-4;

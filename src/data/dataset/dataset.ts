@@ -5,12 +5,12 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { Random } from "../util/random.js";
-import { DataError } from "./errors.js";
-import { readText } from "./files.js";
-import { parseLabelLine, resolveSamplePath } from "./labels.js";
-import { readMixJson } from "./mix-json.js";
-import { codePointSort } from "./raw-data.js";
+import { Random } from "../../util/random.js";
+import { DataError } from "../errors.js";
+import { readText } from "../formats/files.js";
+import { parseLabelLine, resolveSamplePath } from "../formats/labels.js";
+import { readMixJson } from "../formats/mix-json.js";
+import { codePointSort } from "../formats/raw-data.js";
 
 /** One sample of labels.txt. */
 export interface SampleRef {

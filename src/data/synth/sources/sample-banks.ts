@@ -22,8 +22,8 @@ import {
   GeneratorTypes,
   SampleTypes,
 } from "spessasynth_core";
-import { decodeAudioFile, downmixToMono } from "../../audio/index.js";
-import { DataError } from "../errors.js";
+import { decodeAudioFile, downmixToMono } from "../../../audio/index.js";
+import { DataError } from "../../errors.js";
 import type { SampleBankPreset } from "./catalogue.js";
 import { decodeWavPack } from "./wavpack.js";
 import { readStoredZip } from "./zip.js";

@@ -9,19 +9,19 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { StemscopeError } from "../errors.js";
-import { writeFileAtomic } from "../util/atomic.js";
-import { DataError } from "./errors.js";
+import { StemscopeError } from "../../errors.js";
+import { writeFileAtomic } from "../../util/atomic.js";
+import { DataError } from "../errors.js";
 import { type InstrumentClass, resolveClasses } from "./instruments.js";
-import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "./manifest.js";
+import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "../formats/manifest.js";
 import { DEBIAN_SOUNDFONT_GROUPS, type SourceRef, resolveSources } from "./sources/groups.js";
 import { type ClassInventory, timbreInventory } from "./sources/inventory.js";
 import { type SourceSpec, loadSources, prepareSources } from "./sources/load.js";
-import { type SynthTask, clipFileName, makeClip } from "./synth-clip.js";
-import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./synth-config.js";
-import { ClipRenderer } from "./synth-render.js";
-import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./synth-worker.js";
-import { siblingModule, startWorker } from "./workers.js";
+import { type SynthTask, clipFileName, makeClip } from "./clip.js";
+import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./config.js";
+import { ClipRenderer } from "./render.js";
+import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./worker.js";
+import { siblingModule, startWorker } from "../workers.js";
 
 const JOURNAL_NAME = ".synth-progress.jsonl";
 const SYNTH_JSON = "synth.json";
@@ -250,7 +250,7 @@ async function synthWithWorkers(
   onProgress: (event: SynthProgress) => void,
   finished: (entries: ManifestEntry[]) => void,
 ): Promise<void> {
-  const url = siblingModule(import.meta.url, "synth-worker");
+  const url = siblingModule(import.meta.url, "worker");
   const workers = Array.from({ length: count }, () => startWorker(url, null));
   const send = (w: number, message: SynthWorkerRequest): void => workers[w]!.postMessage(message);
   try {

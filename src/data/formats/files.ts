@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { DataError } from "./errors.js";
+import { DataError } from "../errors.js";
 
 /**
  * The text of a dataset file (mix.json, manifest.jsonl, …), or undefined when it does not exist.

@@ -4,13 +4,13 @@
  * Messages (main → worker): `init`, `tasks`; (worker → main): `ready`, `done`, `error`.
  */
 import { parentPort } from "node:worker_threads";
-import { StemscopeError } from "../errors.js";
+import { StemscopeError } from "../../errors.js";
 import type { InstrumentClass } from "./instruments.js";
-import type { ManifestEntry } from "./manifest.js";
+import type { ManifestEntry } from "../formats/manifest.js";
 import { type LoadedSources, type SourceSpec, loadSources } from "./sources/load.js";
-import { type ClipSettings, type SynthTask, makeClip } from "./synth-clip.js";
-import { ClipRenderer } from "./synth-render.js";
-import type { WorkerFailure } from "./workers.js";
+import { type ClipSettings, type SynthTask, makeClip } from "./clip.js";
+import { ClipRenderer } from "./render.js";
+import type { WorkerFailure } from "../workers.js";
 
 export type SynthSettings = ClipSettings;
 
