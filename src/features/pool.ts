@@ -5,30 +5,13 @@
  * worker computes a contiguous slice, and all write into one shared output.
  */
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { FeatureConfig } from "./config.js";
 import { FeatureError } from "./errors.js";
 import { featureKernel, kernelFeaturesBatchAsync } from "./native-kernel.js";
 import { getExtractor } from "./pipeline.js";
+import { siblingModule, startWorker } from "../util/workers.js";
 import type { WorkerJob, WorkerReply } from "./worker.js";
-
-/** Under tsx the sources are .ts; once built they are .js. */
-function workerUrl(): URL {
-  return new URL(import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js", import.meta.url);
-}
-
-/**
- * Starts a feature worker. From sources (tsx, tests and benchmarks) the worker must register tsx's
- * loader before importing worker.ts, which `--import tsx` in execArgv does not do for worker entry
- * points on Node 20, so a two-line bootstrap does it.
- */
-function startWorker(): Worker {
-  const url = workerUrl();
-  if (!url.pathname.endsWith(".ts")) return new Worker(url);
-  const tsxApi = import.meta.resolve("tsx/esm/api");
-  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { eval: true });
-}
 
 /** Options of {@link FeatureWorkerPool}. */
 export interface FeaturePoolOptions {
@@ -61,7 +44,7 @@ export class FeatureWorkerPool {
 
   private startWorkers(): void {
     for (let i = 0; i < this.threads; i++) {
-      const worker = startWorker();
+      const worker = startWorker(siblingModule(import.meta.url, "worker"));
       worker.on("message", (reply: WorkerReply) => {
         const p = this.pending.get(reply.id);
         if (p === undefined) return;

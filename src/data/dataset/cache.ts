@@ -27,7 +27,7 @@ import { type SampleFeatures, sampleFeaturesBatch } from "../../features/pipelin
 import { writeFileAtomic, writeFileAtomicSync } from "../../util/atomic.js";
 import type { SampleRef } from "./dataset.js";
 import { DataError } from "../errors.js";
-import { startWorker } from "../workers.js";
+import { runWorkerPool, startWorker } from "../../util/workers.js";
 
 const MAGIC = 0x31465353; // "SSF1" read as little-endian uint32
 const HEADER_BYTES = 16;
@@ -338,47 +338,21 @@ async function buildWithWorkers(
   jobs: number,
   accept: (reply: BuildReply) => void,
 ): Promise<void> {
-  const workers: Worker[] = [];
-  let next = 0;
-  try {
-    await new Promise<void>((resolveAll, reject) => {
-      let active = 0;
-      let failed = false;
-      const feed = (worker: Worker): void => {
-        if (failed) return;
-        const chunk = pending.slice(next, next + 8);
-        next += chunk.length;
-        if (chunk.length === 0) {
-          active--;
-          if (active === 0) resolveAll();
-          return;
-        }
-        worker.postMessage(chunk);
-      };
-      for (let w = 0; w < jobs; w++) {
-        const worker = startWorker(new URL(import.meta.url), data);
-        workers.push(worker);
-        active++;
-        worker.on("message", (replies: BuildReply[]) => {
-          try {
-            for (const r of replies) accept(r);
-          } catch (error) {
-            failed = true;
-            reject(error);
-            return;
-          }
-          feed(worker);
-        });
-        worker.on("error", (error) => {
-          failed = true;
-          reject(error);
-        });
-        feed(worker);
-      }
-    });
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+  // This module is its own worker (see the worker entry at the end).
+  await runWorkerPool<BuildJob, BuildJob[], BuildReply[]>({
+    module: new URL(import.meta.url),
+    workers: jobs,
+    name: "feature cache worker",
+    crashError: DataError,
+    workerData: data,
+    jobs: pending,
+    chunkSize: 8,
+    request: (chunk) => chunk,
+    onReply: (replies) => {
+      for (const r of replies) accept(r);
+      return true;
+    },
+  });
 }
 
 // ---------------------------------------------------------------- loading batches

@@ -7,7 +7,6 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { StemscopeError } from "../../errors.js";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { lockFolder } from "../../util/lock.js";
 import { Random } from "../../util/random.js";
@@ -31,7 +30,7 @@ import type { MixRenderSettings, MixTask } from "./render.js";
 import { writeMixSample } from "./sample.js";
 import type { MixWorkerReply, MixWorkerRequest } from "./worker.js";
 import { isSampleDirName, listRawData, type RawClass, trainDataMarks } from "../formats/raw-data.js";
-import { siblingModule, startWorker } from "../workers.js";
+import { runWorkerPool, siblingModule } from "../../util/workers.js";
 
 /** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
 const JOURNAL_NAME = ".mix-progress";
@@ -678,91 +677,52 @@ async function mixWithWorkers(
   onProgress: (event: MixProgress) => void,
   finished: (indices: number[]) => void,
 ): Promise<void> {
-  const url = siblingModule(import.meta.url, "worker");
-  const workers = Array.from({ length: count }, () => startWorker(url, null));
-  const send = (w: number, message: MixWorkerRequest): void => workers[w]!.postMessage(message);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: Error): void => {
-        if (settled) return;
-        settled = true;
-        reject(error);
-      };
-      const buffers: (SharedArrayBuffer | null)[] = new Array<SharedArrayBuffer | null>(clips.length).fill(
-        null,
-      );
-      let loaded = 0;
-      let loadedWorkers = 0;
-      const chunk = 32;
-      let next = 0;
-      let outstanding = 0;
-      const dispatch = (w: number): void => {
-        if (next >= pending.length) return;
-        const tasks = pending.slice(next, next + chunk);
-        next += tasks.length;
-        outstanding++;
-        send(w, {
-          type: "tasks",
-          tasks,
-          outputDir: config.out,
-          settings,
-          sampleRate: config.sampleRate,
-        });
-      };
-      workers.forEach((worker, w) => {
-        worker.on("error", (error) =>
-          fail(new DataError(`mix worker ${w} failed: ${error.message}`, { cause: error })),
-        );
-        worker.on("exit", (code) => {
-          if (!settled && code !== 0) fail(new DataError(`mix worker ${w} exited with code ${code}`));
-        });
-        worker.on("message", (reply: MixWorkerReply) => {
-          if (settled) return;
-          if (reply.type === "error") {
-            fail(
-              reply.userError
-                ? new StemscopeError(reply.message)
-                : new Error(`mix worker ${w}: ${reply.stack ?? reply.message}`),
-            );
-          } else if (reply.type === "loaded") {
-            reply.ids.forEach((id, k) => {
-              buffers[id] = reply.buffers[k]!;
-            });
-            loaded += reply.ids.length;
-            loadedWorkers++;
-            onProgress({ phase: "load", done: loaded, total: usedIds.length });
-            if (loadedWorkers === workers.length) {
-              for (let v = 0; v < workers.length; v++) {
-                send(v, { type: "clips", buffers });
-                dispatch(v);
-                dispatch(v);
-              }
-              if (outstanding === 0) {
-                settled = true;
-                resolve();
-              }
-            }
-          } else {
-            outstanding--;
-            finished(reply.indices);
-            dispatch(w);
-            if (outstanding === 0 && next >= pending.length) {
-              settled = true;
-              resolve();
-            }
-          }
-        });
-      });
-      // Loading: worker w decodes every count-th used clip.
-      for (let w = 0; w < workers.length; w++) {
+  const buffers: (SharedArrayBuffer | null)[] = new Array<SharedArrayBuffer | null>(clips.length).fill(null);
+  let loaded = 0;
+  let loadedWorkers = 0;
+  await runWorkerPool<MixTask, MixWorkerRequest, MixWorkerReply>({
+    module: siblingModule(import.meta.url, "worker"),
+    workers: count,
+    name: "mix worker",
+    crashError: DataError,
+    jobs: pending,
+    chunkSize: 32,
+    request: (tasks) => ({
+      type: "tasks",
+      tasks,
+      outputDir: config.out,
+      settings,
+      sampleRate: config.sampleRate,
+    }),
+    // Loading: worker w decodes every count-th used clip into shared memory.
+    start: (pool) => {
+      for (let w = 0; w < pool.size; w++) {
         const share = usedIds
-          .filter((_, i) => i % workers.length === w)
+          .filter((_, i) => i % pool.size === w)
           .map((id) => ({ id, path: clips[id]!.path }));
-        send(w, { type: "load", clips: share, sampleRate: config.sampleRate });
+        pool.send(w, { type: "load", clips: share, sampleRate: config.sampleRate });
       }
-    });
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+    },
+    onReply: (reply, _w, pool) => {
+      if (reply.type === "loaded") {
+        reply.ids.forEach((id, k) => {
+          buffers[id] = reply.buffers[k]!;
+        });
+        loaded += reply.ids.length;
+        loadedWorkers++;
+        onProgress({ phase: "load", done: loaded, total: usedIds.length });
+        // Every clip is loaded: each worker gets them all, then two chunks of samples to render.
+        if (loadedWorkers === pool.size) {
+          for (let v = 0; v < pool.size; v++) {
+            pool.send(v, { type: "clips", buffers });
+            pool.feed(v, 2);
+          }
+        }
+        return false;
+      }
+      if (reply.type !== "done") return false;
+      finished(reply.indices);
+      return true;
+    },
+  });
 }

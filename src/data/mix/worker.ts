@@ -4,11 +4,10 @@
  * `loaded`, `done`, `error`.
  */
 import { parentPort } from "node:worker_threads";
-import { StemscopeError } from "../../errors.js";
 import { loadClipShared } from "./clips.js";
 import type { MixRenderSettings, MixTask } from "./render.js";
 import { writeMixSample } from "./sample.js";
-import type { WorkerFailure } from "../workers.js";
+import { type WorkerFailure, workerFailure } from "../../util/workers.js";
 
 /** Messages the main thread sends. */
 export type MixWorkerRequest =
@@ -25,15 +24,7 @@ export type MixWorkerReply =
 const port = parentPort;
 if (port !== null) {
   let clips: Float32Array[] = [];
-  const fail = (error: unknown): void => {
-    const reply: WorkerFailure = {
-      type: "error",
-      message: error instanceof Error ? error.message : String(error),
-      userError: error instanceof StemscopeError,
-      ...(error instanceof Error && error.stack !== undefined ? { stack: error.stack } : {}),
-    };
-    port.postMessage(reply);
-  };
+  const fail = (error: unknown): void => port.postMessage(workerFailure(error) satisfies MixWorkerReply);
   port.on("message", (message: MixWorkerRequest) => {
     try {
       if (message.type === "load") {

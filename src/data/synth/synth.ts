@@ -9,7 +9,6 @@
 import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { StemscopeError } from "../../errors.js";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { DataError } from "../errors.js";
 import { type InstrumentClass, resolveClasses } from "./instruments.js";
@@ -21,7 +20,7 @@ import { type SynthTask, clipFileName, makeClip } from "./clip.js";
 import { type SynthConfig, type SynthConfigInput, SynthConfigSchema } from "./config.js";
 import { ClipRenderer } from "./render.js";
 import type { SynthSettings, SynthWorkerReply, SynthWorkerRequest } from "./worker.js";
-import { siblingModule, startWorker } from "../workers.js";
+import { runWorkerPool, siblingModule } from "../../util/workers.js";
 
 const JOURNAL_NAME = ".synth-progress.jsonl";
 const SYNTH_JSON = "synth.json";
@@ -250,63 +249,29 @@ async function synthWithWorkers(
   onProgress: (event: SynthProgress) => void,
   finished: (entries: ManifestEntry[]) => void,
 ): Promise<void> {
-  const url = siblingModule(import.meta.url, "worker");
-  const workers = Array.from({ length: count }, () => startWorker(url, null));
-  const send = (w: number, message: SynthWorkerRequest): void => workers[w]!.postMessage(message);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: Error): void => {
-        if (!settled) {
-          settled = true;
-          reject(error);
-        }
-      };
-      let next = 0;
-      let outstanding = 0;
-      let ready = 0;
-      const chunk = 4;
-      const dispatch = (w: number): void => {
-        if (next >= tasks.length) return;
-        const part = tasks.slice(next, next + chunk);
-        next += part.length;
-        outstanding++;
-        send(w, { type: "tasks", tasks: part });
-      };
-      workers.forEach((worker, w) => {
-        worker.on("error", (error) =>
-          fail(new DataError(`synth worker ${w} failed: ${error.message}`, { cause: error })),
-        );
-        worker.on("exit", (code) => {
-          if (!settled && code !== 0) fail(new DataError(`synth worker ${w} exited with code ${code}`));
-        });
-        worker.on("message", (reply: SynthWorkerReply) => {
-          if (settled) return;
-          if (reply.type === "error") {
-            fail(
-              reply.userError
-                ? new StemscopeError(reply.message)
-                : new Error(`synth worker ${w}: ${reply.stack ?? reply.message}`),
-            );
-          } else if (reply.type === "ready") {
-            ready++;
-            onProgress({ phase: "load", done: ready, total: workers.length });
-            dispatch(w);
-            dispatch(w);
-          } else {
-            outstanding--;
-            finished(reply.entries);
-            dispatch(w);
-            if (outstanding === 0 && next >= tasks.length) {
-              settled = true;
-              resolve();
-            }
-          }
-        });
-        send(w, { type: "init", sources, classes, settings });
-      });
-    });
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
+  let ready = 0;
+  await runWorkerPool<SynthTask, SynthWorkerRequest, SynthWorkerReply>({
+    module: siblingModule(import.meta.url, "worker"),
+    workers: count,
+    name: "synth worker",
+    crashError: DataError,
+    jobs: tasks,
+    chunkSize: 4,
+    request: (part) => ({ type: "tasks", tasks: part }),
+    // Each worker loads the sources, says "ready", then keeps two chunks in hand.
+    start: (pool) => {
+      for (let w = 0; w < pool.size; w++) pool.send(w, { type: "init", sources, classes, settings });
+    },
+    onReply: (reply, w, pool) => {
+      if (reply.type === "ready") {
+        ready++;
+        onProgress({ phase: "load", done: ready, total: pool.size });
+        pool.feed(w, 2);
+        return false;
+      }
+      if (reply.type !== "done") return false;
+      finished(reply.entries);
+      return true;
+    },
+  });
 }

@@ -4,13 +4,12 @@
  * Messages (main → worker): `init`, `tasks`; (worker → main): `ready`, `done`, `error`.
  */
 import { parentPort } from "node:worker_threads";
-import { StemscopeError } from "../../errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { ManifestEntry } from "../formats/manifest.js";
 import { type LoadedSources, type SourceSpec, loadSources } from "./sources/load.js";
 import { type ClipSettings, type SynthTask, makeClip } from "./clip.js";
 import { ClipRenderer } from "./render.js";
-import type { WorkerFailure } from "../workers.js";
+import { type WorkerFailure, workerFailure } from "../../util/workers.js";
 
 export type SynthSettings = ClipSettings;
 
@@ -43,13 +42,7 @@ if (port !== null) {
         port.postMessage({ type: "done", entries } satisfies SynthWorkerReply);
       }
     } catch (error) {
-      const reply: WorkerFailure = {
-        type: "error",
-        message: error instanceof Error ? error.message : String(error),
-        userError: error instanceof StemscopeError,
-        ...(error instanceof Error && error.stack !== undefined ? { stack: error.stack } : {}),
-      };
-      port.postMessage(reply);
+      port.postMessage(workerFailure(error) satisfies SynthWorkerReply);
     }
   });
 }
