@@ -21,12 +21,12 @@ export {
   MixManifestSchema,
   readMixJson,
 } from "./formats/mix-json.js";
+export { SPLIT_JSON_NAME, type SplitFile, type SplitLists, readSplitJson } from "./formats/split-json.js";
 export {
   type BuildMixturesOptions,
   type MixProgress,
   type MixResult,
   type PlannedSample,
-  type SplitFile,
   buildMixtures,
   combinations,
   planMixtures,

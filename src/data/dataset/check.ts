@@ -9,11 +9,11 @@ import { z } from "zod";
 import { AudioError, type DecodedAudio, decodeWav, prepareDecoded } from "../../audio/index.js";
 import { parseSettings } from "../../errors.js";
 import { DataError } from "../errors.js";
-import { readText } from "../formats/files.js";
 import { tooFewClassesMessage } from "./dataset.js";
-import { parseLabelLine, resolveSamplePath } from "../formats/labels.js";
+import { LABELS_TXT_NAME, readLabelsTxt, resolveSamplePath } from "../formats/labels.js";
 import { MIX_JSON_NAME, readMixJson } from "../formats/mix-json.js";
 import { codePointSort, listRawData } from "../formats/raw-data.js";
+import { readSplitJson, SPLIT_JSON_NAME, type SplitLists } from "../formats/split-json.js";
 
 /** Clips below this peak |sample| (−80 dBFS) count as silent. */
 export const SILENCE_PEAK = 1e-4;
@@ -175,7 +175,7 @@ export function checkDataset(dir: string, input: CheckOptions = {}): CheckReport
   if (!statSync(dir).isDirectory())
     throw new DataError(`${dir}: is not a folder; expected a raw_data or train_data folder`);
   const issues = new Issues();
-  const isTrain = existsSync(join(dir, "labels.txt")) || existsSync(join(dir, MIX_JSON_NAME));
+  const isTrain = existsSync(join(dir, LABELS_TXT_NAME)) || existsSync(join(dir, MIX_JSON_NAME));
   const dataset = isTrain ? checkTrainData(dir, options, issues) : checkRawData(dir, options, issues);
   const errors = issues.list.filter((i) => i.severity === "error").length;
   return { ok: errors === 0, errors, warnings: issues.list.length - errors, issues: issues.list, dataset };
@@ -314,8 +314,15 @@ function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawD
   return { kind: "raw_data", dir, classes: stats, totalClips: total };
 }
 
+/** A sample as listed in labels.txt: its line, its files as written (mixed first) and its labels. */
+interface ListedSample {
+  line: number;
+  files: string[];
+  labels: string[];
+}
+
 function checkTrainData(dir: string, options: CheckSettings, issues: Issues): TrainDataReport {
-  const labelsPath = join(dir, "labels.txt");
+  const labelsPath = join(dir, LABELS_TXT_NAME);
   const report: TrainDataReport = {
     kind: "train_data",
     dir,
@@ -326,20 +333,7 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     decodedFiles: 0,
     split: null,
   };
-  // Known classes: the raw_data folder that mix.json names (else the classes it recorded).
-  const mixJsonPath = join(dir, MIX_JSON_NAME);
-  let mixClasses: string[] | null = null;
-  try {
-    const mix = readMixJson(dir);
-    if (mix !== undefined) {
-      mixClasses = mix.classes;
-      report.knownClasses = existsSync(mix.config.data)
-        ? listRawData(mix.config.data).map((c) => c.name)
-        : mix.classes;
-    }
-  } catch (error) {
-    issues.error("bad-mix-json", describeError(error), { file: mixJsonPath });
-  }
+  const mixClasses = checkMixJson(dir, report, issues);
   if (!existsSync(labelsPath)) {
     issues.error(
       "no-labels",
@@ -348,23 +342,46 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     );
     return report;
   }
-  const lines = readText(labelsPath).split("\n");
-  const samples: { line: number; files: string[]; labels: string[] }[] = [];
+  const samples = checkLabelLines(labelsPath, report, issues);
+  checkLabels(labelsPath, mixClasses, report, issues);
+  checkSampleFiles(dir, labelsPath, samples, options, report, issues);
+  checkSplit(dir, samples, report, issues);
+  return report;
+}
+
+/**
+ * Known classes: the raw_data folder that mix.json names (else the classes it recorded), into
+ * `report.knownClasses`. @returns the classes mix.json recorded, or null without one
+ */
+function checkMixJson(dir: string, report: TrainDataReport, issues: Issues): string[] | null {
+  try {
+    const mix = readMixJson(dir);
+    if (mix === undefined) return null;
+    report.knownClasses = existsSync(mix.config.data)
+      ? listRawData(mix.config.data).map((c) => c.name)
+      : mix.classes;
+    return mix.classes;
+  } catch (error) {
+    issues.error("bad-mix-json", describeError(error), { file: join(dir, MIX_JSON_NAME) });
+    return null;
+  }
+}
+
+/** Every line of labels.txt: field counts, the same K throughout, duplicates; counts the labels. */
+function checkLabelLines(labelsPath: string, report: TrainDataReport, issues: Issues): ListedSample[] {
+  const samples: ListedSample[] = [];
   const seenDirs = new Map<string, number>();
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i]!.replace(/\r$/, "");
-    if (text.trim() === "") continue;
+  for (const { lineNumber: line, text, parsed } of readLabelsTxt(labelsPath)) {
     report.lines++;
-    const parsed = parseLabelLine(text, i + 1);
     const expected =
       report.sources === null
         ? "1 + 2K fields (mixed, K sources, K labels; 5 for two sources)"
         : `${1 + 2 * report.sources} fields (mixed, ${report.sources} sources, ${report.sources} labels)`;
     if (parsed === undefined) {
       const n = text.trim().split(/\s+/).length;
-      issues.error("bad-line", `${labelsPath}:${i + 1}: expected ${expected}, got ${n}: ${text}`, {
+      issues.error("bad-line", `${labelsPath}:${line}: expected ${expected}, got ${n}: ${text}`, {
         file: labelsPath,
-        line: i + 1,
+        line,
       });
       continue;
     }
@@ -373,8 +390,8 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     else if (k !== report.sources) {
       issues.error(
         "bad-line",
-        `${labelsPath}:${i + 1}: expected ${expected} like line 1, got ${1 + 2 * k}: ${text}`,
-        { file: labelsPath, line: i + 1 },
+        `${labelsPath}:${line}: expected ${expected} like line 1, got ${1 + 2 * k}: ${text}`,
+        { file: labelsPath, line },
       );
       continue;
     }
@@ -383,26 +400,35 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     if (previous !== undefined) {
       issues.warning(
         "duplicate-sample",
-        `${labelsPath}:${i + 1}: ${sampleDir} is already listed on line ${previous}`,
-        { file: labelsPath, line: i + 1 },
+        `${labelsPath}:${line}: ${sampleDir} is already listed on line ${previous}`,
+        { file: labelsPath, line },
       );
-    } else seenDirs.set(sampleDir, i + 1);
+    } else seenDirs.set(sampleDir, line);
     if (new Set(parsed.labels).size !== parsed.labels.length) {
       issues.warning(
         "repeated-label",
-        `${labelsPath}:${i + 1}: the same label appears twice (${parsed.labels.join(" ")}); the sources cannot be told apart by name`,
-        { file: labelsPath, line: i + 1 },
+        `${labelsPath}:${line}: the same label appears twice (${parsed.labels.join(" ")}); the sources cannot be told apart by name`,
+        { file: labelsPath, line },
       );
     }
     for (const label of parsed.labels) report.labelCounts[label] = (report.labelCounts[label] ?? 0) + 1;
-    samples.push({ line: i + 1, files: [parsed.mixed, ...parsed.sources], labels: parsed.labels });
+    samples.push({ line, files: [parsed.mixed, ...parsed.sources], labels: parsed.labels });
   }
   if (report.lines === 0)
     issues.error("empty-labels", `${labelsPath}: has no lines; expected one line per sample`, {
       file: labelsPath,
     });
 
-  // Labels against the known classes.
+  return samples;
+}
+
+/** The labels against the known classes (unknown, unused), their balance, at least two classes. */
+function checkLabels(
+  labelsPath: string,
+  mixClasses: string[] | null,
+  report: TrainDataReport,
+  issues: Issues,
+): void {
   const labels = Object.keys(report.labelCounts).sort();
   if (report.knownClasses !== null) {
     const known = new Set(report.knownClasses);
@@ -446,8 +472,17 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
     });
   else if (counts.length === 1)
     issues.warning("one-label", `${labelsPath}: only one label (${labels[0]}) appears`, { file: labelsPath });
+}
 
-  // Files: exist, decode, consistent.
+/** Every listed file exists (inside the folder or as written); the first `maxDecode` samples are decoded. */
+function checkSampleFiles(
+  dir: string,
+  labelsPath: string,
+  samples: ListedSample[],
+  options: CheckSettings,
+  report: TrainDataReport,
+  issues: Issues,
+): void {
   const sampleRate = options.sampleRate;
   const limit = Math.min(samples.length, options.maxDecode ?? samples.length);
   let relocated = 0;
@@ -472,72 +507,7 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
       resolved.push(path);
     }
     if (resolved.length !== sample.files.length || s >= limit) continue;
-    const decoded: Float32Array[] = [];
-    for (const path of resolved) {
-      let audio: DecodedAudio;
-      try {
-        audio = readWav(path);
-      } catch (error) {
-        issues.error(
-          "unreadable",
-          `${labelsPath}:${sample.line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
-          { file: path, line: sample.line },
-        );
-        continue;
-      }
-      report.decodedFiles++;
-      const unusable = nonFiniteAudio(audio, path);
-      if (unusable !== null) {
-        issues.error("non-finite", `${labelsPath}:${sample.line}: ${unusable}`, {
-          file: path,
-          line: sample.line,
-        });
-        continue;
-      }
-      if (audio.channels.length !== 1)
-        issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, {
-          file: path,
-        });
-      if (audio.sampleRate !== sampleRate)
-        issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz`, {
-          file: path,
-        });
-      decoded.push(audio.channels[0] ?? new Float32Array(0));
-    }
-    if (decoded.length !== resolved.length) continue;
-    const mixed = decoded[0]!;
-    const sources = decoded.slice(1);
-    if (sources.some((x) => x.length !== mixed.length)) {
-      issues.error(
-        "length-mismatch",
-        `${labelsPath}:${sample.line}: files differ in length (${decoded.map((x) => x.length).join(", ")} samples)`,
-        { file: resolved[0]!, line: sample.line },
-      );
-      continue;
-    }
-    // mixed should be the sum of the sources within 16-bit rounding.
-    const tolerance = (sources.length + 1) / 32768 + 1e-6;
-    let worst = 0;
-    for (let i = 0; i < mixed.length; i++) {
-      let sum = 0;
-      for (const x of sources) sum += x[i]!;
-      const d = Math.abs(mixed[i]! - sum);
-      if (d > worst) worst = d;
-    }
-    if (worst > tolerance) {
-      issues.warning(
-        "not-a-sum",
-        `${labelsPath}:${sample.line}: mixed.wav differs from the sum of its sources by up to ${worst.toFixed(4)} (clipping or different gains); the separation targets do not add up to the input`,
-        { file: resolved[0]!, line: sample.line },
-      );
-    }
-    if (levelStats([mixed]).clipped) {
-      issues.warning(
-        "clipped",
-        `${resolved[0]}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`,
-        { file: resolved[0]!, line: sample.line },
-      );
-    }
+    checkSampleAudio(labelsPath, sample.line, resolved, sampleRate, report, issues);
   }
   options.onProgress?.(samples.length, samples.length);
   if (relocated > 0) {
@@ -547,42 +517,120 @@ function checkTrainData(dir: string, options: CheckSettings, issues: Issues): Tr
       { file: labelsPath },
     );
   }
+}
 
-  // split.json consistency.
-  const splitPath = join(dir, "split.json");
-  if (existsSync(splitPath)) {
+/** One sample's decoded files (mixed first): mono, the rate asked, equal lengths, mixed ≈ Σ sources, no clipping. */
+function checkSampleAudio(
+  labelsPath: string,
+  line: number,
+  resolved: string[],
+  sampleRate: number,
+  report: TrainDataReport,
+  issues: Issues,
+): void {
+  const decoded: Float32Array[] = [];
+  for (const path of resolved) {
+    let audio: DecodedAudio;
     try {
-      const split = JSON.parse(readFileSync(splitPath, "utf8")) as { train?: unknown; test?: unknown };
-      if (!Array.isArray(split.train) || !Array.isArray(split.test))
-        throw new Error("expected arrays `train` and `test`");
-      const train = new Set(split.train as string[]);
-      const test = new Set(split.test as string[]);
-      report.split = { train: train.size, test: test.size };
-      const both = [...train].filter((d) => test.has(d));
-      if (both.length > 0)
-        issues.error(
-          "split-overlap",
-          `${splitPath}: ${both.length} samples are in both train and test (e.g. ${both[0]})`,
-          { file: splitPath },
-        );
-      const listed = new Set(samples.map((s) => dirname(s.files[0]!)));
-      const unassigned = [...listed].filter((d) => !train.has(d) && !test.has(d));
-      if (unassigned.length > 0)
-        issues.error(
-          "split-missing",
-          `${splitPath}: ${unassigned.length} samples of labels.txt are in neither train nor test (e.g. ${unassigned[0]})`,
-          { file: splitPath },
-        );
-      const unknown = [...train, ...test].filter((d) => !listed.has(d));
-      if (unknown.length > 0)
-        issues.error(
-          "split-unknown",
-          `${splitPath}: ${unknown.length} samples are not in labels.txt (e.g. ${unknown[0]})`,
-          { file: splitPath },
-        );
+      audio = readWav(path);
     } catch (error) {
-      issues.error("bad-split", `${splitPath}: unusable (${describeError(error)})`, { file: splitPath });
+      issues.error(
+        "unreadable",
+        `${labelsPath}:${line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+        { file: path, line },
+      );
+      continue;
     }
+    report.decodedFiles++;
+    const unusable = nonFiniteAudio(audio, path);
+    if (unusable !== null) {
+      issues.error("non-finite", `${labelsPath}:${line}: ${unusable}`, { file: path, line });
+      continue;
+    }
+    if (audio.channels.length !== 1)
+      issues.warning("channels", `${path}: ${audio.channels.length} channels, expected mono`, {
+        file: path,
+      });
+    if (audio.sampleRate !== sampleRate)
+      issues.warning("sample-rate", `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz`, {
+        file: path,
+      });
+    decoded.push(audio.channels[0] ?? new Float32Array(0));
   }
-  return report;
+  if (decoded.length !== resolved.length) return;
+  const mixed = decoded[0]!;
+  const sources = decoded.slice(1);
+  if (sources.some((x) => x.length !== mixed.length)) {
+    issues.error(
+      "length-mismatch",
+      `${labelsPath}:${line}: files differ in length (${decoded.map((x) => x.length).join(", ")} samples)`,
+      { file: resolved[0]!, line },
+    );
+    return;
+  }
+  // mixed should be the sum of the sources within 16-bit rounding.
+  const tolerance = (sources.length + 1) / 32768 + 1e-6;
+  let worst = 0;
+  for (let i = 0; i < mixed.length; i++) {
+    let sum = 0;
+    for (const x of sources) sum += x[i]!;
+    const d = Math.abs(mixed[i]! - sum);
+    if (d > worst) worst = d;
+  }
+  if (worst > tolerance) {
+    issues.warning(
+      "not-a-sum",
+      `${labelsPath}:${line}: mixed.wav differs from the sum of its sources by up to ${worst.toFixed(4)} (clipping or different gains); the separation targets do not add up to the input`,
+      { file: resolved[0]!, line },
+    );
+  }
+  if (levelStats([mixed]).clipped) {
+    issues.warning(
+      "clipped",
+      `${resolved[0]}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`,
+      { file: resolved[0]!, line },
+    );
+  }
+}
+
+/** split.json: every listed sample on exactly one side, and no sample labels.txt does not list. */
+function checkSplit(dir: string, samples: ListedSample[], report: TrainDataReport, issues: Issues): void {
+  const splitPath = join(dir, SPLIT_JSON_NAME);
+  let split: SplitLists | undefined;
+  try {
+    split = readSplitJson(dir);
+  } catch (error) {
+    issues.error(
+      "bad-split",
+      `${splitPath}: unusable (${describeError(error).replace(`${splitPath}: `, "")})`,
+      { file: splitPath },
+    );
+    return;
+  }
+  if (split === undefined) return;
+  const train = new Set(split.train);
+  const test = new Set(split.test);
+  report.split = { train: train.size, test: test.size };
+  const both = [...train].filter((d) => test.has(d));
+  if (both.length > 0)
+    issues.error(
+      "split-overlap",
+      `${splitPath}: ${both.length} samples are in both train and test (e.g. ${both[0]})`,
+      { file: splitPath },
+    );
+  const listed = new Set(samples.map((s) => dirname(s.files[0]!)));
+  const unassigned = [...listed].filter((d) => !train.has(d) && !test.has(d));
+  if (unassigned.length > 0)
+    issues.error(
+      "split-missing",
+      `${splitPath}: ${unassigned.length} samples of labels.txt are in neither train nor test (e.g. ${unassigned[0]})`,
+      { file: splitPath },
+    );
+  const unknown = [...train, ...test].filter((d) => !listed.has(d));
+  if (unknown.length > 0)
+    issues.error(
+      "split-unknown",
+      `${splitPath}: ${unknown.length} samples are not in labels.txt (e.g. ${unknown[0]})`,
+      { file: splitPath },
+    );
 }

@@ -3,14 +3,14 @@
  * file paths and class indices, the class list, and the train/test split (split.json, or a seeded
  * per-sample split).
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { Random } from "../../util/random.js";
 import { DataError } from "../errors.js";
-import { readText } from "../formats/files.js";
-import { parseLabelLine, resolveSamplePath } from "../formats/labels.js";
+import { LABELS_TXT_NAME, readLabelsTxt, resolveSamplePath } from "../formats/labels.js";
 import { readMixJson } from "../formats/mix-json.js";
 import { codePointSort } from "../formats/raw-data.js";
+import { readSplitJson, SPLIT_JSON_NAME } from "../formats/split-json.js";
 
 /** One sample of labels.txt. */
 export interface SampleRef {
@@ -68,43 +68,40 @@ export function readTrainData(dir: string, options: { classes?: readonly string[
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     throw new DataError(`${dir}: folder not found; expected a train_data folder made by \`stemscope mix\``);
   }
-  const labelsPath = join(dir, "labels.txt");
+  const labelsPath = join(dir, LABELS_TXT_NAME);
   if (!existsSync(labelsPath)) {
     throw new DataError(
       `${labelsPath}: not found; a train_data folder needs labels.txt (one line per sample: ` +
         `<dir>/mixed.wav <dir>/source1.wav … <label1> …, as \`stemscope mix\` writes it)`,
     );
   }
-  const lines = readText(labelsPath).split("\n");
   const samples: SampleRef[] = [];
   let sources = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const text = lines[i]!.trim();
-    if (text === "") continue;
-    const parsed = parseLabelLine(text, i + 1);
+  for (const { lineNumber, text, parsed } of readLabelsTxt(labelsPath)) {
     if (parsed === undefined) {
+      const fields = text.trim();
       throw new DataError(
-        `${labelsPath}:${i + 1}: expected 1 + 2K fields (mixed.wav, K source files, K labels; K ≥ 2), got ${text.split(/\s+/).length}: "${text.slice(0, 200)}"`,
+        `${labelsPath}:${lineNumber}: expected 1 + 2K fields (mixed.wav, K source files, K labels; K ≥ 2), got ${fields.split(/\s+/).length}: "${fields.slice(0, 200)}"`,
       );
     }
     if (sources === 0) sources = parsed.sources.length;
     if (parsed.sources.length !== sources) {
       throw new DataError(
-        `${labelsPath}:${i + 1}: ${parsed.sources.length} sources, but earlier lines have ${sources}; every sample needs the same number of sources`,
+        `${labelsPath}:${lineNumber}: ${parsed.sources.length} sources, but earlier lines have ${sources}; every sample needs the same number of sources`,
       );
     }
     const resolve = (written: string): string => {
       const path = resolveSamplePath(dir, written);
       if (path === undefined) {
         throw new DataError(
-          `${labelsPath}:${i + 1}: ${written} not found (looked in ${join(dir, basename(dirname(written)))} and relative to ${process.cwd()})`,
+          `${labelsPath}:${lineNumber}: ${written} not found (looked in ${join(dir, basename(dirname(written)))} and relative to ${process.cwd()})`,
         );
       }
       return path;
     };
     samples.push({
       index: samples.length,
-      line: i + 1,
+      line: lineNumber,
       name: dirname(parsed.mixed),
       mixed: resolve(parsed.mixed),
       sources: parsed.sources.map(resolve),
@@ -163,30 +160,21 @@ export function splitTrainData(
   mode: "auto" | "random",
   options: { seed: number; testFraction: number },
 ): DataSplit {
-  const splitPath = join(data.dir, "split.json");
-  if (mode === "auto" && existsSync(splitPath)) {
-    let parsed: { train?: unknown; test?: unknown };
-    try {
-      parsed = JSON.parse(readFileSync(splitPath, "utf8")) as typeof parsed;
-    } catch (error) {
-      throw new DataError(`${splitPath}: not valid JSON (${(error as Error).message})`, { cause: error });
-    }
-    if (!Array.isArray(parsed.train) || !Array.isArray(parsed.test)) {
-      throw new DataError(`${splitPath}: expected "train" and "test" lists of sample folders`);
-    }
+  const lists = mode === "auto" ? readSplitJson(data.dir) : undefined;
+  if (lists !== undefined) {
+    const splitPath = join(data.dir, SPLIT_JSON_NAME);
     const byName = new Map<string, number>();
     for (const s of data.samples) {
       byName.set(s.name, s.index);
       byName.set(basename(s.name), s.index);
     }
-    const lookup = (names: unknown[]): number[] =>
+    const lookup = (names: string[]): number[] =>
       names.map((n) => {
-        const i = byName.get(String(n)) ?? byName.get(basename(String(n)));
-        if (i === undefined)
-          throw new DataError(`${splitPath}: sample "${String(n)}" is not in ${data.labelsPath}`);
+        const i = byName.get(n) ?? byName.get(basename(n));
+        if (i === undefined) throw new DataError(`${splitPath}: sample "${n}" is not in ${data.labelsPath}`);
         return i;
       });
-    const split: DataSplit = { train: lookup(parsed.train), test: lookup(parsed.test), source: "split.json" };
+    const split: DataSplit = { train: lookup(lists.train), test: lookup(lists.test), source: "split.json" };
     if (split.train.length === 0 || split.test.length === 0) {
       throw new DataError(
         `${splitPath}: ${split.train.length} train and ${split.test.length} test samples; training needs both (use \`split\` random, or mix with \`testFraction\` > 0)`,

@@ -25,6 +25,11 @@
  */
 import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
+import { writeFileAtomic } from "../../util/atomic.js";
+import { readText } from "./files.js";
+
+/** The index's file name inside a train_data folder. */
+export const LABELS_TXT_NAME = "labels.txt";
 
 /**
  * Where a path written in labels.txt is, for every reader (training, eval, check): first
@@ -93,4 +98,36 @@ export function parseLabelLine(line: string, lineNumber: number): LabelLine | un
     sources: fields.slice(1, 1 + k),
     labels: fields.slice(1 + k),
   };
+}
+
+/** A non-empty line of labels.txt. */
+export interface LabelsTxtLine {
+  /** 1-based line number in the file. */
+  lineNumber: number;
+  /** The line as written, without its newline (and a Windows `\r`). */
+  text: string;
+  /** Its fields, or undefined when the field count is not 1 + 2K, K ≥ 2 (the caller reports it). */
+  parsed: LabelLine | undefined;
+}
+
+/**
+ * Reads a labels.txt file: its non-empty lines, each parsed.
+ * @throws as readText (files.ts) when the file cannot be read
+ */
+export function readLabelsTxt(path: string): LabelsTxtLine[] {
+  const out: LabelsTxtLine[] = [];
+  readText(path)
+    .split("\n")
+    .forEach((line, i) => {
+      const text = line.replace(/\r$/, "");
+      if (text.trim() !== "") out.push({ lineNumber: i + 1, text, parsed: parseLabelLine(text, i + 1) });
+    });
+  return out;
+}
+
+/** Writes `<dir>/labels.txt` (atomically), one line per sample (see {@link formatLabelLine}). @returns its path */
+export async function writeLabelsTxt(dir: string, lines: readonly string[]): Promise<string> {
+  const path = join(dir, LABELS_TXT_NAME);
+  await writeFileAtomic(path, `${lines.join("\n")}\n`);
+  return path;
 }

@@ -1,6 +1,11 @@
+/**
+ * `manifest.jsonl` of a raw_data folder: one line per clip `stemscope synth` rendered. The one reader
+ * and writer of the file (and of synth's journal, which holds the same lines).
+ */
 import { join } from "node:path";
 import { z } from "zod";
 import { DataError } from "../errors.js";
+import { writeFileAtomic } from "../../util/atomic.js";
 import { readOptionalText } from "./files.js";
 
 /**
@@ -73,4 +78,35 @@ export function readManifest(dir: string): ManifestEntry[] | undefined {
     entries.push(parsed.data);
   }
   return entries;
+}
+
+/**
+ * The entries a manifest or its journal (`path`) holds after an interruption: lines that do not
+ * parse — one cut short by a kill — are skipped, and their clips are simply made again.
+ * @returns [] when the file does not exist
+ */
+export function readManifestEntriesLenient(path: string): ManifestEntry[] {
+  const text = readOptionalText(path);
+  if (text === undefined) return [];
+  const out: ManifestEntry[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      const parsed = ManifestEntrySchema.safeParse(JSON.parse(line));
+      if (parsed.success) out.push(parsed.data);
+    } catch {
+      // a line cut by an interruption
+    }
+  }
+  return out;
+}
+
+/** One manifest line (with its newline): the entry as JSON. */
+export function manifestLine(entry: ManifestEntry): string {
+  return `${JSON.stringify(entry)}\n`;
+}
+
+/** Writes `<dir>/manifest.jsonl` (atomically). */
+export async function writeManifest(dir: string, entries: readonly ManifestEntry[]): Promise<void> {
+  await writeFileAtomic(join(dir, MANIFEST_NAME), entries.map(manifestLine).join(""));
 }

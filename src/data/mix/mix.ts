@@ -7,12 +7,10 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { writeFileAtomic } from "../../util/atomic.js";
 import { lockFolder } from "../../util/lock.js";
 import { Random } from "../../util/random.js";
 import { ParameterError, parseSettings } from "../../errors.js";
 import { DataError } from "../errors.js";
-import { readText } from "../formats/files.js";
 import {
   MIX_JSON_FORMAT,
   MIX_JSON_NAME,
@@ -21,11 +19,19 @@ import {
   readMixJson,
   writeMixJson,
 } from "../formats/mix-json.js";
-import { formatLabelLine, sampleDirLabel, sampleFileNames } from "../formats/labels.js";
+import {
+  formatLabelLine,
+  LABELS_TXT_NAME,
+  readLabelsTxt,
+  sampleDirLabel,
+  sampleFileNames,
+  writeLabelsTxt,
+} from "../formats/labels.js";
 import { MANIFEST_NAME, readManifest } from "../formats/manifest.js";
 import { clipTestSides } from "./clip-split.js";
 import { loadClipShared } from "./clips.js";
 import { type MixConfig, type MixConfigInput, MixConfigSchema } from "../formats/mix-config.js";
+import { SPLIT_JSON_NAME, type SplitFile, writeSplitJson } from "../formats/split-json.js";
 import type { MixRenderSettings, MixTask } from "./render.js";
 import { writeMixSample } from "./sample.js";
 import type { MixWorkerReply, MixWorkerRequest } from "./worker.js";
@@ -34,19 +40,6 @@ import { runWorkerPool, siblingModule } from "../../util/workers.js";
 
 /** Journal of finished samples while a run is in progress (removed when labels.txt is written). */
 const JOURNAL_NAME = ".mix-progress";
-
-/** The train/test assignment written to split.json. */
-export interface SplitFile {
-  version: 1;
-  splitBy: MixConfig["splitBy"];
-  testFraction: number;
-  seed: number;
-  /** Soundfonts held out for test (`splitBy: "soundfont"` only). */
-  testSoundfonts?: string[];
-  /** Sample folders as written in labels.txt (e.g. `./train_data/sample_0`). */
-  train: string[];
-  test: string[];
-}
 
 /** Progress events of {@link buildMixtures}. */
 export interface MixProgress {
@@ -282,7 +275,10 @@ function differingKeys(a: object, b: object): string[] {
 function clearOutput(dir: string): void {
   if (!existsSync(dir)) return;
   for (const name of readdirSync(dir)) {
-    if (isSampleDirName(name) || ["labels.txt", "split.json", MIX_JSON_NAME, JOURNAL_NAME].includes(name)) {
+    if (
+      isSampleDirName(name) ||
+      [LABELS_TXT_NAME, SPLIT_JSON_NAME, MIX_JSON_NAME, JOURNAL_NAME].includes(name)
+    ) {
       rmSync(join(dir, name), { recursive: true, force: true });
     }
   }
@@ -300,10 +296,10 @@ function completedSamples(config: MixConfig, total: number): Set<number> {
       if (/^\d+$/.test(line)) listed.add(Number(line));
     }
   }
-  const labels = join(config.out, "labels.txt");
+  const labels = join(config.out, LABELS_TXT_NAME);
   if (existsSync(labels)) {
-    for (const line of readText(labels).split("\n")) {
-      const m = /sample_(\d+)\/mixed\.wav /.exec(line);
+    for (const { text } of readLabelsTxt(labels)) {
+      const m = /sample_(\d+)\/mixed\.wav /.exec(text);
       if (m !== null) listed.add(Number(m[1]));
     }
   }
@@ -609,8 +605,7 @@ async function mixInto(
       combos[Math.floor(t.index / config.samplesPerCombination)]!.map((c) => classes[c]!.name),
     ),
   );
-  const labelsPath = join(config.out, "labels.txt");
-  await writeFileAtomic(labelsPath, `${labelLines.join("\n")}\n`);
+  const labelsPath = await writeLabelsTxt(config.out, labelLines);
   const split: SplitFile = {
     version: 1,
     splitBy: config.splitBy,
@@ -620,8 +615,7 @@ async function mixInto(
     train: tasks.filter((_, i) => !isTest[i]).map((t) => sampleDirLabel(config.out, t.index)),
     test: tasks.filter((_, i) => isTest[i]).map((t) => sampleDirLabel(config.out, t.index)),
   };
-  const splitPath = join(config.out, "split.json");
-  await writeFileAtomic(splitPath, `${JSON.stringify(split, null, 1)}\n`);
+  const splitPath = await writeSplitJson(config.out, split);
   rmSync(journalPath, { force: true });
 
   return {

@@ -6,13 +6,21 @@
  * `Random(seed).fork("synth:<c>:<i>")`), so the bytes do not depend on `jobs`; resumable (clips
  * listed in the manifest or the run's journal whose file exists are kept).
  */
-import { appendFileSync, existsSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, rmSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { z } from "zod";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { DataError } from "../errors.js";
+import { readText } from "../formats/files.js";
 import { type InstrumentClass, resolveClasses } from "./instruments.js";
-import { MANIFEST_NAME, type ManifestEntry, ManifestEntrySchema } from "../formats/manifest.js";
+import {
+  MANIFEST_NAME,
+  type ManifestEntry,
+  manifestLine,
+  readManifestEntriesLenient,
+  writeManifest,
+} from "../formats/manifest.js";
 import { DEBIAN_SOUNDFONT_GROUPS, type SourceRef, resolveSources } from "./sources/groups.js";
 import { type ClassInventory, timbreInventory } from "./sources/inventory.js";
 import { type SourceSpec, loadSources, prepareSources } from "./sources/load.js";
@@ -51,19 +59,27 @@ export interface SynthResult {
   manifestPath: string;
 }
 
-function readEntries(path: string): ManifestEntry[] {
-  if (!existsSync(path)) return [];
-  const out: ManifestEntry[] = [];
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    if (line.trim() === "") continue;
-    try {
-      const parsed = ManifestEntrySchema.safeParse(JSON.parse(line));
-      if (parsed.success) out.push(parsed.data);
-    } catch {
-      // a line cut by an interruption: that clip is simply made again
-    }
+/** What a resume compares of the synth.json an earlier run wrote (other fields are not read). */
+const PreviousRecordSchema = z.object({
+  version: z.unknown(),
+  config: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** @throws DataError naming the file when it is not valid JSON or not an object */
+function readSynthRecord(path: string): z.infer<typeof PreviousRecordSchema> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readText(path));
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
+    throw new DataError(`${path}: not valid JSON (${error.message}); use \`overwrite\` to re-render`, {
+      cause: error,
+    });
   }
-  return out;
+  const parsed = PreviousRecordSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new DataError(`${path}: not a synth.json of stemscope; use \`overwrite\` to re-render`);
+  return parsed.data;
 }
 
 /**
@@ -130,7 +146,10 @@ export async function synthesize(
   const journalPath = join(config.outDir, JOURNAL_NAME);
   const kept = new Map<string, ManifestEntry>();
   if (options.overwrite !== true) {
-    for (const e of [...readEntries(manifestPath), ...readEntries(journalPath)]) {
+    for (const e of [
+      ...readManifestEntriesLenient(manifestPath),
+      ...readManifestEntriesLenient(journalPath),
+    ]) {
       if (existsSync(join(config.outDir, e.file))) kept.set(e.file, e);
     }
   } else {
@@ -139,10 +158,7 @@ export async function synthesize(
   // The record binds only clips it made: a run that failed before its first clip (an unloadable
   // soundfont, a kill while loading) left a synth.json that must not refuse the corrected retry.
   if (kept.size > 0 && existsSync(synthJsonPath)) {
-    const previous = JSON.parse(readFileSync(synthJsonPath, "utf8")) as {
-      version?: unknown;
-      config?: Record<string, unknown>;
-    };
+    const previous = readSynthRecord(synthJsonPath);
     if (previous.version !== SYNTH_FORMAT_VERSION) {
       throw new DataError(
         `${config.outDir}: was rendered by another version of stemscope synth (format version ${String(previous.version)}, this one writes ${SYNTH_FORMAT_VERSION}), whose clips sound different; use --overwrite to re-render, or choose another --out`,
@@ -192,7 +208,7 @@ export async function synthesize(
   let done = total - tasks.length;
   const finished = (entries: ManifestEntry[]): void => {
     fresh.push(...entries);
-    buffer.push(...entries.map((e) => `${JSON.stringify(e)}\n`));
+    buffer.push(...entries.map(manifestLine));
     if (buffer.length >= 64) flush();
     done += entries.length;
     onProgress({ phase: "render", done, total });
@@ -228,7 +244,7 @@ export async function synthesize(
     const cb = order.get(b.class) ?? Number.MAX_SAFE_INTEGER;
     return ca - cb || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
   });
-  await writeFileAtomic(manifestPath, entries.map((e) => `${JSON.stringify(e)}\n`).join(""));
+  await writeManifest(config.outDir, entries);
   rmSync(journalPath, { force: true });
   return {
     config,
