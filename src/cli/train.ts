@@ -1,8 +1,14 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import { PRESET_NAMES } from "../model/presets.js";
-import { type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
-import { formatEpochLine, train, type TrainInput, type TrainProgress } from "../train/trainer.js";
+import { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
+import {
+  formatEpochLine,
+  train,
+  type TrainInput,
+  type TrainProgress,
+  type TrainSummary,
+} from "../train/trainer.js";
 import { createProgress, type Progress } from "../util/progress.js";
 import { warningPrinter } from "./flags.js";
 import { launchFromFlags, type LaunchFlags, launchLocalRanks } from "./launch.js";
@@ -106,175 +112,197 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   return c as TrainInput;
 }
 
+/** The options of `stemscope train`, in the order `--help` lists them: [flags, description]. */
+function trainOptions(d: TrainConfig): [flags: string, description: string][] {
+  return [
+    // What to train on, where to write, which model.
+    [
+      "--data <dir>",
+      "a train_data folder (labels.txt, sample_<i>/, split.json: fixed mixtures), or a raw_data clip library (one folder of clips per class, from `stemscope synth`: new mixtures drawn every step)",
+    ],
+    ["--out <dir>", "model folder to write, e.g. runs/first (the seed wrote logs/m2.pth)"],
+    ["--preset <name>", `architecture: ${PRESET_NAMES.join(" | ")} (default: ${d.preset})`],
+    ["--features <mode>", `seed | native spectrograms (default: ${d.features})`],
+    // Optimisation.
+    ["--epochs <n>", `epochs (default: ${d.epochs})`],
+    ["--batch-size <n>", `batch size (default: ${d.batchSize})`],
+    ["--lr <x>", `Adam learning rate (default: ${d.lr})`],
+    ["--weight-decay <x>", `Adam L2 weight decay (default: ${d.weightDecay})`],
+    ["--loss-weight <x>", `λ in λ·L_sep + (1−λ)·L_cls (default: ${d.lossWeight})`],
+    [
+      "--schedule <name>",
+      `plateau (ReduceLROnPlateau on test loss, the seed's) | cosine (warm-up, then cosine decay to 0 over all epochs) (default: ${d.schedule})`,
+    ],
+    ["--warmup <fraction>", `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`],
+    // Architecture and objective.
+    [
+      "--unet-output <kind>",
+      "direct | mask (sigmoid mask × mixture) | ratio (softmax ratio masks on the mixture's mel power; --features native) (default: the preset's)",
+    ],
+    [
+      "--unet-skips <kind>",
+      "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",
+    ],
+    [
+      "--classifier-input <kind>",
+      "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
+    ],
+    ["--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks"],
+    ["--pit", "permutation-invariant training: best source order per sample"],
+    [
+      "--separation-loss <kind>",
+      `mse (the seed's: squared error of the spectrogram values) | shares (--features native: error of each source's share of every mel cell, what resynthesis turns into masks, weighted by the mixture's magnitude) (default: ${d.separationLoss})`,
+    ],
+    [
+      "--reference-weight <x>",
+      `β: also train the classifier on the reference sources, adding β·Σ CE(classifier(source), label) to L_cls (default: ${d.referenceWeight}, the seed's loss)`,
+    ],
+    // The run.
+    [
+      "--bf16 [when]",
+      "bfloat16 autocast: on (the flag alone), off, or auto — time both here and take bf16 only where it is ≥ 1.1× faster",
+    ],
+    ["--threads <n>", "libtorch threads (default: CPU cores)"],
+    ["--seed <n>", `seed of initialisation, shuffling and dropout (default: ${d.seed})`],
+    ["--early-stop <n>", "stop after n epochs without a better test accuracy"],
+    ["--resume", "continue the interrupted run in --out exactly where its last epoch ended"],
+    [
+      "--split <mode>",
+      `auto (split.json, else seeded) | random (the seed's leaky split) (default: ${d.split})`,
+    ],
+    ["--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)"],
+    ["--max-steps <n>", "stop after n optimizer steps in total (benchmarks)"],
+    // Clip libraries (mixtures drawn afresh).
+    ["--sources <k>", `clip library: instruments per drawn mixture (default: ${d.sources})`],
+    ["--mixtures <n>", `clip library: mixtures drawn per epoch (default: ${d.mixtures})`],
+    [
+      "--val-mixtures <n>",
+      `clip library: fixed validation mixtures, from held-back clips (default: ${d.valMixtures})`,
+    ],
+    [
+      "--gain-db <min,max>",
+      `clip library: level of sources 2…K relative to source 1, dB (default: ${d.gainDb.join(",")})`,
+    ],
+    [
+      "--hold-out <groups>",
+      "clip library: comma-separated source groups of its manifest (e.g. a320u) left out of training and validation",
+    ],
+    [
+      "--test-fraction <x>",
+      `share of samples (seeded split) or of each class's clips (clip library) kept for validation (default: ${d.testFraction})`,
+    ],
+    ["--quiet", "no progress output (the per-epoch lines are still printed)"],
+    // Several ranks (data-parallel).
+    [
+      "--world-size <n>",
+      "ranks training together, data-parallel; --batch-size is per rank (default: $WORLD_SIZE, else 1)",
+    ],
+    ["--rank <r>", "this process's rank, 0 to world size − 1; rank 0 writes --out (default: $RANK, else 0)"],
+    [
+      "--master-addr <host>",
+      "host of rank 0, which hosts the rendezvous (default: $MASTER_ADDR, else 127.0.0.1)",
+    ],
+    ["--master-port <port>", "rendezvous port on rank 0 (default: $MASTER_PORT, else 29500)"],
+    ["--dist-timeout <s>", "seconds a rendezvous or collective waits for the other ranks (default: 300)"],
+    ["--nproc <n>", "start n ranks of this command on this machine (each with cores / n threads)"],
+  ];
+}
+
 /** Registers `stemscope train`. */
 export function registerTrainCommand(program: Command): void {
-  const d = TrainConfigSchema.parse({ data: "-", out: "-" });
-  program
+  const command = program
     .command("train")
     .description(
       "Train the joint U-Net + ResNet on a train_data folder (the seed's 02.py) and write a model folder: config.json, weights.safetensors (best by test accuracy), last.safetensors, checkpoint, train_log.jsonl, metrics.json.",
-    )
-    .option(
-      "--data <dir>",
-      "a train_data folder (labels.txt, sample_<i>/, split.json: fixed mixtures), or a raw_data clip library (one folder of clips per class, from `stemscope synth`: new mixtures drawn every step)",
-    )
-    .option("--out <dir>", "model folder to write, e.g. runs/first (the seed wrote logs/m2.pth)")
-    .option("--preset <name>", `architecture: ${PRESET_NAMES.join(" | ")} (default: ${d.preset})`)
-    .option("--features <mode>", `seed | native spectrograms (default: ${d.features})`)
-    .option("--epochs <n>", `epochs (default: ${d.epochs})`)
-    .option("--batch-size <n>", `batch size (default: ${d.batchSize})`)
-    .option("--lr <x>", `Adam learning rate (default: ${d.lr})`)
-    .option("--weight-decay <x>", `Adam L2 weight decay (default: ${d.weightDecay})`)
-    .option("--loss-weight <x>", `λ in λ·L_sep + (1−λ)·L_cls (default: ${d.lossWeight})`)
-    .option(
-      "--schedule <name>",
-      `plateau (ReduceLROnPlateau on test loss, the seed's) | cosine (warm-up, then cosine decay to 0 over all epochs) (default: ${d.schedule})`,
-    )
-    .option(
-      "--warmup <fraction>",
-      `cosine schedule: fraction of steps spent warming up (default: ${d.warmup})`,
-    )
-    .option(
-      "--unet-output <kind>",
-      "direct | mask (sigmoid mask × mixture) | ratio (softmax ratio masks on the mixture's mel power; --features native) (default: the preset's)",
-    )
-    .option(
-      "--unet-skips <kind>",
-      "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",
-    )
-    .option(
-      "--classifier-input <kind>",
-      "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
-    )
-    .option("--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks")
-    .option("--pit", "permutation-invariant training: best source order per sample")
-    .option(
-      "--separation-loss <kind>",
-      `mse (the seed's: squared error of the spectrogram values) | shares (--features native: error of each source's share of every mel cell, what resynthesis turns into masks, weighted by the mixture's magnitude) (default: ${d.separationLoss})`,
-    )
-    .option(
-      "--reference-weight <x>",
-      `β: also train the classifier on the reference sources, adding β·Σ CE(classifier(source), label) to L_cls (default: ${d.referenceWeight}, the seed's loss)`,
-    )
-    .option(
-      "--bf16 [when]",
-      "bfloat16 autocast: on (the flag alone), off, or auto — time both here and take bf16 only where it is ≥ 1.1× faster",
-    )
-    .option("--threads <n>", "libtorch threads (default: CPU cores)")
-    .option("--seed <n>", `seed of initialisation, shuffling and dropout (default: ${d.seed})`)
-    .option("--early-stop <n>", "stop after n epochs without a better test accuracy")
-    .option("--resume", "continue the interrupted run in --out exactly where its last epoch ended")
-    .option(
-      "--split <mode>",
-      `auto (split.json, else seeded) | random (the seed's leaky split) (default: ${d.split})`,
-    )
-    .option("--cache-dir <dir>", "feature cache folder (default: <data>/.stemscope-cache)")
-    .option("--max-steps <n>", "stop after n optimizer steps in total (benchmarks)")
-    .option("--sources <k>", `clip library: instruments per drawn mixture (default: ${d.sources})`)
-    .option("--mixtures <n>", `clip library: mixtures drawn per epoch (default: ${d.mixtures})`)
-    .option(
-      "--val-mixtures <n>",
-      `clip library: fixed validation mixtures, from held-back clips (default: ${d.valMixtures})`,
-    )
-    .option(
-      "--gain-db <min,max>",
-      `clip library: level of sources 2…K relative to source 1, dB (default: ${d.gainDb.join(",")})`,
-    )
-    .option(
-      "--hold-out <groups>",
-      "clip library: comma-separated source groups of its manifest (e.g. a320u) left out of training and validation",
-    )
-    .option(
-      "--test-fraction <x>",
-      `share of samples (seeded split) or of each class's clips (clip library) kept for validation (default: ${d.testFraction})`,
-    )
-    .option("--quiet", "no progress output (the per-epoch lines are still printed)")
-    .option(
-      "--world-size <n>",
-      "ranks training together, data-parallel; --batch-size is per rank (default: $WORLD_SIZE, else 1)",
-    )
-    .option(
-      "--rank <r>",
-      "this process's rank, 0 to world size − 1; rank 0 writes --out (default: $RANK, else 0)",
-    )
-    .option(
-      "--master-addr <host>",
-      "host of rank 0, which hosts the rendezvous (default: $MASTER_ADDR, else 127.0.0.1)",
-    )
-    .option("--master-port <port>", "rendezvous port on rank 0 (default: $MASTER_PORT, else 29500)")
-    .option(
-      "--dist-timeout <s>",
-      "seconds a rendezvous or collective waits for the other ranks (default: 300)",
-    )
-    .option("--nproc <n>", "start n ranks of this command on this machine (each with cores / n threads)")
-    .action(async (flags: TrainFlags, command: Command) => {
-      if (flags.nproc !== undefined) {
-        const nproc = parseIntFlag("--nproc", flags.nproc, { min: 1, max: 256 });
-        await launchLocalRanks(nproc, flags, process.argv.slice(2));
-        return;
-      }
-      const launch = launchFromFlags(flags);
-      const config = { ...trainFlagsToConfig(flags), worldSize: launch.worldSize };
-      if (config.threads === undefined && launch.defaultThreads !== undefined)
-        config.threads = launch.defaultThreads;
-      // Rank 0 speaks for the run; the others only report their own errors.
-      const speaks = (launch.distributed.rank ?? 0) === 0;
-      const quiet = flags.quiet === true || !speaks;
-      let bar: Progress | undefined;
-      let barKey = "";
-      const controller = new AbortController();
-      const onSigint = (): void => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write(
-          "\nstemscope: stopping after this step (Ctrl-C again to quit now); the last finished epoch is kept\n",
-        );
-        controller.abort();
-      };
-      process.on("SIGINT", onSigint);
-      const onProgress = (e: TrainProgress): void => {
-        const key = `${e.phase}:${e.epoch}`;
-        if (key !== barKey) {
-          bar?.stop();
-          barKey = key;
-          const label = e.phase === "cache" ? "data" : `epoch ${e.epoch}/${e.epochs} ${e.phase}`;
-          bar = createProgress({ label, total: e.total, quiet });
-        }
-        const payload: Record<string, number> = {};
-        if (e.loss !== undefined) payload.loss = e.loss;
-        if (e.acc !== undefined) payload.acc = e.acc;
-        bar?.update(e.done, payload);
-      };
-      try {
-        const summary = await train(config, {
-          signal: controller.signal,
-          onProgress,
-          onWarning: speaks ? warningPrinter(command) : () => undefined,
-          onEpoch: (record) => {
-            bar?.stop();
-            bar = undefined;
-            barKey = "";
-            if (speaks) process.stdout.write(`${formatEpochLine(record)}\n`);
-          },
-          distributed: launch.distributed,
-        });
-        bar?.stop();
-        if (!speaks) return;
-        const best =
-          summary.bestEpoch > 0
-            ? `best epoch ${summary.bestEpoch} (test acc ${summary.bestValAcc.toFixed(4)})`
-            : "no epoch finished";
-        const why = {
-          epochs: "",
-          "early-stop": " (early stop)",
-          "max-steps": " (--max-steps reached)",
-          aborted: " (interrupted)",
-        }[summary.stopReason];
-        process.stdout.write(
-          `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split})${summary.cache === undefined ? " drawn afresh from the clip library" : `; features: ${summary.cache.computed} computed, ${summary.cache.hits} cached`}; peak RSS ${summary.peakRssMb} MiB${summary.worldSize > 1 ? `; trained on ${summary.worldSize} ranks` : ""}\n`,
-        );
-      } finally {
-        bar?.stop();
-        process.off("SIGINT", onSigint);
-      }
+    );
+  for (const [flags, description] of trainOptions(TrainConfigSchema.parse({ data: "-", out: "-" })))
+    command.option(flags, description);
+  command.action(runTrainCommand);
+}
+
+/** The action of `stemscope train`: local ranks (--nproc), or this rank's training run. */
+async function runTrainCommand(flags: TrainFlags, command: Command): Promise<void> {
+  if (flags.nproc !== undefined) {
+    const nproc = parseIntFlag("--nproc", flags.nproc, { min: 1, max: 256 });
+    await launchLocalRanks(nproc, flags, process.argv.slice(2));
+    return;
+  }
+  const launch = launchFromFlags(flags);
+  const config = { ...trainFlagsToConfig(flags), worldSize: launch.worldSize };
+  if (config.threads === undefined && launch.defaultThreads !== undefined)
+    config.threads = launch.defaultThreads;
+  // Rank 0 speaks for the run; the others only report their own errors.
+  const speaks = (launch.distributed.rank ?? 0) === 0;
+  const bars = progressBars(flags.quiet === true || !speaks);
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    process.stderr.write(
+      "\nstemscope: stopping after this step (Ctrl-C again to quit now); the last finished epoch is kept\n",
+    );
+    controller.abort();
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const summary = await train(config, {
+      signal: controller.signal,
+      onProgress: bars.update,
+      onWarning: speaks ? warningPrinter(command) : () => undefined,
+      onEpoch: (record) => {
+        bars.stop();
+        if (speaks) process.stdout.write(`${formatEpochLine(record)}\n`);
+      },
+      distributed: launch.distributed,
     });
+    bars.stop();
+    if (speaks) process.stdout.write(`${summaryLine(summary)}\n`);
+  } finally {
+    bars.stop();
+    process.off("SIGINT", onSigint);
+  }
+}
+
+/** One progress bar per phase and epoch (`update`); `stop` ends the current one. */
+function progressBars(quiet: boolean): { update: (e: TrainProgress) => void; stop: () => void } {
+  let bar: Progress | undefined;
+  let barKey = "";
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+    barKey = "";
+  };
+  const update = (e: TrainProgress): void => {
+    const key = `${e.phase}:${e.epoch}`;
+    if (key !== barKey) {
+      bar?.stop();
+      barKey = key;
+      const label = e.phase === "cache" ? "data" : `epoch ${e.epoch}/${e.epochs} ${e.phase}`;
+      bar = createProgress({ label, total: e.total, quiet });
+    }
+    const payload: Record<string, number> = {};
+    if (e.loss !== undefined) payload.loss = e.loss;
+    if (e.acc !== undefined) payload.acc = e.acc;
+    bar?.update(e.done, payload);
+  };
+  return { update, stop };
+}
+
+/** The line printed when training ends: epochs, why it stopped, the best epoch, data, memory. */
+function summaryLine(summary: TrainSummary): string {
+  const best =
+    summary.bestEpoch > 0
+      ? `best epoch ${summary.bestEpoch} (test acc ${summary.bestValAcc.toFixed(4)})`
+      : "no epoch finished";
+  const why = {
+    epochs: "",
+    "early-stop": " (early stop)",
+    "max-steps": " (--max-steps reached)",
+    aborted: " (interrupted)",
+  }[summary.stopReason];
+  const data =
+    summary.cache === undefined
+      ? " drawn afresh from the clip library"
+      : `; features: ${summary.cache.computed} computed, ${summary.cache.hits} cached`;
+  const ranks = summary.worldSize > 1 ? `; trained on ${summary.worldSize} ranks` : "";
+  return `${summary.out}: ${summary.epochs} epochs${why}, ${best}; ${summary.trainSamples} train / ${summary.testSamples} test samples (split: ${summary.split})${data}; peak RSS ${summary.peakRssMb} MiB${ranks}`;
 }

@@ -1,11 +1,11 @@
 // ONNX export of a model folder, and the description an exported file carries.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { loadModelFolder, MODEL_FILES, readModelConfig } from "../model/index.js";
 import { writeFileAtomic } from "../util/atomic.js";
+import { packageVersion } from "../version.js";
 import { readOnnxModelInfo } from "./metadata.js";
 import { exportJointModel, OPSET_RANGE } from "./onnx.js";
 
@@ -22,13 +22,6 @@ export { exportJointModel, OnnxExportError, type OnnxExportOptions, OPSET_RANGE 
 
 /** The file `stemscope export` writes into a model folder by default, and the ONNX backend looks for. */
 export const ONNX_FILE = "model.onnx";
-
-/** stemscope's version (package.json), written into exported files as producer_version. */
-export function packageVersion(): string {
-  // src/export/ and dist/export/ both sit two folders below the package root.
-  const path = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json");
-  return (JSON.parse(readFileSync(path, "utf8")) as { version: string }).version;
-}
 
 /**
  * SHA-256 (hex) of what an export of the folder depends on: its weights file and the parts of
