@@ -182,7 +182,6 @@ export function checkDataset(dir: string, input: CheckOptions = {}): CheckReport
 }
 
 function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawDataReport {
-  const { sampleRate, seconds } = options;
   const classes = listRawData(dir);
   const stats: ClassStats[] = [];
   const total = classes.reduce((n, c) => n + c.files.length, 0);
@@ -214,74 +213,10 @@ function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawD
       );
     }
     for (const file of cls.files) {
-      const path = join(dir, cls.name, file);
       done++;
       if (done % 200 === 0) options.onProgress?.(done, total);
-      let audio: DecodedAudio;
-      try {
-        audio = readWav(path);
-      } catch (error) {
-        s.unreadable++;
-        issues.error(
-          "unreadable",
-          `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
-          { file: path },
-        );
-        continue;
-      }
-      const unusable = nonFiniteAudio(audio, path);
-      if (unusable !== null) {
-        s.unreadable++;
-        issues.error("non-finite", unusable, { file: path });
-        continue;
-      }
-      const frames = audio.channels[0]?.length ?? 0;
-      s.sampleRates[String(audio.sampleRate)] = (s.sampleRates[String(audio.sampleRate)] ?? 0) + 1;
-      s.channels[String(audio.channels.length)] = (s.channels[String(audio.channels.length)] ?? 0) + 1;
-      const duration = frames / audio.sampleRate;
-      durations.push(duration);
-      if (frames === 0) {
-        issues.error("empty-clip", `${path}: has no samples`, { file: path });
-        continue;
-      }
-      const { peak, clipped } = levelStats(audio.channels);
-      if (peak < SILENCE_PEAK) {
-        s.silent++;
-        issues.warning(
-          "silent",
-          `${path}: silent (peak ${peak.toExponential(1)} < ${SILENCE_PEAK}); it would add nothing to a mixture`,
-          { file: path },
-        );
-      }
-      if (clipped) {
-        s.clipped++;
-        issues.warning(
-          "clipped",
-          `${path}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`,
-          { file: path },
-        );
-      }
-      if (audio.sampleRate !== sampleRate) {
-        issues.warning(
-          "sample-rate",
-          `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz (mix will resample it)`,
-          { file: path },
-        );
-      }
-      if (audio.channels.length !== 1) {
-        issues.warning(
-          "channels",
-          `${path}: ${audio.channels.length} channels, expected mono (mix will average them)`,
-          { file: path },
-        );
-      }
-      if (duration + 1e-9 < seconds) {
-        issues.warning(
-          "short",
-          `${path}: ${duration.toFixed(3)} s, shorter than ${seconds} s (mix will zero-pad it)`,
-          { file: path },
-        );
-      }
+      const duration = checkClip(join(dir, cls.name, file), options, s, issues);
+      if (duration !== undefined) durations.push(duration);
     }
     if (durations.length > 0) {
       s.duration = {
@@ -312,6 +247,77 @@ function checkRawData(dir: string, options: CheckSettings, issues: Issues): RawD
     );
   }
   return { kind: "raw_data", dir, classes: stats, totalClips: total };
+}
+
+/**
+ * One clip of a raw_data class: decodes, finite, not empty, not silent or clipped, the rate, mono,
+ * long enough; counts it in `s`. @returns its duration in seconds, or undefined when unreadable
+ */
+function checkClip(path: string, options: CheckSettings, s: ClassStats, issues: Issues): number | undefined {
+  const { sampleRate, seconds } = options;
+  let audio: DecodedAudio;
+  try {
+    audio = readWav(path);
+  } catch (error) {
+    s.unreadable++;
+    issues.error(
+      "unreadable",
+      `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+      { file: path },
+    );
+    return undefined;
+  }
+  const unusable = nonFiniteAudio(audio, path);
+  if (unusable !== null) {
+    s.unreadable++;
+    issues.error("non-finite", unusable, { file: path });
+    return undefined;
+  }
+  const frames = audio.channels[0]?.length ?? 0;
+  s.sampleRates[String(audio.sampleRate)] = (s.sampleRates[String(audio.sampleRate)] ?? 0) + 1;
+  s.channels[String(audio.channels.length)] = (s.channels[String(audio.channels.length)] ?? 0) + 1;
+  const duration = frames / audio.sampleRate;
+  if (frames === 0) {
+    issues.error("empty-clip", `${path}: has no samples`, { file: path });
+    return duration;
+  }
+  const { peak, clipped } = levelStats(audio.channels);
+  if (peak < SILENCE_PEAK) {
+    s.silent++;
+    issues.warning(
+      "silent",
+      `${path}: silent (peak ${peak.toExponential(1)} < ${SILENCE_PEAK}); it would add nothing to a mixture`,
+      { file: path },
+    );
+  }
+  if (clipped) {
+    s.clipped++;
+    issues.warning("clipped", `${path}: clipped (${CLIP_RUN}+ consecutive samples at |x| ≥ ${CLIP_LEVEL})`, {
+      file: path,
+    });
+  }
+  if (audio.sampleRate !== sampleRate) {
+    issues.warning(
+      "sample-rate",
+      `${path}: ${audio.sampleRate} Hz, expected ${sampleRate} Hz (mix will resample it)`,
+      { file: path },
+    );
+  }
+  if (audio.channels.length !== 1) {
+    issues.warning(
+      "channels",
+      `${path}: ${audio.channels.length} channels, expected mono (mix will average them)`,
+      { file: path },
+    );
+  }
+  if (duration + 1e-9 < seconds) {
+    issues.warning(
+      "short",
+      `${path}: ${duration.toFixed(3)} s, shorter than ${seconds} s (mix will zero-pad it)`,
+      { file: path },
+    );
+  }
+  return duration;
 }
 
 /** A sample as listed in labels.txt: its line, its files as written (mixed first) and its labels. */
