@@ -134,30 +134,67 @@ export async function synthesize(
   const onProgress = options.onProgress ?? (() => undefined);
   const jobs = Math.max(1, Math.floor(options.jobs ?? availableParallelism()));
 
-  const synthJsonPath = join(config.outDir, SYNTH_JSON);
-  const record = {
-    format: "stemscope-synth",
-    version: SYNTH_FORMAT_VERSION,
-    config,
-    sources: sources.map((s) => ({ group: s.group, kind: s.kind, weight: s.weight })),
-  };
-  // Resume: clips listed in the manifest or the journal, with their file present.
-  const manifestPath = join(config.outDir, MANIFEST_NAME);
   const journalPath = join(config.outDir, JOURNAL_NAME);
-  const kept = new Map<string, ManifestEntry>();
-  if (options.overwrite !== true) {
-    for (const e of [
-      ...readManifestEntriesLenient(manifestPath),
-      ...readManifestEntriesLenient(journalPath),
-    ]) {
-      if (existsSync(join(config.outDir, e.file))) kept.set(e.file, e);
+  const kept = finishedClips(config.outDir, journalPath, options.overwrite === true);
+  await claimFolder(config, sources, kept.size > 0);
+
+  const tasks: SynthTask[] = [];
+  classes.forEach((cls, classIndex) => {
+    for (let index = 0; index < config.perClass; index++) {
+      if (!kept.has(`${cls.name}/${clipFileName(index)}`)) tasks.push({ classIndex, index });
     }
-  } else {
+  });
+  const total = classes.length * config.perClass;
+  const fresh = await renderClips(config, classes, sources, tasks, { jobs, journalPath, total, onProgress });
+  onProgress({ phase: "render", done: total, total });
+
+  // manifest.jsonl: every clip of the configured classes, in class order then index.
+  for (const e of fresh) kept.set(e.file, e);
+  const order = new Map(classes.map((c, i) => [c.name, i]));
+  const entries = [...kept.values()].sort((a, b) => {
+    const ca = order.get(a.class) ?? Number.MAX_SAFE_INTEGER;
+    const cb = order.get(b.class) ?? Number.MAX_SAFE_INTEGER;
+    return ca - cb || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
+  });
+  await writeManifest(config.outDir, entries);
+  rmSync(journalPath, { force: true });
+  return {
+    config,
+    sources,
+    clips: entries.length,
+    written: tasks.length,
+    skipped: total - tasks.length,
+    manifestPath: join(config.outDir, MANIFEST_NAME),
+  };
+}
+
+/**
+ * Resume: the clips an earlier run finished — listed in the manifest or the journal, with their file
+ * present — by file (`<class>/<id>.wav`). With `overwrite`, none (and the journal is removed).
+ */
+function finishedClips(outDir: string, journalPath: string, overwrite: boolean): Map<string, ManifestEntry> {
+  const kept = new Map<string, ManifestEntry>();
+  if (overwrite) {
     rmSync(journalPath, { force: true });
+    return kept;
   }
+  const manifestPath = join(outDir, MANIFEST_NAME);
+  for (const e of [...readManifestEntriesLenient(manifestPath), ...readManifestEntriesLenient(journalPath)]) {
+    if (existsSync(join(outDir, e.file))) kept.set(e.file, e);
+  }
+  return kept;
+}
+
+/**
+ * Writes synth.json for this run, after checking that clips kept from an earlier run (`keepsClips`)
+ * were made with the same recipe and settings.
+ * @throws DataError when they were not
+ */
+async function claimFolder(config: SynthConfig, sources: SourceRef[], keepsClips: boolean): Promise<void> {
+  const synthJsonPath = join(config.outDir, SYNTH_JSON);
   // The record binds only clips it made: a run that failed before its first clip (an unloadable
   // soundfont, a kill while loading) left a synth.json that must not refuse the corrected retry.
-  if (kept.size > 0 && existsSync(synthJsonPath)) {
+  if (keepsClips && existsSync(synthJsonPath)) {
     const previous = readSynthRecord(synthJsonPath);
     if (previous.version !== SYNTH_FORMAT_VERSION) {
       throw new DataError(
@@ -183,15 +220,27 @@ export async function synthesize(
       );
     }
   }
+  const record = {
+    format: "stemscope-synth",
+    version: SYNTH_FORMAT_VERSION,
+    config,
+    sources: sources.map((s) => ({ group: s.group, kind: s.kind, weight: s.weight })),
+  };
   await writeFileAtomic(synthJsonPath, `${JSON.stringify(record, null, 2)}\n`);
+}
 
-  const tasks: SynthTask[] = [];
-  classes.forEach((cls, classIndex) => {
-    for (let index = 0; index < config.perClass; index++) {
-      if (!kept.has(`${cls.name}/${clipFileName(index)}`)) tasks.push({ classIndex, index });
-    }
-  });
-  const total = classes.length * config.perClass;
+/**
+ * Renders `tasks` (in-process, or on worker threads when there are enough), journalling each
+ * finished clip so an interrupted run resumes. @returns the manifest entries of the clips made
+ */
+async function renderClips(
+  config: SynthConfig,
+  classes: InstrumentClass[],
+  sources: SourceRef[],
+  tasks: SynthTask[],
+  run: { jobs: number; journalPath: string; total: number; onProgress: (event: SynthProgress) => void },
+): Promise<ManifestEntry[]> {
+  const { jobs, journalPath, total, onProgress } = run;
   const settings: SynthSettings = {
     outDir: config.outDir,
     seconds: config.seconds,
@@ -234,26 +283,7 @@ export async function synthesize(
       flush();
     }
   }
-  onProgress({ phase: "render", done: total, total });
-
-  // manifest.jsonl: every clip of the configured classes, in class order then index.
-  for (const e of fresh) kept.set(e.file, e);
-  const order = new Map(classes.map((c, i) => [c.name, i]));
-  const entries = [...kept.values()].sort((a, b) => {
-    const ca = order.get(a.class) ?? Number.MAX_SAFE_INTEGER;
-    const cb = order.get(b.class) ?? Number.MAX_SAFE_INTEGER;
-    return ca - cb || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0);
-  });
-  await writeManifest(config.outDir, entries);
-  rmSync(journalPath, { force: true });
-  return {
-    config,
-    sources,
-    clips: entries.length,
-    written: tasks.length,
-    skipped: total - tasks.length,
-    manifestPath,
-  };
+  return fresh;
 }
 
 async function synthWithWorkers(
