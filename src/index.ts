@@ -257,6 +257,8 @@ export {
   type InferenceOptions,
   InferenceOptionsSchema,
   loadModel,
+  NO_INSTRUMENT_STEM,
+  type NoInstrument,
   type Prediction,
   predictionRecord,
   removeStalePartials,

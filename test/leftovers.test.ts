@@ -42,6 +42,8 @@ test("separate: a killed run's <track>.partial-<pid>/ is removed by the next wri
       windowSeconds: 1,
       hopSeconds: 0.5,
       warnings: [],
+      noInstrument: null,
+      namingStatistics: null,
     },
   };
   const notes: string[] = [];

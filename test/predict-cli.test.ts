@@ -78,7 +78,7 @@ test("predict --json: one object per file, all classes sorted, windows; --plot w
   assert.equal(png.readUInt32BE(20), 3 * 16); // 3 classes × 16 px
 });
 
-test("predict text output with --timeline; a short file is padded with a warning; silent and unreadable files fail clearly", async () => {
+test("predict text output with --timeline; a short file is padded with a warning; a silent file is no instrument; an unreadable file fails clearly", async () => {
   const bad = join(dir, "bad.wav");
   writeFileSync(bad, "not audio at all");
   const r = spawnCli("predict", short, silent, bad, "--model", modelDir, "--timeline");
@@ -87,9 +87,12 @@ test("predict text output with --timeline; a short file is padded with a warning
   assert.match(r.stdout, /timeline/);
   assert.match(r.stdout, / 0\.0–0\.7 /);
   assert.match(r.stderr, /warning: .*short\.wav: 0\.70 s is shorter than one 2 s window; zero-padded to 2 s/);
-  assert.match(r.stderr, /silent\.wav: audio is silent/);
+  assert.match(
+    r.stdout,
+    /silent\.wav: 3\.0 s, 2 windows\n {2}no instrument: silent: every window is below -60 dBFS RMS/,
+  );
   assert.match(r.stderr, /bad\.wav: unknown audio format/);
-  assert.match(r.stderr, /2 of 3 input files failed/);
+  assert.match(r.stderr, /1 of 3 input files failed/);
   await assert.rejects(
     parse("predict", song, "--model", join(dir, "missing")),
     /missing: model folder not found/,
@@ -100,12 +103,12 @@ test("predict text output with --timeline; a short file is padded with a warning
   );
 });
 
-test("separate: stems named by instrument sum back to the mixture, predictions.json; no output for a failing file", async () => {
+test("separate: stems named by instrument sum back to the mixture, predictions.json; a silent file is its own one stem", async () => {
   const out = join(dir, "separated");
   const r = spawnCli("separate", song, silent, "--model", modelDir, "--out", out, "--float32", "--quiet");
-  assert.equal(r.code, 1); // the silent file fails
-  assert.match(r.stderr, /silent\.wav: audio is silent/);
-  assert.equal(existsSync(join(out, "silent")), false);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /silent\.wav: no instrument \(silent: .*\); .*no-instrument\.wav is the input/);
+  assert.deepEqual(readdirSync(join(out, "silent")).sort(), ["no-instrument.wav", "predictions.json"]);
   const files = readdirSync(join(out, "song")).sort();
   const predictions = JSON.parse(readFileSync(join(out, "song", "predictions.json"), "utf8")) as {
     instruments: { name: string }[];

@@ -24,6 +24,7 @@ export interface InferenceFlags {
   hopSeconds?: string;
   batchSize?: string;
   silenceDb?: string;
+  noiseFlatness?: string;
   summary?: string;
   threads?: string;
   bf16?: boolean;
@@ -43,7 +44,11 @@ export function addInferenceOptions(command: Command): Command {
     .option("--batch-size <n>", `windows per forward pass (default: ${d.batchSize})`)
     .option(
       "--silence-db <dB>",
-      `windows quieter than this RMS level (dBFS) are marked silent (default: ${d.silenceDb})`,
+      `windows quieter than this RMS level (dBFS, without DC and infrasound below 20 Hz) are marked silent (default: ${d.silenceDb})`,
+    )
+    .option(
+      "--noise-flatness <f>",
+      `audible windows whose spectral flatness (0 tonal … 1 white; music < 0.05, pink noise 0.33) is above this are noise, not counted; 1: never (default: ${d.noiseFlatness})`,
     )
     .option(
       "--summary <mode>",
@@ -79,6 +84,8 @@ export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
     options.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1, max: 1024 });
   if (flags.silenceDb !== undefined)
     options.silenceDb = parseFloatFlag("--silence-db", flags.silenceDb, { min: -200, max: 0 });
+  if (flags.noiseFlatness !== undefined)
+    options.noiseFlatness = parseFloatFlag("--noise-flatness", flags.noiseFlatness, { min: 0, max: 1 });
   if (flags.summary !== undefined)
     options.summary = parseChoice("--summary", flags.summary, ["mean", "max"] as const);
   if (flags.threads !== undefined)
@@ -87,7 +94,7 @@ export function inferenceOptions(flags: InferenceFlags): InferenceOptions {
 }
 
 /**
- * Runs `work` on every file; an input error (unreadable, silent) is printed (in `command`'s flags)
+ * Runs `work` on every file; an input error (e.g. unreadable) is printed (in `command`'s flags)
  * and the next file goes on. Throws at the end when any file failed, so the exit status is 1.
  */
 export async function forEachFile(
@@ -122,7 +129,7 @@ export function registerPredictCommand(program: Command): void {
   const command = program
     .command("predict")
     .description(
-      "Name the instruments playing in audio files of any length, rate, channel count and format: 2-s windows every --hop-seconds, a file-level probability per instrument (the mean, or with --summary max the highest, over non-silent windows of 1 − Π_k (1 − p_k)), and a per-window timeline.",
+      'Name the instruments playing in audio files of any length, rate, channel count and format: 2-s windows every --hop-seconds, a file-level probability per instrument (the mean, or with --summary max the highest, over non-silent windows of 1 − Π_k (1 − p_k)), and a per-window timeline. A file with no instrument (silence; DC or infrasound; what the model folder\'s calibrated rule rejects: noise, speech) says "no instrument" and is not an error.',
     )
     .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
   addInferenceOptions(command)

@@ -33,7 +33,7 @@ export function registerSeparateCommand(program: Command): void {
   const command = program
     .command("separate")
     .description(
-      "Separate audio files into one stem per source, named by the predicted instrument: <out>/<track>/<instrument>.wav and predictions.json. The model hears the audio mixed to mono at its rate; its masks are applied to each channel's STFT (the mixture's phase), windows are cross-faded, and the stems sum back to the input.",
+      "Separate audio files into one stem per source, named by the predicted instrument: <out>/<track>/<instrument>.wav and predictions.json. The model hears the audio mixed to mono at its rate; its masks are applied to each channel's STFT (the mixture's phase), windows are cross-faded, and the stems sum back to the input. A file with no instrument (silence, DC, or what the model folder's calibrated rule rejects: noise, speech) gets one stem, no-instrument.wav, the input itself.",
     )
     .argument("<audio...>", "audio files (WAV, MP3, FLAC, OGG, …)");
   addInferenceOptions(command)
@@ -100,6 +100,11 @@ export function registerSeparateCommand(program: Command): void {
               clipMode,
               onWarning: warn,
             });
+            const none = separation.prediction.noInstrument;
+            if (none !== null) {
+              process.stdout.write(`${file}: no instrument (${none.detail}); ${written[0]} is the input\n`);
+              return;
+            }
             const stems = separation.stems.map((s, i) => {
               const p = separation.prediction.instruments.find((x) => x.name === s.name)?.probability ?? 0;
               return `${written[i]} (${p.toFixed(2)})`;

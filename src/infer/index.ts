@@ -5,6 +5,8 @@ export {
   InferenceOptionsSchema,
   type InferenceSettings,
   loadModel,
+  NO_INSTRUMENT_STEM,
+  type NoInstrument,
   type Prediction,
   type SeparateOptions,
   SeparateOptionsSchema,
@@ -15,6 +17,7 @@ export {
   type WindowPrediction,
 } from "./model.js";
 export { defaultModelDir } from "../separator/separator.js";
+export { audibleDb, INFRASONIC_HZ } from "./level.js";
 export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export {

@@ -13,6 +13,12 @@
  * model itself — features, the batched forward, naming, masks — is the Separator's (src/separator/).
  * Stems come at the input's own rate and channels (the model's masks applied to each channel's STFT,
  * src/separator/full-rate.ts), or with `stemFormat: "model"` mono at the model's rate.
+ *
+ * "No instrument" is a result, not an error: audio with no audible window (silence, DC, infrasound;
+ * level.ts) is not shown to the model at all, and a model folder with a calibrated rule
+ * (config.json `naming.none`, src/separator/naming.ts) rejects files that hold none of its classes
+ * (noise, speech). Such a file's prediction has `noInstrument` set and names nothing, and its
+ * separation is one stem, `no-instrument`, that is the input itself.
  */
 import { z } from "zod";
 import { decodeAudioFile, downmixToMono, loadAudio, prepareDecoded } from "../audio/load.js";
@@ -22,12 +28,16 @@ import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";
 import {
   type InstrumentProbability,
+  type NoneRule,
+  noneStatistic,
   playProbabilities,
   rankInstruments,
+  rejectsAsNone,
   sourceClasses,
 } from "../separator/naming.js";
 import { FullRateSeparation } from "../separator/full-rate.js";
 import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
+import { audibleDb, INFRASONIC_HZ, spectralFlatness } from "./level.js";
 import { OverlapAdd } from "./overlap-add.js";
 import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
 
@@ -40,8 +50,17 @@ export const InferenceOptionsSchema = z
     hopSeconds: z.number().positive().default(1),
     /** Windows per forward pass. */
     batchSize: z.number().int().min(1).max(4096).default(16),
-    /** Windows whose RMS is below this many dBFS are silent: marked, and left out of the summary. */
+    /**
+     * Windows whose RMS, once DC and infrasound (below 20 Hz) are removed, is below this many dBFS
+     * are silent: marked, and left out of the summary; with no other window, "no instrument".
+     */
     silenceDb: z.number().max(0).default(-60),
+    /**
+     * Audible windows whose spectral flatness (level.ts `spectralFlatness`: white noise ≈ 0.56, pink
+     * ≈ 0.33, clicks ≈ 1; music measured below 0.05 by scripts/calibrate-none.ts) is above this are
+     * noise: marked, and left out of the summary; with no other window, "no instrument". 1: never.
+     */
+    noiseFlatness: z.number().min(0).max(1).default(0.2),
     /**
      * File-level probability from the windows': `mean` (robust to one-window mistakes) or `max`
      * (catches an instrument that plays only briefly).
@@ -86,21 +105,54 @@ export interface WindowPrediction {
   end: number;
   /** RMS level, dBFS (−Infinity for digital silence; serialised as null in JSON). */
   rmsDb: number;
-  /** Below the silence threshold: shown, but not part of the file-level summary. */
+  /** RMS level without DC and infrasound (below 20 Hz), dBFS (level.ts; null in JSON when −Infinity). */
+  audibleDb: number;
+  /** `audibleDb` below the silence threshold: shown, but not part of the file-level summary. */
   silent: boolean;
-  /** Every class with its play probability 1 − Π_k (1 − p_k(class)), highest first. */
+  /** Spectral flatness, 0 (tonal) … 1 (flat), level.ts (0 for a silent window). */
+  flatness: number;
+  /** Audible, but flatness above `noiseFlatness`: shown, but not part of the file-level summary. */
+  noise: boolean;
+  /**
+   * Every class with its play probability 1 − Π_k (1 − p_k(class)), highest first (empty when no
+   * window was audible: the model did not run).
+   */
   instruments: InstrumentProbability[];
-  /** Each separated source's most likely class and its softmax probability, in source order. */
+  /** Each separated source's most likely class and its softmax probability, in source order (or empty). */
   sources: InstrumentProbability[];
 }
+
+/** Why a file holds no instrument. */
+export interface NoInstrument {
+  /**
+   * `silence`: every window's RMS is below `silenceDb`; `dc`: louder, but only as DC or infrasound
+   * (below 20 Hz); `noise`: every audible window is noise-like (`noiseFlatness`); `not-music`: the
+   * model folder's calibrated rule (`naming.none`: e.g. speech).
+   */
+  reason: "silence" | "dc" | "noise" | "not-music";
+  /** One line for people, with the measured level or statistic and its threshold. */
+  detail: string;
+}
+
+/** The name of the one stem of a file with no instrument (the input itself). */
+export const NO_INSTRUMENT_STEM = "no-instrument";
 
 /** What {@link StemscopeModel.predict} returns. */
 export interface Prediction {
   /**
    * Every class with its file-level probability (the mean, or with `summary: "max"` the maximum,
-   * over non-silent windows of the window's play probability), highest first.
+   * over non-silent windows of the window's play probability), highest first; empty when no window
+   * was audible.
    */
   instruments: InstrumentProbability[];
+  /** Set when the file holds no instrument (then nothing is named); null when it is named. */
+  noInstrument: NoInstrument | null;
+  /**
+   * The statistics a "no instrument" rule can look at (src/separator/naming.ts `noneStatistic`), over
+   * the audible windows: `play`, the highest file-level play probability; `entropy`, the sources'
+   * mean normalised class entropy. Null when the model did not run.
+   */
+  namingStatistics: { play: number; entropy: number } | null;
   windows: WindowPrediction[];
   /** Length of the audio, seconds. */
   durationSeconds: number;
@@ -134,9 +186,17 @@ export interface Separation {
   prediction: Prediction;
 }
 
-/** Model outputs of every window. */
+/** A window's RMS levels, dBFS: as is, and without DC and infrasound ({@link audibleDb}); its flatness. */
+interface WindowLevel {
+  rmsDb: number;
+  audibleDb: number;
+  flatness: number;
+}
+
+/** Model outputs of every window (none at all when no window was audible). */
 interface WindowOutputs {
   windows: WindowPlan[];
+  levels: WindowLevel[];
   /** Per window: [K, classes] softmax probabilities. */
   probabilities: Float64Array[];
   /** Per window: K separated planes [nMels, size] (only when asked for). */
@@ -159,6 +219,11 @@ const FRAMES_PER_STEP = 256;
 /** Yields to the event loop (progress output, signals, Node-API finalizers). */
 const yieldToLoop = (): Promise<void> => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Whether a window counts: audible (`silenceDb`) and not noise-like (`noiseFlatness`). */
+function counted(level: WindowLevel, settings: InferenceSettings): boolean {
+  return level.audibleDb >= settings.silenceDb && !(level.flatness > settings.noiseFlatness);
+}
+
 /**
  * A loaded model folder, ready for inference: a {@link Separator} with sliding-window predict and
  * separate. Call {@link dispose} when done to free its weights.
@@ -173,8 +238,9 @@ export class StemscopeModel extends Separator {
    * Which instruments play.
    * @param samples mono audio, any length ≥ 1 sample
    * @param sampleRate its rate in Hz (resampled to the model's rate when different)
-   * @throws InferenceError for empty or silent audio (every window below `silenceDb`); ParameterError
-   *   for an invalid option
+   * Silent audio (every window below `silenceDb` once DC and infrasound are removed) is not an
+   * error: its prediction says `noInstrument` and the model is not run.
+   * @throws InferenceError for empty audio; ParameterError for an invalid option
    */
   async predict(
     samples: Float32Array,
@@ -197,7 +263,9 @@ export class StemscopeModel extends Separator {
    * stems either way.
    * @param audio mono samples, or one array per channel (equal lengths ≥ 1)
    * @param sampleRate its rate in Hz
-   * @throws InferenceError for empty, silent or ragged audio, or a hop that leaves gaps between windows
+   * Audio with no instrument (see {@link Prediction.noInstrument}) gives one stem,
+   * {@link NO_INSTRUMENT_STEM}, that is the input itself (silent for silence), without masks.
+   * @throws InferenceError for empty or ragged audio, or a hop that leaves gaps between windows
    */
   async separate(
     audio: Float32Array | readonly Float32Array[],
@@ -225,7 +293,7 @@ export class StemscopeModel extends Separator {
 
   /**
    * {@link predict} on an audio file (any format loadAudio reads; mixed to mono, resampled).
-   * @throws AudioError for unreadable files, InferenceError for silent ones (both name the file)
+   * @throws AudioError for unreadable files (naming the file)
    */
   async predictFile(path: string, options: InferenceOptions = {}): Promise<Prediction> {
     const loaded = await loadAudio(path, { sampleRate: this.features.sampleRate });
@@ -277,6 +345,14 @@ export class StemscopeModel extends Separator {
       onProgress && ((done, total) => onProgress(done, 2 * total)),
     );
     const prediction = this.describe(mono, outputs, settings);
+    const atModelRate = this.stemsKeepModelRate(settings.stemFormat, input.channels.length, input.sampleRate);
+    const mixture = atModelRate ? [mono] : [...input.channels];
+    const sampleRate = atModelRate ? this.features.sampleRate : input.sampleRate;
+    if (prediction.noInstrument !== null) {
+      // nothing to separate: the one stem is the input (its arrays, not copies), which it sums to
+      onProgress?.(1, 1);
+      return { stems: [{ name: NO_INSTRUMENT_STEM, channels: mixture }], mixture, sampleRate, prediction };
+    }
     const names = prediction.instruments.slice(0, this.sources).map((i) => i.name);
     const stemClass = names.map((n) => this.classes.indexOf(n));
     const c = this.classes.length;
@@ -288,14 +364,13 @@ export class StemscopeModel extends Separator {
     );
     const progress =
       onProgress && ((w: number) => onProgress(outputs.windows.length + w + 1, 2 * outputs.windows.length));
-    const atModelRate = this.stemsKeepModelRate(settings.stemFormat, input.channels.length, input.sampleRate);
     const stems = atModelRate
       ? await this.stemsAtModelRate(mono, outputs, assignments, progress)
       : await this.stemsAtInputRate(input, outputs, assignments, progress);
     return {
       stems: names.map((name, i) => ({ name, channels: stems[i]! })),
-      mixture: atModelRate ? [mono] : [...input.channels],
-      sampleRate: atModelRate ? this.features.sampleRate : input.sampleRate,
+      mixture,
+      sampleRate,
       prediction,
     };
   }
@@ -384,17 +459,34 @@ export class StemscopeModel extends Separator {
     return sampleRate === rate ? samples : resample(samples, sampleRate, rate);
   }
 
-  /** Every window through the batched forward: probabilities (and separated planes). */
+  /**
+   * Every window's levels, then every window through the batched forward: probabilities (and
+   * separated planes) — unless no window is audible (the signal-level gate): then no forward at all.
+   */
   private async run(
     audio: Float32Array,
     settings: InferenceSettings,
     keepSeparated: boolean,
     onProgress: InferenceOptions["onProgress"],
   ): Promise<WindowOutputs> {
-    const hop = Math.max(1, Math.round(settings.hopSeconds * this.features.sampleRate));
+    const rate = this.features.sampleRate;
+    const hop = Math.max(1, Math.round(settings.hopSeconds * rate));
     const windows = planWindows(audio.length, this.featurizer.clipLength, hop);
+    const levels = windows.map((w) => {
+      const end = w.start + w.length;
+      const audible = audibleDb(audio, rate, w.start, end);
+      return {
+        rmsDb: rmsDb(audio, w.start, end),
+        audibleDb: audible,
+        flatness:
+          audible >= settings.silenceDb ? spectralFlatness(audio, rate, w.start, end, settings.silenceDb) : 0,
+      };
+    });
     const probabilities: Float64Array[] = [];
     const separated: Float32Array[][] = [];
+    if (levels.every((l) => !counted(l, settings))) {
+      return { windows, levels, probabilities, separated };
+    }
     for (let b0 = 0; b0 < windows.length; b0 += settings.batchSize) {
       const batch = windows.slice(b0, b0 + settings.batchSize);
       const out = await this.analyse(
@@ -408,7 +500,7 @@ export class StemscopeModel extends Separator {
       onProgress?.(Math.min(windows.length, b0 + batch.length), windows.length);
       await yieldToLoop();
     }
-    return { windows, probabilities, separated };
+    return { windows, levels, probabilities, separated };
   }
 
   private describe(audio: Float32Array, outputs: WindowOutputs, settings: InferenceSettings): Prediction {
@@ -421,20 +513,26 @@ export class StemscopeModel extends Separator {
         `${settings.name}: ${(audio.length / rate).toFixed(2)} s is shorter than one ${windowSeconds} s window; zero-padded to ${windowSeconds} s`,
       );
     }
+    const ran = outputs.probabilities.length > 0;
     const plays: Float64Array[] = [];
-    const silent: boolean[] = [];
+    const excluded: boolean[] = [];
     const windows: WindowPrediction[] = outputs.windows.map((w, i) => {
-      const probs = outputs.probabilities[i]!;
-      const p = playProbabilities(probs, c);
-      const level = rmsDb(audio, w.start, w.start + w.length);
-      const isSilent = !(level >= settings.silenceDb);
-      plays.push(p);
-      silent.push(isSilent);
-      return {
+      const level = outputs.levels[i]!;
+      const silent = !(level.audibleDb >= settings.silenceDb);
+      excluded.push(!counted(level, settings));
+      const window = {
         start: w.start / rate,
         end: Math.min(audio.length, w.start + w.length) / rate,
-        rmsDb: level,
-        silent: isSilent,
+        ...level,
+        silent,
+        noise: !silent && level.flatness > settings.noiseFlatness,
+      };
+      if (!ran) return { ...window, instruments: [], sources: [] };
+      const probs = outputs.probabilities[i]!;
+      const p = playProbabilities(probs, c);
+      plays.push(p);
+      return {
+        ...window,
         instruments: rankInstruments(p, this.classes),
         sources: sourceClasses(probs, c).map((best, s) => ({
           name: this.classes[best]!,
@@ -442,21 +540,69 @@ export class StemscopeModel extends Separator {
         })),
       };
     });
-    if (silent.every((s) => s)) {
-      const loudest = Math.max(...windows.map((w) => w.rmsDb));
-      throw new InferenceError(
-        `${settings.name}: audio is silent (every window is below ${settings.silenceDb} dBFS RMS; loudest ${Number.isFinite(loudest) ? `${loudest.toFixed(1)} dBFS` : "digital silence"}); nothing to predict`,
-      );
-    }
-    const summary = summarise(plays, silent, c, settings.summary);
-    return {
-      instruments: rankInstruments(summary, this.classes),
+    const prediction = {
       windows,
       durationSeconds: audio.length / rate,
       sampleRate: rate,
       windowSeconds,
       hopSeconds: settings.hopSeconds,
       warnings,
+    };
+    if (!ran) {
+      const noInstrument = this.gated(outputs.levels, settings);
+      return { ...prediction, instruments: [], noInstrument, namingStatistics: null };
+    }
+    const summary = summarise(plays, excluded, c, settings.summary);
+    const heard = outputs.probabilities.filter((_, i) => !excluded[i]);
+    const namingStatistics = {
+      play: noneStatistic("play", summary, heard, c),
+      entropy: noneStatistic("entropy", summary, heard, c),
+    };
+    return {
+      ...prediction,
+      instruments: rankInstruments(summary, this.classes),
+      noInstrument: this.notMusic(namingStatistics),
+      namingStatistics,
+    };
+  }
+
+  /** Why audio with no counted window holds no instrument: silence, only DC / infrasound, or noise. */
+  private gated(levels: readonly WindowLevel[], settings: InferenceSettings): NoInstrument {
+    const loudest = Math.max(...levels.map((l) => l.rmsDb));
+    const said = (db: number): string => (Number.isFinite(db) ? `${db.toFixed(1)} dBFS` : "digital silence");
+    const noisy = levels.filter((l) => l.audibleDb >= settings.silenceDb);
+    if (noisy.length > 0) {
+      const lowest = Math.min(...noisy.map((l) => l.flatness));
+      return {
+        reason: "noise",
+        detail: `noise-like: every audible window's spectral flatness is above ${settings.noiseFlatness} (lowest ${lowest.toFixed(3)}; music measures below 0.05)`,
+      };
+    }
+    if (!(loudest >= settings.silenceDb)) {
+      return {
+        reason: "silence",
+        detail: `silent: every window is below ${settings.silenceDb} dBFS RMS (loudest ${said(loudest)})`,
+      };
+    }
+    const audible = Math.max(...levels.map((l) => l.audibleDb));
+    return {
+      reason: "dc",
+      detail: `only DC or infrasound (below ${INFRASONIC_HZ} Hz): up to ${said(loudest)} RMS, but every window is below ${settings.silenceDb} dBFS without it (loudest ${said(audible)})`,
+    };
+  }
+
+  /** The model folder's "no instrument" rule on the file's outputs (null: named, or no rule). */
+  private notMusic(statistics: Record<NoneRule["statistic"], number>): NoInstrument | null {
+    const rule = this.config.naming?.none;
+    if (rule === undefined) return null;
+    const value = statistics[rule.statistic];
+    if (!rejectsAsNone(rule, value)) return null;
+    return {
+      reason: "not-music",
+      detail:
+        rule.statistic === "play"
+          ? `none of the classes: the highest play probability ${value.toFixed(3)} is below this model's calibrated ${rule.threshold.toFixed(3)}`
+          : `none of the classes: the sources' class entropy ${value.toFixed(3)} is above this model's calibrated ${rule.threshold.toFixed(3)}`,
     };
   }
 }

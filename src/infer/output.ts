@@ -13,9 +13,12 @@ function round(v: number, digits = 4): number {
 
 /**
  * The JSON record of one file, as `stemscope predict --json` prints it (one per line):
- * `{"file", "durationSeconds", "instruments": [{name, probability}…] (all classes, highest first),
- * "windows": [{start, end, rmsDb, silent, instruments, sources}…], "warnings"}`.
- * rmsDb of digital silence is null.
+ * `{"file", "durationSeconds", "instruments": [{name, probability}…] (all classes, highest first;
+ * none when no window was audible), "noInstrument": {reason, detail} | null,
+ * "namingStatistics": {play, entropy} | null,
+ * "windows": [{start, end, rmsDb, audibleDb, silent, flatness, noise, instruments, sources}…],
+ * "warnings"}`.
+ * A level of digital silence (−Infinity dBFS) is null.
  */
 export function predictionRecord(file: string, prediction: Prediction): Record<string, unknown> {
   return {
@@ -25,11 +28,22 @@ export function predictionRecord(file: string, prediction: Prediction): Record<s
     windowSeconds: prediction.windowSeconds,
     hopSeconds: prediction.hopSeconds,
     instruments: prediction.instruments.map((i) => ({ name: i.name, probability: round(i.probability) })),
+    noInstrument: prediction.noInstrument,
+    namingStatistics:
+      prediction.namingStatistics === null
+        ? null
+        : {
+            play: round(prediction.namingStatistics.play),
+            entropy: round(prediction.namingStatistics.entropy),
+          },
     windows: prediction.windows.map((w) => ({
       start: round(w.start, 3),
       end: round(w.end, 3),
       rmsDb: Number.isFinite(w.rmsDb) ? round(w.rmsDb, 1) : null,
+      audibleDb: Number.isFinite(w.audibleDb) ? round(w.audibleDb, 1) : null,
       silent: w.silent,
+      flatness: round(w.flatness),
+      noise: w.noise,
       instruments: w.instruments.map((i) => ({ name: i.name, probability: round(i.probability) })),
       sources: w.sources.map((i) => ({ name: i.name, probability: round(i.probability) })),
     })),
@@ -37,25 +51,32 @@ export function predictionRecord(file: string, prediction: Prediction): Record<s
   };
 }
 
-/** A human-readable summary (and, with `timeline`, one line per window). */
+/**
+ * A human-readable summary (and, with `timeline`, one line per window). A file with no instrument
+ * says so on its second line (`  no instrument: <detail>`), before any probabilities.
+ */
 export function formatPrediction(
   file: string,
   prediction: Prediction,
   options: { timeline?: boolean } = {},
 ): string {
   const silent = prediction.windows.filter((w) => w.silent).length;
-  const width = Math.max(...prediction.instruments.map((i) => i.name.length));
+  const noise = prediction.windows.filter((w) => w.noise).length;
+  const excluded = [silent > 0 ? `${silent} silent` : "", noise > 0 ? `${noise} noise` : ""].filter(Boolean);
+  const width = Math.max(0, ...prediction.instruments.map((i) => i.name.length));
+  const none = prediction.noInstrument;
   const lines = [
     `${file}: ${prediction.durationSeconds.toFixed(1)} s, ${prediction.windows.length} window${prediction.windows.length === 1 ? "" : "s"}` +
-      (silent > 0 ? ` (${silent} silent, not counted)` : ""),
+      (excluded.length > 0 && none === null ? ` (${excluded.join(", ")}, not counted)` : ""),
+    ...(none === null ? [] : [`  no instrument: ${none.detail}`]),
     ...prediction.instruments.map((i) => `  ${i.name.padEnd(width)}  ${i.probability.toFixed(3)}`),
   ];
   if (options.timeline === true) {
     lines.push("  timeline (seconds: instruments with probability ≥ 0.5, else the most likely one):");
     for (const w of prediction.windows) {
       const span = `${w.start.toFixed(1)}–${w.end.toFixed(1)}`.padStart(11);
-      if (w.silent) {
-        lines.push(`  ${span}  (silent)`);
+      if (w.silent || w.noise) {
+        lines.push(`  ${span}  (${w.silent ? "silent" : "noise"})`);
         continue;
       }
       const shown = w.instruments.filter((i, j) => j === 0 || i.probability >= 0.5);
@@ -68,7 +89,7 @@ export function formatPrediction(
 /**
  * The timeline as a greyscale picture: one row band per class (in `classes` order, first at the top),
  * one column band per window; brightness = the window's play probability (black 0, white 1).
- * Silent windows are drawn as a grey checkerboard.
+ * Silent and noise windows (not counted) are drawn as a grey checkerboard.
  * @param cell pixels per window and per class. Default 8 × 16 (width × height).
  */
 export function timelinePng(
@@ -88,7 +109,7 @@ export function timelinePng(
         for (let dx = 0; dx < cell.width; dx++) {
           const px = x * cell.width + dx;
           const py = y * cell.height + dy;
-          pixels[py * width + px] = w.silent ? (((dx >> 1) + (dy >> 1)) % 2 === 0 ? 96 : 160) : v;
+          pixels[py * width + px] = w.silent || w.noise ? (((dx >> 1) + (dy >> 1)) % 2 === 0 ? 96 : 160) : v;
         }
       }
     });

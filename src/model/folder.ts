@@ -4,7 +4,7 @@
  *
  * ```
  * runs/<name>/
- *   config.json          {formatVersion: 2, model: JointModelConfig, features: FeatureConfig, classes, training?}
+ *   config.json          {formatVersion: 2, model: JointModelConfig, features: FeatureConfig, classes, training?, naming?}
  *   weights.safetensors  the best weights by validation accuracy (PyTorch state_dict names)
  *   last.safetensors     the weights after the last finished epoch
  *   checkpoint.json      epoch, scheduler, best scores, optimizer hyper-parameters (for resume)
@@ -122,6 +122,37 @@ export const TrainingRecordSchema = z
   .strict();
 export type TrainingRecord = z.infer<typeof TrainingRecordSchema>;
 
+/**
+ * How inference recognises a file that holds none of the classes (config.json `naming`, optional:
+ * absent, every audible file is named, as before). Written by scripts/calibrate-none.ts from its
+ * measurements; applied by inference (src/infer/model.ts) with the rules of src/separator/naming.ts.
+ */
+export const NamingRecordSchema = z
+  .object({
+    none: z
+      .object({
+        /**
+         * `play`: no instrument when the file's highest play probability is below `threshold`;
+         * `entropy`: when the sources' mean normalised class entropy (0 sure … 1 uniform) is above it.
+         */
+        statistic: z.enum(["play", "entropy"]),
+        threshold: z.number().min(0).max(1),
+        /** What the threshold was measured on: files of music kept named, non-music files rejected. */
+        calibration: z
+          .object({
+            music: z.number().int().min(0),
+            musicNamed: z.number().int().min(0),
+            nonMusic: z.number().int().min(0),
+            nonMusicRejected: z.number().int().min(0),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+  })
+  .strict();
+export type NamingRecord = z.infer<typeof NamingRecordSchema>;
+
 /** config.json of a model folder. */
 export const ModelFolderConfigSchema = z
   .object({
@@ -134,6 +165,8 @@ export const ModelFolderConfigSchema = z
     classes: z.array(z.string().min(1)).min(2),
     /** Absent for a folder not written by `stemscope train` (or a version-1 folder without it). */
     training: TrainingRecordSchema.optional(),
+    /** The "no instrument" rule; absent: every audible file is named. */
+    naming: NamingRecordSchema.optional(),
   })
   .strict();
 export type ModelFolderConfig = z.infer<typeof ModelFolderConfigSchema>;

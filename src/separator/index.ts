@@ -3,14 +3,20 @@
 // the one best-assignment helper (and PIT, which uses it).
 export { bestAssignment, permutations } from "./assignment.js";
 export {
+  chooseNoneThreshold,
   type InstrumentProbability,
   matchedLabels,
   namedClasses,
+  type NoneCalibration,
+  type NoneRule,
+  noneStatistic,
   playProbabilities,
   rankInstruments,
+  rejectsAsNone,
   sameLabels,
   softmaxRows,
   sourceClasses,
+  sourceEntropy,
 } from "./naming.js";
 export { applyPermutations, bestPermutations, pairwiseMse, permuteToSources } from "./pit.js";
 export { InferenceError } from "./errors.js";

@@ -120,3 +120,97 @@ export function matchedLabels(predicted: readonly number[], truth: readonly numb
 export function sameLabels(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && matchedLabels(a, b) === a.length;
 }
+
+/**
+ * The "no instrument" rule of a model folder (config.json `naming.none`, see src/model/folder.ts):
+ * which statistic of the model's outputs says that a file holds none of the classes, and where.
+ */
+export interface NoneRule {
+  /** `play`: the file's highest play probability; `entropy`: the sources' mean normalised entropy. */
+  statistic: "play" | "entropy";
+  /** `play` below it, or `entropy` above it: no instrument. */
+  threshold: number;
+}
+
+/**
+ * The mean over the K sources of the class entropy H(p_k) / ln(classes): 0 when every source is
+ * sure of one class, 1 when every source's probabilities are uniform.
+ * @param probabilities [K, classes] softmax probabilities, row-major
+ */
+export function sourceEntropy(probabilities: ArrayLike<number>, classes: number): number {
+  const k = probabilities.length / classes;
+  let total = 0;
+  for (let s = 0; s < k; s++) {
+    for (let c = 0; c < classes; c++) {
+      const p = probabilities[s * classes + c]!;
+      if (p > 0) total -= p * Math.log(p);
+    }
+  }
+  return total / (k * Math.log(classes));
+}
+
+/**
+ * The value of a {@link NoneRule}'s statistic for one file.
+ * @param summary [classes] the file-level play probabilities (the windows' summary)
+ * @param windows per counted (audible) window, [K, classes] softmax probabilities
+ */
+export function noneStatistic(
+  statistic: NoneRule["statistic"],
+  summary: ArrayLike<number>,
+  windows: readonly ArrayLike<number>[],
+  classes: number,
+): number {
+  if (statistic === "play") {
+    let best = 0;
+    for (let c = 0; c < classes; c++) best = Math.max(best, summary[c]!);
+    return best;
+  }
+  let total = 0;
+  for (const w of windows) total += sourceEntropy(w, classes);
+  return windows.length > 0 ? total / windows.length : 1;
+}
+
+/** Whether a file whose statistic is `value` holds no instrument under `rule`. */
+export function rejectsAsNone(rule: NoneRule, value: number): boolean {
+  return rule.statistic === "play" ? value < rule.threshold : value > rule.threshold;
+}
+
+/** A threshold chosen from measurements, and how it sorts them. */
+export interface NoneCalibration extends NoneRule {
+  music: number;
+  /** Music files still named (never rejected) at the threshold. */
+  musicNamed: number;
+  nonMusic: number;
+  nonMusicRejected: number;
+}
+
+/**
+ * The threshold of `statistic` that keeps every music file named and rejects as many non-music files
+ * as that allows: halfway between the least music-like music value and the most music-like non-music
+ * value beyond it (a music file is never rejected, so the rule cannot make today's names worse); when
+ * no non-music value lies beyond every music value, a threshold that rejects nothing.
+ * @param music the statistic of each music file (at least one)
+ * @param nonMusic the statistic of each non-music file
+ */
+export function chooseNoneThreshold(
+  statistic: NoneRule["statistic"],
+  music: readonly number[],
+  nonMusic: readonly number[],
+): NoneCalibration {
+  if (music.length === 0) throw new RangeError("chooseNoneThreshold: no music values");
+  // Mirror entropy so that, for both statistics, lower means "less like music".
+  const sign = statistic === "play" ? 1 : -1;
+  const edge = Math.min(...music.map((v) => sign * v));
+  const below = nonMusic.map((v) => sign * v).filter((v) => v < edge);
+  // Nothing to reject without dropping music: a threshold that rejects nothing (play 0, entropy 1).
+  const mirrored = below.length > 0 ? (edge + Math.max(...below)) / 2 : sign === 1 ? 0 : -1;
+  const threshold = sign * mirrored;
+  const rule = { statistic, threshold };
+  return {
+    ...rule,
+    music: music.length,
+    musicNamed: music.filter((v) => !rejectsAsNone(rule, v)).length,
+    nonMusic: nonMusic.length,
+    nonMusicRejected: nonMusic.filter((v) => rejectsAsNone(rule, v)).length,
+  };
+}
