@@ -5,12 +5,11 @@
  * worker computes a contiguous slice, and all write into one shared output.
  */
 import { availableParallelism } from "node:os";
-import type { Worker } from "node:worker_threads";
 import type { FeatureConfig } from "./config.js";
 import { FeatureError } from "./errors.js";
 import { featureKernel, kernelFeaturesBatchAsync } from "./native-kernel.js";
 import { getExtractor } from "./pipeline.js";
-import { siblingModule, startWorker } from "../util/workers.js";
+import { siblingModule, startWorker, WorkerRequests } from "../util/workers.js";
 import type { WorkerJob, WorkerReply } from "./worker.js";
 
 /** Options of {@link FeatureWorkerPool}. */
@@ -29,9 +28,7 @@ export class FeatureWorkerPool {
   readonly threads: number;
   /** Where batches run: the native kernel, or TypeScript on worker threads. */
   readonly backend: "native" | "workers";
-  private workers: Worker[] = [];
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
+  private workers: WorkerRequests<WorkerReply>[] = [];
 
   /** @param threads thread count, default os.availableParallelism() */
   constructor(threads: number = availableParallelism(), options: FeaturePoolOptions = {}) {
@@ -43,23 +40,8 @@ export class FeatureWorkerPool {
   }
 
   private startWorkers(): void {
-    for (let i = 0; i < this.threads; i++) {
-      const worker = startWorker(siblingModule(import.meta.url, "worker"));
-      worker.on("message", (reply: WorkerReply) => {
-        const p = this.pending.get(reply.id);
-        if (p === undefined) return;
-        this.pending.delete(reply.id);
-        worker.unref(); // idle workers do not keep the process alive
-        if (reply.error !== undefined) p.reject(new FeatureError(reply.error));
-        else p.resolve();
-      });
-      worker.on("error", (error) => {
-        for (const p of this.pending.values()) p.reject(error);
-        this.pending.clear();
-      });
-      worker.unref();
-      this.workers.push(worker);
-    }
+    for (let i = 0; i < this.threads; i++)
+      this.workers.push(new WorkerRequests(startWorker(siblingModule(import.meta.url, "worker"))));
   }
 
   /**
@@ -96,9 +78,7 @@ export class FeatureWorkerPool {
       const first = w * per;
       const count = Math.min(per, clips.length - first);
       if (count <= 0) break;
-      const id = this.nextId++;
-      const job: WorkerJob = {
-        id,
+      const job: Omit<WorkerJob, "id"> = {
         config: extractor.config,
         samples: samples.buffer as SharedArrayBuffer,
         offsets: offsets.buffer as SharedArrayBuffer,
@@ -107,11 +87,8 @@ export class FeatureWorkerPool {
         count,
       };
       jobs.push(
-        new Promise<void>((resolve, reject) => {
-          this.pending.set(id, { resolve, reject });
-          const worker = this.workers[w] as Worker;
-          worker.ref(); // busy workers do
-          worker.postMessage(job);
+        this.workers[w]!.request(job).then((reply) => {
+          if (reply.error !== undefined) throw new FeatureError(reply.error);
         }),
       );
     }
@@ -121,7 +98,7 @@ export class FeatureWorkerPool {
 
   /** Terminates the worker threads (if any were started). */
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.workers.map((w) => w.terminate("FeatureWorkerPool closed")));
   }
 }
 

@@ -188,3 +188,51 @@ export async function runWorkerPool<Job, Request, Reply>(
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }
+
+/**
+ * A long-lived worker answering requests by id: {@link request} posts `{ ...message, id }` and
+ * resolves with the reply that carries the same `id`. The worker keeps the process alive only while
+ * a request is pending; a crash rejects every pending request.
+ */
+export class WorkerRequests<Reply extends { id: number }> {
+  readonly #worker: Worker;
+  readonly #pending = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  #nextId = 0;
+  #closed = false;
+
+  constructor(worker: Worker) {
+    this.#worker = worker;
+    worker.on("message", (reply: Reply) => {
+      const p = this.#pending.get(reply.id);
+      if (p === undefined) return;
+      this.#pending.delete(reply.id);
+      if (this.#pending.size === 0 && !this.#closed) worker.unref(); // idle workers do not
+      p.resolve(reply);
+    });
+    worker.on("error", (error) => {
+      for (const p of this.#pending.values()) p.reject(error);
+      this.#pending.clear();
+    });
+    worker.unref();
+  }
+
+  /** Posts `message` with a fresh `id`; resolves with the worker's reply to it. */
+  request(message: object): Promise<Reply> {
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      this.#worker.ref(); // busy workers keep the process alive
+      this.#worker.postMessage({ ...message, id });
+    });
+  }
+
+  /** Terminates the worker; requests still pending are rejected with `reason`. */
+  async terminate(reason: string): Promise<void> {
+    this.#closed = true;
+    // An unref'd worker does not keep the event loop alive until its exit event: ref it first.
+    this.#worker.ref();
+    await this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(new Error(reason));
+    this.#pending.clear();
+  }
+}

@@ -18,7 +18,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
-import { isMainThread, parentPort, type Worker, workerData } from "node:worker_threads";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { decodeWav, fixLength, prepareDecoded } from "../../audio/index.js";
 import { StemscopeError } from "../../errors.js";
 import { type FeatureConfig, FeatureConfigSchema } from "../../features/config.js";
@@ -27,7 +27,7 @@ import { type SampleFeatures, sampleFeaturesBatch } from "../../features/pipelin
 import { writeFileAtomic, writeFileAtomicSync } from "../../util/atomic.js";
 import type { SampleRef } from "./dataset.js";
 import { DataError } from "../errors.js";
-import { runWorkerPool, startWorker } from "../../util/workers.js";
+import { runWorkerPool, startWorker, WorkerRequests } from "../../util/workers.js";
 
 const MAGIC = 0x31465353; // "SSF1" read as little-endian uint32
 const HEADER_BYTES = 16;
@@ -402,53 +402,30 @@ export function readBatch(request: Omit<LoadRequest, "id">): FeatureBatch {
  * The buffers are transferred from the loader thread, so the main thread copies nothing.
  */
 export class BatchLoader {
-  readonly #worker: Worker;
-  readonly #pending = new Map<number, { resolve: (b: FeatureBatch) => void; reject: (e: Error) => void }>();
-  #nextId = 0;
+  readonly #worker: WorkerRequests<LoadReply>;
   #closed = false;
 
   constructor(readonly store: Pick<FeatureStore, "planes" | "rows" | "cols">) {
-    this.#worker = startWorker(new URL(import.meta.url), { kind: "cache-load" } satisfies LoadWorkerData);
-    this.#worker.on("message", (reply: LoadReply) => {
-      const p = this.#pending.get(reply.id);
-      if (p === undefined) return;
-      this.#pending.delete(reply.id);
-      if (this.#pending.size === 0 && !this.#closed) this.#worker.unref();
-      if (reply.type === "error") p.reject(new DataError(reply.message));
-      else p.resolve({ mixture: new Float32Array(reply.mixture), sources: new Float32Array(reply.sources) });
-    });
-    this.#worker.on("error", (error) => {
-      for (const p of this.#pending.values()) p.reject(error);
-      this.#pending.clear();
-    });
-    this.#worker.unref();
+    this.#worker = new WorkerRequests(
+      startWorker(new URL(import.meta.url), { kind: "cache-load" } satisfies LoadWorkerData),
+    );
   }
 
   /** Starts loading the given entries as one batch; the promise resolves with its features. */
-  load(entries: string[]): Promise<FeatureBatch> {
-    if (this.#closed) return Promise.reject(new Error("BatchLoader is closed"));
-    const id = this.#nextId++;
-    const request: LoadRequest = {
-      id,
-      entries,
-      planes: this.store.planes,
-      rows: this.store.rows,
-      cols: this.store.cols,
-    };
-    return new Promise<FeatureBatch>((resolvePromise, reject) => {
-      this.#pending.set(id, { resolve: resolvePromise, reject });
-      this.#worker.ref();
-      this.#worker.postMessage(request);
-    });
+  async load(entries: string[]): Promise<FeatureBatch> {
+    if (this.#closed) throw new Error("BatchLoader is closed");
+    const { planes, rows, cols } = this.store;
+    const reply = await this.#worker.request({ entries, planes, rows, cols } satisfies Omit<
+      LoadRequest,
+      "id"
+    >);
+    if (reply.type === "error") throw new DataError(reply.message);
+    return { mixture: new Float32Array(reply.mixture), sources: new Float32Array(reply.sources) };
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    // An unref'd worker does not keep the event loop alive until its exit event: ref it first.
-    this.#worker.ref();
-    await this.#worker.terminate();
-    for (const p of this.#pending.values()) p.reject(new Error("BatchLoader closed"));
-    this.#pending.clear();
+    await this.#worker.terminate("BatchLoader closed");
   }
 }
 
