@@ -4,11 +4,12 @@
 // says so with exit 0 in a batch, separate writes the input as its one stem, and music stays named.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { decodeWav, encodeWav } from "../src/audio/index.js";
+import { evaluate } from "../src/eval/index.js";
 import {
   audibleDb,
   defaultModelDir,
@@ -22,6 +23,7 @@ import { readModelConfig, writeModelConfig } from "../src/model/folder.js";
 import { chooseNoneThreshold, rejectsAsNone, sourceEntropy } from "../src/separator/naming.js";
 import { Random } from "../src/util/random.js";
 import { hasEspeak, speech, whiteNoise } from "../scripts/calibrate-none.js";
+import { makeModelFolder } from "./infer-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-none-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -301,3 +303,59 @@ test(
     );
   },
 );
+
+test("eval applies the folder's naming.none rule as predict does: rejected mixtures name nothing, counted in namedNone", async () => {
+  const root = join(dir, "eval");
+  const data = join(root, "data");
+  const classes = ["cello", "flute", "piano"];
+  const lines: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const labels = [classes[i]!, classes[(i + 1) % 3]!].sort();
+    const s1 = sine(2, 131 * (i + 1), 0.3);
+    const s2 = sine(2, 587, 0.2);
+    const sample = join(data, `sample_${i}`);
+    mkdirSync(sample, { recursive: true });
+    writeFileSync(join(sample, "source1.wav"), encodeWav(s1, rate).bytes);
+    writeFileSync(join(sample, "source2.wav"), encodeWav(s2, rate).bytes);
+    writeFileSync(
+      join(sample, "mixed.wav"),
+      encodeWav(
+        s1.map((v, j) => v + s2[j]!),
+        rate,
+      ).bytes,
+    );
+    const d = `./data/sample_${i}`;
+    lines.push(`${d}/mixed.wav ${d}/source1.wav ${d}/source2.wav ${labels.join(" ")}`);
+  }
+  writeFileSync(join(data, "labels.txt"), `${lines.join("\n")}\n`);
+  const folder = await makeModelFolder(join(root, "model"), { classes, mode: "native" });
+  const withRule = async (threshold: number | undefined) => {
+    const config = readModelConfig(folder);
+    const { naming: _, ...rest } = config;
+    await writeModelConfig(
+      folder,
+      threshold === undefined ? rest : { ...rest, naming: { none: { statistic: "play", threshold } } },
+    );
+    const model = await loadModel(folder);
+    try {
+      const metrics = await evaluate(model, data, { subset: "all", audio: false });
+      const predicted = await model.predictFile(join(data, "sample_0", "mixed.wav"));
+      return { c: metrics.classification, predicted };
+    } finally {
+      model.dispose();
+    }
+  };
+  const plain = await withRule(undefined);
+  assert.equal(plain.c.namedNone, undefined);
+  const never = await withRule(0);
+  assert.equal(never.c.namedNone, 0);
+  assert.equal(never.c.namedAccuracy, plain.c.namedAccuracy);
+  // play < 1 for every mixture a softmax model sees: all rejected, by eval and by predict
+  const always = await withRule(1);
+  assert.equal(always.c.namedNone, 1);
+  assert.equal(always.c.namedAccuracy, 0);
+  assert.equal(always.c.namedExactMatch, 0);
+  assert.equal(always.c.perSourceAccuracy, plain.c.perSourceAccuracy, "per-source scores do not change");
+  assert.equal(always.predicted.noInstrument?.reason, "not-music");
+  assert.equal(never.predicted.noInstrument, null);
+});

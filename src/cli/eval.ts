@@ -52,7 +52,10 @@ function summaryLines(m: EvalMetrics, reportDir: string): string {
   const f = (v: number, d = 4): string => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
   return [
     `${m.data} (${m.split}: ${m.samples} samples) with ${m.model}:`,
-    `  named accuracy ${f(c.namedAccuracy)} (all named ${f(c.namedExactMatch)}) — the instruments predict names`,
+    `  named accuracy ${f(c.namedAccuracy)} (all named ${f(c.namedExactMatch)}) — the instruments predict names` +
+      (c.namedNone === undefined
+        ? ""
+        : `; ${f(c.namedNone)} called no instrument by the model's naming.none rule`),
     `  per-source accuracy ${f(c.perSourceAccuracy)} (aligned ${f(c.perSourceAccuracyAligned)}), pair exact match ${f(c.pairExactMatch)}`,
     `  macro F1 ${f(c.macroF1)}, micro F1 ${f(c.microF1)}, spectrogram MSE ${f(m.separation.spectrogramMse, 5)}`,
     ...(a === undefined

@@ -29,7 +29,16 @@ import { readTrainData, type SampleRef, splitTrainData, type TrainData } from ".
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";
-import { matchedLabels, namedClasses, sameLabels, sourceClasses } from "../separator/naming.js";
+import {
+  matchedLabels,
+  namedClasses,
+  type NoneRule,
+  noneStatistic,
+  playProbabilities,
+  rejectsAsNone,
+  sameLabels,
+  sourceClasses,
+} from "../separator/naming.js";
 import type { BatchOutputs, Separator } from "../separator/separator.js";
 import {
   classificationScores,
@@ -116,6 +125,11 @@ export interface EvalMetrics {
     namedAccuracy: number;
     /** Share of mixtures whose K named classes are exactly their K labels. */
     namedExactMatch: number;
+    /**
+     * Share of mixtures the model folder's "no instrument" rule (config.json `naming.none`) rejects,
+     * as predict would: they name nothing (counted wrong above). Present when the folder has a rule.
+     */
+    namedNone?: number;
     macroF1: number;
     microF1: number;
     perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
@@ -221,6 +235,7 @@ class Tally {
   exact = 0;
   namedCorrect = 0;
   namedExact = 0;
+  namedNone = 0;
   mseFixed = 0;
   mseAligned = 0;
   readonly truth: number[] = [];
@@ -232,7 +247,11 @@ class Tally {
   readonly byClass: { siSdr: number[]; imp: number[] }[];
   readonly oracle = { sdrs: [] as number[], siSdrs: [] as number[], improvements: [] as number[] };
 
-  constructor(readonly classes: readonly string[]) {
+  constructor(
+    readonly classes: readonly string[],
+    /** The model folder's "no instrument" rule, applied to each mixture as predict applies it. */
+    readonly noneRule?: NoneRule,
+  ) {
     this.byClass = classes.map(() => ({ siSdr: [], imp: [] }));
   }
 
@@ -256,7 +275,13 @@ class Tally {
       this.mseAligned += cost[s]![j]!;
     }
     if (sameLabels(preds, labels)) this.exact++;
-    const matched = matchedLabels(namedClasses(probs, k, c), labels);
+    const rule = this.noneRule;
+    // one mixture is one window: its play probabilities are its summary
+    const none =
+      rule !== undefined &&
+      rejectsAsNone(rule, noneStatistic(rule.statistic, playProbabilities(probs, c), [probs], c));
+    if (none) this.namedNone++;
+    const matched = none ? 0 : matchedLabels(namedClasses(probs, k, c), labels);
     this.namedCorrect += matched;
     if (matched === k) this.namedExact++;
     return perm;
@@ -325,6 +350,7 @@ class Tally {
         pairExactMatch: this.exact / n,
         namedAccuracy: this.namedCorrect / (n * k),
         namedExactMatch: this.namedExact / n,
+        ...(this.noneRule === undefined ? {} : { namedNone: this.namedNone / n }),
         macroF1: scores.macroF1,
         microF1: scores.microF1,
         perClass,
@@ -374,7 +400,7 @@ export async function evaluate(
   const samples = settings.limit !== undefined ? all.slice(0, settings.limit) : all;
   const { featurizer, classes } = separator;
   const rate = separator.features.sampleRate;
-  const tally = new Tally(classes);
+  const tally = new Tally(classes, separator.config.naming?.none);
   const batchAt = (b0: number): SampleRef[] => samples.slice(b0, b0 + settings.batchSize);
   // The next batch's audio is read while this one runs through the model.
   let next = readBatchAudio(batchAt(0), rate, featurizer.clipLength);

@@ -70,6 +70,11 @@ export function reportMarkdown(metrics: EvalMetrics, pictures: readonly string[]
     "|---|---|",
     `| named accuracy (sources named right by predict's rule: K highest play probabilities, order-free) | ${pct(c.namedAccuracy)} |`,
     `| named exact match (all K instruments named) | ${pct(c.namedExactMatch)} |`,
+    ...(c.namedNone === undefined
+      ? []
+      : [
+          `| called no instrument (the model folder's naming.none rule; named nothing) | ${pct(c.namedNone)} |`,
+        ]),
     `| per-source accuracy (the seed's metric, fixed source order) | ${pct(c.perSourceAccuracy)} |`,
     `| per-source accuracy (outputs aligned by least spectrogram MSE) | ${pct(c.perSourceAccuracyAligned)} |`,
     `| pair exact match (all labels right, order-free) | ${pct(c.pairExactMatch)} |`,
