@@ -162,14 +162,12 @@ export {
   type SynthProgress,
   type SynthResult,
   synthesize,
-} from "./data/index.js";
-export {
   type DataSplit,
   readTrainData,
   type SampleRef,
   splitTrainData,
   type TrainData,
-} from "./data/dataset/dataset.js";
+} from "./data/index.js";
 
 // ---- model: the joint U-Net + ResNet, its loss, presets, and the model folder format
 export {

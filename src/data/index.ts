@@ -1,4 +1,5 @@
-// Data stage: timbre rendering from soundfonts, sample libraries and models (synth), the mixture dataset builder (mix) and its validator (check).
+// Data: the files stages hand each other (formats/), rendering raw_data libraries from soundfonts, sample
+// libraries and models (synth/), building train_data mixtures (mix/), reading and checking them (dataset/).
 export { DataError } from "./errors.js";
 export { type RawClass, listRawData } from "./formats/raw-data.js";
 export {
@@ -40,6 +41,13 @@ export {
   type TrainDataReport,
   checkDataset,
 } from "./dataset/check.js";
+export {
+  type DataSplit,
+  readTrainData,
+  type SampleRef,
+  splitTrainData,
+  type TrainData,
+} from "./dataset/dataset.js";
 export {
   DEFAULT_CLASSES,
   KNOWN_SOUNDFONTS,
