@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { basename, extname } from "node:path";
 import { DataError } from "../errors.js";
 
-/** A physical or additive model of ours (src/data/sources/physical.ts). */
+/** A physical or additive model of ours (src/data/synth/sources/physical.ts). */
 export type ModelKind = "plucked" | "bowed" | "clarinet" | "flute" | "saxophone" | "brass" | "organ";
 
 /** An instrument class of `stemscope synth`: General MIDI programs and a playable pitch range. */
