@@ -6,7 +6,8 @@
  * ```
  *
  * Runs the model on (a) music: the examples in examples/ and up to `--mixtures` mixtures
- * (`sample_*\/mixed.wav`, spread over the folder) of the `--data` train_data folder; (b) non-music:
+ * (`sample_*\/mixed.wav`, spread over the folder) of the `--data` train_data folder (default
+ * ./train_data when it exists); (b) non-music:
  * silence, DC, white and pink noise, clicks and speech from `espeak-ng` (scripts/setup.sh installs
  * it; without it the speech is left out, said). Silence, DC and noise never reach the model (the
  * signal-level gates of src/infer/level.ts, thresholds in InferenceOptionsSchema: it prints every
@@ -17,7 +18,9 @@
  * rejecting as many non-music files as it can (`chooseNoneThreshold`). Prints every number and the
  * chosen rule: the statistic that rejects more (ties: play). With `--write` the rule goes into
  * `<model>/config.json` (through src/model/folder.ts), or, when no threshold rejects any non-music
- * file without dropping music, any earlier rule is removed (the folder names every audible file).
+ * file without dropping music, any earlier rule is removed (the folder names every audible file);
+ * it is refused with fewer than {@link MIN_MUSIC_TO_WRITE} music files (a threshold just under the
+ * lowest of three files would drop music it never heard).
  * Deterministic from `--seed`. Rerun it after every retraining: a threshold belongs to its weights.
  */
 import { execFileSync } from "node:child_process";
@@ -36,6 +39,9 @@ import {
 import { readModelConfig, writeModelConfig } from "../src/model/folder.js";
 import { chooseNoneThreshold, type NoneCalibration } from "../src/separator/naming.js";
 import { Random } from "../src/util/random.js";
+
+/** Music files `--write` needs: below this the lowest music value says too little about music. */
+export const MIN_MUSIC_TO_WRITE = 20;
 
 /** A test signal: mono samples at a rate, and what it is. */
 export interface CalibrationSignal {
@@ -198,7 +204,7 @@ function row(m: Measured): string {
 
 function describe(c: NoneCalibration): string {
   const side = c.statistic === "play" ? "<" : ">";
-  return `${c.statistic.padEnd(7)}  no instrument when ${c.statistic} ${side} ${c.threshold.toFixed(4)}: music named ${c.musicNamed}/${c.music}, non-music rejected ${c.nonMusicRejected}/${c.nonMusic}`;
+  return `${c.statistic.padEnd(7)}  no instrument when ${c.statistic} ${side} ${c.threshold.toFixed(4)}: music named ${c.musicNamed}/${c.music}, non-music past the signal gates rejected ${c.nonMusicRejected}/${c.nonMusic}`;
 }
 
 /** Measures the model on the music and non-music sets; see the module comment. */
@@ -239,17 +245,20 @@ async function main(): Promise<void> {
     },
   });
   if (values.model === undefined) throw new Error("--model <dir> is required");
+  const data = values.data ?? (existsSync(join("train_data", "labels.txt")) ? "train_data" : undefined);
   const examples = existsSync(values.examples)
     ? readdirSync(values.examples)
         .filter((f) => f.endsWith(".wav"))
         .sort()
         .map((f) => join(values.examples, f))
     : [];
-  const music = [
-    ...examples,
-    ...(values.data === undefined ? [] : musicMixtures(values.data, Number(values.mixtures))),
-  ];
+  const music = [...examples, ...(data === undefined ? [] : musicMixtures(data, Number(values.mixtures)))];
   if (music.length === 0) throw new Error("no music: give --data <train_data> or --examples <dir>");
+  if (values.write && music.length < MIN_MUSIC_TO_WRITE) {
+    throw new Error(
+      `--write needs at least ${MIN_MUSIC_TO_WRITE} music files, got ${music.length}: give --data <train_data> (its mixtures, --mixtures ${values.mixtures})`,
+    );
+  }
   const withSpeech = hasEspeak();
   if (!withSpeech)
     process.stderr.write("calibrate-none: espeak-ng is not installed; no speech (scripts/setup.sh)\n");
