@@ -1,6 +1,8 @@
 /**
- * Worker threads: starting one from TypeScript sources or compiled code, and a pool that feeds a
- * list of jobs to N workers in chunks (synth, mix and the feature cache use it).
+ * Worker threads, the one place that starts them: from TypeScript sources or compiled code
+ * ({@link startWorker}), a pool feeding a list of jobs to N workers in chunks ({@link runWorkerPool}:
+ * synth, mix, building the feature cache) and a long-lived worker answering requests by id
+ * ({@link WorkerRequests}: the training batch loader, the feature worker pool).
  */
 import { Worker } from "node:worker_threads";
 import { StemscopeError } from "../errors.js";
