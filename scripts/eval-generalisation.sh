@@ -8,25 +8,22 @@
 # Writes <work>/generalisation.md (named accuracy, all-named, per-class recall, SI-SDRi) and prints it.
 #
 #   bash scripts/eval-generalisation.sh [work folder, default /tmp/stemscope-logo]
-# Settings (environment): HELD_OUT="a320u timgm6mb sonivox", SOURCES="2 3", PER_CLASS=800 (clips per
-# class synthesised once into <work>/raw_data), MIXTURES=16384, EPOCHS=2 (mixtures drawn per epoch,
-# epochs), TEST_PER_COMBINATION (held-out test mixtures per class combination: 20 for K=2, 8 for K=3),
-# TRAIN_FLAGS (the recipe, below). Every random choice comes from the seeds here.
+# Settings (environment): HELD_OUT="a320u timgm6mb sonivox", SOURCES="2 3", MIXTURES and EPOCHS
+# (mixtures drawn per epoch, epochs), TEST_PER_COMBINATION (held-out test mixtures per class
+# combination: 20 for K=2, 8 for K=3), TRAIN_FLAGS; the defaults are scripts/recipe.sh's (the clip
+# library, RECIPE_PER_CLASS clips per class, is synthesised once into <work>/raw_data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=${1:-/tmp/stemscope-logo}
+source scripts/recipe.sh
 held_out=${HELD_OUT:-a320u timgm6mb sonivox}
 source_counts=${SOURCES:-2 3}
-per_class=${PER_CLASS:-800}
-mixtures=${MIXTURES:-16384}
-epochs=${EPOCHS:-2}
-train_flags=${TRAIN_FLAGS:---preset fast --features native --unet-output mask --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --batch-size 32 --bf16 auto --seed 0}
-stemscope() { node --import tsx src/cli/main.ts "$@"; }
+mixtures=${MIXTURES:-$RECIPE_MIXTURES}
+epochs=${EPOCHS:-$RECIPE_EPOCHS}
+train_flags=${TRAIN_FLAGS:-$RECIPE_TRAIN_FLAGS}
 
 raw=$work/raw_data
-if [ ! -f "$raw/synth.json" ] || [ ! -f "$raw/manifest.jsonl" ]; then
-  stemscope synth --out "$raw" --per-class "$per_class" --seconds 2 --seed 0
-fi
+[ -f "$raw/synth.json" ] && [ -f "$raw/manifest.jsonl" ] || recipe_synth "$raw"
 # Every group of the library, from its manifest.
 all_groups=$(node -e '
   const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean);
@@ -43,8 +40,8 @@ for k in $source_counts; do
     [ -f "$heldout_data/labels.txt" ] || stemscope mix --data "$raw" --out "$heldout_data" --groups "$g" \
       --sources "$k" --split-by clip --test-fraction 0 --samples-per-combination "$per_combination" --seed 1 --quiet
     # The same seed and fraction as training's clip split: the test side holds the clips training held back.
-    [ -f "$indomain_data/labels.txt" ] || stemscope mix --data "$raw" --out "$indomain_data" --groups "$others" \
-      --sources "$k" --split-by clip --test-fraction 0.2 --samples-per-combination "$((per_combination * 5 / 2))" --seed 0 --quiet
+    [ -f "$indomain_data/labels.txt" ] || recipe_test_mix "$raw" "$indomain_data" "$((per_combination * 5 / 2))" \
+      --groups "$others" --sources "$k"
     trained=$([ -f "$run/metrics.json" ] && node -e 'console.log(require(process.argv[1]).epochs)' "$run/metrics.json" || echo 0)
     if [ "$trained" -lt "$epochs" ]; then
       # A run interrupted earlier (config.json written) is resumed: same settings, more epochs if asked.

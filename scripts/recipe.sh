@@ -1,29 +1,40 @@
-# The data and training recipe shared by scripts/train-default.sh and scripts/train-heldout.sh
-# (sourced, not run). Every random choice comes from the seeds here.
+# The data and training recipe shared by scripts/train-default.sh and scripts/eval-generalisation.sh
+# (sourced, not run). Every random choice comes from the seeds here; each setting can be overridden
+# from the environment.
 stemscope() { node --import tsx src/cli/main.ts "$@"; }
 
-# recipe_synth <work>: 2,400 clips per default class from all four Debian soundfonts (~4 min).
+# Clips per class, synthesised from every allowed source group with timbre transformations
+# (`stemscope synth --list-timbres` shows them).
+RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-800}
+# Mixtures drawn afresh from the clips per epoch, and epochs.
+RECIPE_MIXTURES=${RECIPE_MIXTURES:-8640}
+RECIPE_EPOCHS=${RECIPE_EPOCHS:-2}
+# The `fast` preset on native features; the U-Net outputs softmax ratio masks on mel power, trained by
+# the magnitude-weighted share loss (λ 0.9); the classifier is also trained on the reference sources
+# (β 1); cosine schedule. bf16 by measurement: the trainer times bf16 autocast against float32 for this
+# model and batch here and takes bf16 only where it is ≥ 1.1× faster (without native bf16 it is ~12×
+# slower). See the README, "How good it is", for what each choice measured.
+RECIPE_TRAIN_FLAGS=${RECIPE_TRAIN_FLAGS:---preset fast --features native --unet-output ratio --separation-loss shares --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --batch-size 32 --bf16 auto --seed 0}
+
+# recipe_synth <raw_data>: the clip library (~27 ms a clip on 2 cores: ~4 min at 800 per class).
 recipe_synth() {
-  stemscope synth --out "$1/raw_data" --per-class 2400 --seconds 2 --soundfonts all --seed 0
+  stemscope synth --out "$1" --per-class "$RECIPE_PER_CLASS" --seconds 2 --seed 0
 }
 
-# recipe_mix <work> <out> <split flags…>: 600 mixtures per pair of classes (27,000) from
-# <work>/raw_data into <out>, split as given.
-recipe_mix() {
-  local work=$1 out=$2
+# recipe_train <raw_data> <run> [more train flags…]: mixtures drawn afresh from the library.
+recipe_train() {
+  local raw=$1 run=$2
   shift 2
-  stemscope mix --data-dir "$work/raw_data" --output-dir "$out" --samples-per-combination 600 --seed 0 "$@"
+  # shellcheck disable=SC2086
+  stemscope train --data "$raw" --out "$run" --mixtures "$RECIPE_MIXTURES" --epochs "$RECIPE_EPOCHS" \
+    $RECIPE_TRAIN_FLAGS "$@"
 }
 
-# recipe_train_eval <data> <run>: the `fast` preset for 1 epoch (~9 min on 2 cores), the classifier
-# also trained on the reference sources (--reference-weight 1), the separation loss weighted 0.9
-# (the U-Net then separates better: 0.571 vs 0.535 per-source accuracy at 0.7), then eval.
-recipe_train_eval() {
-  # bf16 by measurement: the trainer times bf16 autocast against float32 for this model and batch on
-  # this machine and takes bf16 only where it is >= 1.1x faster (without native bf16 it is ~12x
-  # slower; with avx512_bf16/AMX it was sometimes no faster). The shipped model was trained with bf16.
-  stemscope train --data "$1" --out "$2" --preset fast --features native --unet-output mask \
-    --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --epochs 1 --batch-size 32 --bf16 auto \
-    --seed 0
-  stemscope eval --model "$2" --data "$1" --report "$2/report"
+# recipe_test_mix <raw_data> <out> <per combination> [more mix flags…]: mixtures whose split.json test
+# side is made of the clips training held back (the same seed and fraction as training's clip split).
+recipe_test_mix() {
+  local raw=$1 out=$2 per=$3
+  shift 3
+  stemscope mix --data "$raw" --out "$out" --split-by clip --test-fraction 0.2 \
+    --samples-per-combination "$per" --seed 0 --quiet "$@"
 }
