@@ -2,6 +2,7 @@
 #include "allocator.h"
 #include "distributed.h"
 #include "features.h"
+#include "stems.h"
 #include "tensor.h"
 
 #include <ATen/Parallel.h>
@@ -270,6 +271,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeTensor", stemscope::TensorWrap::Init(env));
   stemscope::RegisterOps(env, exports);
   stemscope::RegisterFeatureKernel(env, exports);
+  stemscope::RegisterStemsKernel(env, exports);
   stemscope::RegisterDistributed(env, exports);
   return exports;
 }

@@ -446,19 +446,22 @@ function scoreBatch(
   settings: Pick<EvaluateSettings, "audio" | "oracle">,
 ): void {
   const k = separator.sources;
-  const cell = separator.featurizer.cell;
+  const { featurizer } = separator;
+  const cell = featurizer.cell;
+  const n = featurizer.clipLength;
+  // Every stem of the batch at once (the native kernel splits the batch across the engine's threads).
+  const stems = settings.audio ? featurizer.stemsBatch(audio.mixtures, out.planes!, k) : null;
+  const oracle = settings.oracle ? featurizer.stemsBatch(audio.mixtures, references, k) : null;
+  const stemsOf = (all: Float32Array, i: number): Float32Array[] =>
+    Array.from({ length: k }, (_, s) => all.subarray((i * k + s) * n, (i * k + s + 1) * n));
   batch.forEach((sample, i) => {
     const labels = sample.labels.map((l) => separator.classes.indexOf(l));
     const refs = Array.from({ length: k }, (_, j) =>
       references.subarray((i * k + j) * cell, (i * k + j + 1) * cell),
     );
-    const planes = out.planesOf(i);
-    const perm = tally.addSample(out.probabilitiesOf(i), planes, refs, labels);
-    if (settings.audio) {
-      const mixture = audio.mixtures[i]!;
-      tally.addAudio(separator.featurizer.stems(mixture, planes), audio.sources[i]!, mixture, labels, perm);
-      if (settings.oracle)
-        tally.addOracle(separator.featurizer.stems(mixture, refs), audio.sources[i]!, mixture);
-    }
+    const perm = tally.addSample(out.probabilitiesOf(i), out.planesOf(i), refs, labels);
+    const mixture = audio.mixtures[i]!;
+    if (stems !== null) tally.addAudio(stemsOf(stems, i), audio.sources[i]!, mixture, labels, perm);
+    if (oracle !== null) tally.addOracle(stemsOf(oracle, i), audio.sources[i]!, mixture);
   });
 }

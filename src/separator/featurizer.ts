@@ -11,7 +11,7 @@ import {
   type SampleFeatures,
   sampleFeaturesBatch,
 } from "../features/pipeline.js";
-import { linearMasks, melShares, separateClip } from "./masks.js";
+import { linearMasks, melShares, separateBatch, separateClip } from "./masks.js";
 
 export class Featurizer {
   /** Samples per clip (seconds · sampleRate): what a model input covers. */
@@ -49,6 +49,18 @@ export class Featurizer {
    */
   stems(clip: Float32Array, planes: readonly Float32Array[]): Float32Array[] {
     return separateClip(clip, planes, this.config);
+  }
+
+  /**
+   * {@link stems} of a batch of clips at once (the native kernel in `native` mode, with the engine's
+   * thread count).
+   * @param clips B clips of clipLength samples
+   * @param planes [B, K, nMels, size] separated planes (e.g. BatchOutputs.planes)
+   * @param sources K
+   * @returns [B, K, clipLength] stems
+   */
+  stemsBatch(clips: readonly Float32Array[], planes: Float32Array, sources: number): Float32Array {
+    return separateBatch(clips, planes, sources, this.config, getNumThreads());
   }
 
   /**

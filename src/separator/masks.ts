@@ -23,6 +23,7 @@ import { resizeBilinear } from "../features/resize.js";
 import { sparseMelFilterbank } from "../features/mel.js";
 import { RealFft } from "../features/fft.js";
 import { hannWindow } from "../features/stft.js";
+import { featureKernel } from "../features/native-kernel.js";
 
 /** For every linear bin: the mel bands covering it and their normalised weights. */
 interface BinMap {
@@ -279,4 +280,86 @@ export function separateClip(
   for (const stem of stems) for (let i = 0; i < n; i++) last[i] = last[i]! - stem[i]!;
   stems.push(last);
   return stems;
+}
+
+/** What the addon's stemsBatch (native/src/stems.cc) takes: one config's tables (clipPlan, binMap). */
+interface StemsKernelSpec {
+  nFft: number;
+  hop: number;
+  frames: number;
+  length: number;
+  nMels: number;
+  sources: number;
+  /** a in P = exp(a·v): topDb·ln 10 / 10. */
+  powerScale: number;
+  window: Float64Array;
+  inverseWss: Float64Array;
+  binStart: Int32Array;
+  bandIdx: Int32Array;
+  weight: Float64Array;
+  source: Int32Array;
+}
+
+type StemsBatch = (
+  spec: StemsKernelSpec,
+  clips: Float32Array[],
+  planes: Float32Array,
+  output: Float32Array,
+  threads: number,
+) => void;
+
+/** The addon's stems kernel, or null when the addon (or this build of it) is not there. */
+function stemsKernel(): StemsBatch | null {
+  const addon = featureKernel() as { stemsBatch?: StemsBatch } | null;
+  return typeof addon?.stemsBatch === "function" ? addon.stemsBatch : null;
+}
+
+/**
+ * {@link separateClip} for a batch of clips at once: by the native kernel in `native` mode (split
+ * across `threads`; the same stems to float rounding), else clip by clip in TypeScript.
+ * @param clips B clips of exactly clipLength samples
+ * @param planes [B, K, nMels, size] the model's separated planes
+ * @param sources K
+ * @param threads threads of the native kernel
+ * @returns [B, K, clipLength] stems; clip b's stems sum to it
+ */
+export function separateBatch(
+  clips: readonly Float32Array[],
+  planes: Float32Array,
+  sources: number,
+  config: FeatureConfig,
+  threads = 1,
+): Float32Array {
+  const plan = clipPlan(config);
+  const n = plan.length;
+  const out = new Float32Array(clips.length * sources * n);
+  const kernel = config.mode === "native" ? stemsKernel() : null;
+  if (kernel !== null && clips.every((c) => c.length === n)) {
+    const map = binMap(getExtractor(config).config);
+    const spec: StemsKernelSpec = {
+      nFft: plan.nFft,
+      hop: plan.hop,
+      frames: plan.frames,
+      length: n,
+      nMels: config.nMels,
+      sources,
+      powerScale: (config.topDb * Math.LN10) / 10,
+      window: plan.window,
+      inverseWss: plan.inverseWss,
+      binStart: map.binStart,
+      bandIdx: map.bandIdx,
+      weight: map.weight,
+      source: map.source,
+    };
+    kernel(spec, [...clips], planes, out, threads);
+    return out;
+  }
+  const cell = planes.length / (clips.length * sources);
+  clips.forEach((clip, b) => {
+    const separated = Array.from({ length: sources }, (_, s) =>
+      planes.subarray((b * sources + s) * cell, (b * sources + s + 1) * cell),
+    );
+    separateClip(clip, separated, config).forEach((stem, s) => out.set(stem, (b * sources + s) * n));
+  });
+  return out;
 }
