@@ -223,6 +223,15 @@ abstract class ConvLayer extends Layer {
   get bias(): Tensor | null {
     return this.optionalParameter("bias");
   }
+
+  /** Sets the bias to a copy of `value` [outChannels], adding one to a layer built without. */
+  setBias(value: Tensor): void {
+    noGrad(() => {
+      const bias = this.bias;
+      if (bias !== null) bias.copyFrom(value);
+      else this.registerParameter("bias", value.float().clone());
+    });
+  }
 }
 
 /** torch.nn.Conv2d (weight [out, in/groups, kH, kW]) with PyTorch's default init. */
@@ -280,6 +289,8 @@ export class ConvTranspose2d extends ConvLayer {
 
 /** torch.nn.BatchNorm2d: weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked. */
 export class BatchNorm2d extends Layer {
+  #folded = false;
+
   constructor(
     readonly numFeatures: number,
     readonly options: { eps?: number; momentum?: number } = {},
@@ -292,8 +303,51 @@ export class BatchNorm2d extends Layer {
     this.registerBuffer("num_batches_tracked", zeros([], { dtype: "int64" }));
   }
 
+  /** Whether {@link foldInto} has made this layer the identity. */
+  get folded(): boolean {
+    return this.#folded;
+  }
+
+  /**
+   * Inference only: folds this layer into the convolution whose output it normalises — the
+   * convolution's weight is scaled by γ / √(var + ε) per output channel and its bias becomes
+   * (bias − mean) · γ / √(var + ε) + β (computed in float64) — and becomes the identity, so
+   * conv → BN costs one convolution. Exact up to float rounding. The running statistics are used, so
+   * the layer must be in eval mode; neither layer can be trained or saved afterwards.
+   */
+  foldInto(conv: Conv2d): void {
+    if (this.training)
+      throw new Error("BatchNorm2d.foldInto: the layer is in training mode; call eval() first");
+    if (this.#folded) throw new Error("BatchNorm2d.foldInto: already folded");
+    const c = this.numFeatures;
+    if (conv.outChannels !== c)
+      throw new Error(
+        `BatchNorm2d.foldInto: ${c} features, but the convolution has ${conv.outChannels} outputs`,
+      );
+    noGrad(() =>
+      tidy(() => {
+        const wide = (t: Tensor): Tensor => t.to("float64");
+        const scale = wide(this.parameter("weight")).div(
+          wide(this.buffer("running_var"))
+            .add(this.options.eps ?? 1e-5)
+            .sqrt(),
+        );
+        conv.weight.copyFrom(wide(conv.weight).mul(scale.reshape([c, 1, 1, 1])));
+        const bias = conv.bias === null ? zeros([c], { dtype: "float64" }) : wide(conv.bias);
+        conv.setBias(
+          bias
+            .sub(wide(this.buffer("running_mean")))
+            .mul(scale)
+            .add(wide(this.parameter("bias"))),
+        );
+      }),
+    );
+    this.#folded = true;
+  }
+
   /** [batch, C, H, W] → same shape. */
   forward(x: Tensor): Tensor {
+    if (this.#folded) return x;
     if (this.training) {
       noGrad(() => {
         const tracked = this.buffer("num_batches_tracked");

@@ -9,6 +9,7 @@ export {
   type LossTargets,
   type LossWeights,
 } from "./joint.js";
+export { foldBatchNorm } from "./fold.js";
 export { PRESET_NAMES, type PresetName, PRESETS, presetConfig, presetName } from "./presets.js";
 export { ResNet, type ResNetConfig, ResNetConfigSchema } from "./resnet.js";
 export { ratioOutput, UNet, type UNetConfig, UNetConfigSchema } from "./unet.js";

@@ -15,6 +15,7 @@
  * - `forward` must not keep `features` after its promise resolves; results belong to the caller.
  */
 import { noGrad, tensor, tidy, withAutocast } from "../engine/index.js";
+import { foldBatchNorm } from "../model/fold.js";
 import { type ModelFolderConfig, loadModelFolder } from "../model/folder.js";
 import type { JointModel } from "../model/joint.js";
 
@@ -51,7 +52,11 @@ export interface ModelRunner {
 /** Makes a runner for a model folder whose config.json has been read and validated. */
 export type RunnerFactory = (dir: string, config: ModelFolderConfig) => Promise<ModelRunner>;
 
-/** libtorch through our addon: the JointModel of the folder, channels-last, eval mode, no autograd. */
+/**
+ * libtorch through our addon: the JointModel of the folder, channels-last, eval mode, no autograd,
+ * its batch norms folded into the convolutions before them (src/model/fold.ts; the same outputs up to
+ * float rounding, faster) — so the runner's model is for inference only.
+ */
 export class LibtorchRunner implements ModelRunner {
   readonly backend = "libtorch";
 
@@ -62,6 +67,7 @@ export class LibtorchRunner implements ModelRunner {
     private readonly cols: number,
   ) {
     model.eval();
+    foldBatchNorm(model);
   }
 
   async forward(features: Float32Array, batch: number, options: ForwardOptions): Promise<ModelOutputs> {
