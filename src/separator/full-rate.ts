@@ -39,14 +39,27 @@ export function stftAtRate(config: FeatureConfig, rate: number): { nFft: number;
 /** istft's threshold on the window sum-square (float32's smallest normal). */
 const TINY = 1.1754943508222875e-38;
 
+/** The input's shape when it comes in blocks ({@link FullRateSeparation.push}). */
+export interface StreamedInput {
+  /** Channels. */
+  channels: number;
+  /** Frames (samples per channel) in all. */
+  length: number;
+}
+
 /**
  * One pass that separates every channel of the input at its own rate with the masks of the model's
- * windows (see the module comment). Run {@link advance} until all {@link frames} are done (yielding
- * between calls as you like), then {@link finish}.
+ * windows (see the module comment). Give it the whole input, or {@link push} the input in blocks;
+ * run {@link advance} (it goes as far as the input allows; yield between calls as you like) and
+ * {@link take} the finished stems as they come, or {@link finish} for everything at once. Holds the
+ * input and the stems only from the first sample not yet taken to the last frame done.
  */
 export class FullRateSeparation {
   /** STFT frames of each channel. */
   readonly frames: number;
+  /** Frames (samples per channel) of the input. */
+  readonly length: number;
+  private readonly channelCount: number;
   private readonly fft: RealFft;
   private readonly window: Float64Array;
   private readonly nFft: number;
@@ -66,11 +79,19 @@ export class FullRateSeparation {
   /** The first window that may still cover a frame. */
   private firstWindow = 0;
   private next = 0;
-  /** Per stem, one array per channel; the first K − 1 hold Σ frames·window until {@link finish}. */
-  private readonly out: Float32Array[][];
+  private readonly stems: number;
+  /** The first sample not yet taken: index 0 of {@link input} and {@link acc}. */
+  private base = 0;
+  /** Samples received (input index). */
+  private received = 0;
+  /** Per channel, the input from {@link base}. */
+  private input: Float32Array[];
+  /** Per stem but the last, per channel: Σ frames·window from {@link base} (float32, in place). */
+  private acc: Float32Array[][];
 
   /**
-   * @param channels the input, one array per channel (equal lengths), at `rate` Hz
+   * @param input the input, one array per channel (equal lengths), at `rate` Hz; or its shape, and
+   *   then its samples through {@link push}
    * @param windowStarts the model's windows, first samples at the model's rate, ascending, covering
    *   the input (each clipLength samples long)
    * @param masksOf K masks [1 + nFft/2, frames] of window w's clip at the model's rate (linearMasks),
@@ -78,13 +99,18 @@ export class FullRateSeparation {
    * @param stems K
    */
   constructor(
-    private readonly channels: readonly Float32Array[],
+    input: readonly Float32Array[] | StreamedInput,
     private readonly rate: number,
     private readonly config: FeatureConfig,
     private readonly windowStarts: readonly number[],
     private readonly masksOf: (window: number) => readonly Float32Array[],
     stems: number,
   ) {
+    const whole = Array.isArray(input) ? (input as readonly Float32Array[]) : undefined;
+    const shape = input as StreamedInput;
+    this.channelCount = whole?.length ?? shape.channels;
+    this.length = whole?.[0]?.length ?? (whole === undefined ? shape.length : 0);
+    this.stems = stems;
     const extractor = getExtractor(config);
     this.modelFrames = extractor.frames;
     this.modelHop = extractor.hop;
@@ -94,8 +120,7 @@ export class FullRateSeparation {
     const { nFft, hop } = stftAtRate(config, rate);
     this.nFft = nFft;
     this.hop = hop;
-    const length = channels[0]?.length ?? 0;
-    this.frames = frameCount(length, nFft, hop);
+    this.frames = frameCount(this.length, nFft, hop);
     this.window = hannWindow(nFft);
     this.fft = new RealFft(nFft);
     const nBins = this.fft.nBins;
@@ -108,19 +133,43 @@ export class FullRateSeparation {
       this.lowerBin[f] = lower;
       this.upperWeight[f] = x - lower;
     }
-    this.out = Array.from({ length: stems }, () => channels.map(() => new Float32Array(length)));
+    if (whole !== undefined) {
+      // the whole input: held as given (not copied), the stems as long as it
+      this.input = [...whole];
+      this.received = this.length;
+      this.acc = Array.from({ length: stems - 1 }, () => whole.map(() => new Float32Array(this.length)));
+    } else {
+      this.input = Array.from({ length: this.channelCount }, () => new Float32Array(0));
+      this.acc = Array.from({ length: stems - 1 }, () => this.input.map(() => new Float32Array(0)));
+    }
+  }
+
+  /** The next samples of the input, one array per channel (equal lengths). */
+  push(block: readonly Float32Array[]): void {
+    const n = block[0]?.length ?? 0;
+    if (this.received + n > this.length)
+      throw new RangeError(
+        `FullRateSeparation: ${this.received + n} samples pushed, the input has ${this.length}`,
+      );
+    const offset = this.received - this.base;
+    this.input = this.input.map((channel, c) => {
+      const grown = fit(channel, offset + n);
+      grown.set(block[c]!, offset);
+      return grown;
+    });
+    this.received += n;
   }
 
   /**
-   * Separates the next `count` frames of every channel.
+   * Separates up to `count` more frames of every channel (those the input received so far covers).
    * @returns the frames done so far
    */
   advance(count: number): number {
-    const { fft, window, nFft, hop, channels } = this;
-    const k = this.out.length;
+    const { fft, window, nFft, hop } = this;
+    const k = this.stems;
     const nBins = fft.nBins;
     const pad = nFft / 2;
-    const n = channels[0]?.length ?? 0;
+    const n = this.length;
     const frame = new Float64Array(nFft);
     const re = new Float64Array(nBins);
     const im = new Float64Array(nBins);
@@ -128,15 +177,23 @@ export class FullRateSeparation {
     const mim = new Float64Array(nBins);
     const back = new Float64Array(nFft);
     const masks = Array.from({ length: k - 1 }, () => new Float64Array(nBins));
-    const end = Math.min(this.frames, this.next + count);
+    // frames whose samples have all been received
+    const ready =
+      this.received >= n ? this.frames : Math.max(0, Math.floor((this.received + pad - nFft) / hop) + 1);
+    const end = Math.min(this.frames, this.next + count, ready);
+    if (end > this.next) {
+      const reach = Math.min(n, (end - 1) * hop - pad + nFft) - this.base;
+      this.acc = this.acc.map((channels) => channels.map((y) => fit(y, reach)));
+    }
     for (let t = this.next; t < end; t++) {
       this.frameMasks(t * hop, masks);
       const start = t * hop - pad;
       const from = Math.max(0, -start);
       const to = Math.min(nFft, n - start);
-      channels.forEach((channel, c) => {
+      const at = start - this.base;
+      this.input.forEach((channel, c) => {
         frame.fill(0);
-        for (let j = from; j < to; j++) frame[j] = channel[start + j]! * window[j]!;
+        for (let j = from; j < to; j++) frame[j] = channel[at + j]! * window[j]!;
         fft.forward(frame, re, im);
         for (let s = 0; s < k - 1; s++) {
           const mask = masks[s]!;
@@ -145,8 +202,8 @@ export class FullRateSeparation {
             mim[f] = im[f]! * mask[f]!;
           }
           fft.inverse(mre, mim, back);
-          const y = this.out[s]![c]!;
-          for (let j = from; j < to; j++) y[start + j] = y[start + j]! + back[j]! * window[j]!;
+          const y = this.acc[s]![c]!;
+          for (let j = from; j < to; j++) y[at + j] = y[at + j]! + back[j]! * window[j]!;
         }
       });
     }
@@ -207,34 +264,65 @@ export class FullRateSeparation {
   }
 
   /**
-   * Divides the overlap-added frames by the window sum-square and makes the last stem the channel
-   * minus the others.
-   * @returns per stem, one array per channel, as long as the input
+   * The stems of the samples no later frame touches, from the first not yet taken: the overlap-added
+   * frames divided by the window sum-square, and the last stem the channel minus the others.
+   * @returns per stem, one array per channel (empty when nothing new is finished)
    */
-  finish(): Float32Array[][] {
-    if (this.next < this.frames)
-      throw new RangeError("FullRateSeparation: finish before every frame is done");
-    const { nFft, hop, window, frames, channels, out } = this;
-    const k = out.length;
+  take(): Float32Array[][] {
+    const { nFft, hop, window, frames } = this;
+    const out = this.acc;
+    const k = this.stems;
     const pad = nFft / 2;
-    const n = channels[0]?.length ?? 0;
-    for (let i = 0; i < n; i++) {
+    const n = this.length;
+    const done = this.next >= frames ? n : Math.min(n, Math.max(0, this.next * hop - pad));
+    const count = Math.max(0, done - this.base);
+    // the first K − 1 stems are divided in place (their accumulators' finished part), the last is new
+    const result = [
+      ...out.map((channels) => channels.map((y) => y.subarray(0, count))),
+      this.input.map(() => new Float32Array(count)),
+    ];
+    for (let j = 0; j < count; j++) {
+      const i = this.base + j;
       let wss = 0;
       const tLo = Math.max(0, Math.ceil((i + pad - nFft + 1) / hop));
       const tHi = Math.min(frames - 1, Math.floor((i + pad) / hop));
       for (let t = tLo; t <= tHi; t++) wss += window[i + pad - t * hop]! ** 2;
       const inverse = wss > TINY ? 1 / wss : 0;
-      for (let c = 0; c < channels.length; c++) {
-        let rest = channels[c]![i]!;
+      for (let c = 0; c < this.channelCount; c++) {
+        let rest = this.input[c]![j]!;
         for (let s = 0; s < k - 1; s++) {
-          const y = out[s]![c]!;
-          y[i] = y[i]! * inverse;
-          rest -= y[i]!;
+          const y = result[s]![c]!;
+          y[j] = y[j]! * inverse;
+          rest -= y[j]!;
         }
-        out[k - 1]![c]![i] = rest;
+        result[k - 1]![c]![j] = rest;
       }
     }
-    this.held.clear();
-    return out;
+    if (count > 0) {
+      this.input = this.input.map((x) => x.subarray(count));
+      this.acc = this.acc.map((channels) => channels.map((y) => y.subarray(count)));
+      this.base = done;
+    }
+    if (this.base >= n) this.held.clear();
+    return result;
   }
+
+  /**
+   * Every stem whole, once every frame is done (the input given whole).
+   * @returns per stem, one array per channel, as long as the input
+   */
+  finish(): Float32Array[][] {
+    if (this.next < this.frames)
+      throw new RangeError("FullRateSeparation: finish before every frame is done");
+    if (this.base > 0) throw new RangeError("FullRateSeparation: finish after take");
+    return this.take();
+  }
+}
+
+/** `array` if it holds `length` values, else a copy grown to hold them (at least doubled: amortised). */
+function fit(array: Float32Array, length: number): Float32Array {
+  if (array.length >= length) return array;
+  const grown = new Float32Array(Math.max(length, 2 * array.length));
+  grown.set(array);
+  return grown;
 }
