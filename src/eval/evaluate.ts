@@ -60,8 +60,8 @@ export const EvaluateOptionsSchema = z
      * sample; `test` — split.json's test part (an error without split.json); `all` — every sample.
      */
     subset: z.enum(["auto", "test", "all"]).default("auto"),
-    /** Samples per forward pass. */
-    batchSize: z.number().int().min(1).max(4096).default(16),
+    /** Samples per forward pass (32: libtorch's convolutions here run ~1.3× faster per sample than at 16). */
+    batchSize: z.number().int().min(1).max(4096).default(32),
     /** Compute the audio metrics (SDR, SI-SDR, SI-SDRi; needs masks and iSTFTs). */
     audio: z.boolean().default(true),
     /** Evaluate at most this many samples (the first ones of the subset). */

@@ -128,16 +128,39 @@ export function meanSquaredError(a: ArrayLike<number>, b: ArrayLike<number>): nu
 
 // ---------------------------------------------------------------- audio
 
-function energy(x: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += (x[i] as number) * (x[i] as number);
-  return s;
-}
-
 function ratioDb(signal: number, noise: number): number {
   if (!(signal > 0)) return Number.NaN;
   if (noise <= signal * Math.pow(10, -SDR_CAP_DB / 10)) return SDR_CAP_DB;
   return Math.min(SDR_CAP_DB, 10 * Math.log10(signal / noise));
+}
+
+function checkLengths(what: string, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  if (a.length !== b.length) throw new RangeError(`${what}: lengths differ (${a.length} vs ${b.length})`);
+}
+
+/** Σ a·b (float64 sums). */
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] as number) * (b[i] as number);
+  return s;
+}
+
+// Both metrics from the sums ‖s‖², ‖ŝ‖², ⟨s, ŝ⟩ (one pass over the samples): ‖s − ŝ‖² =
+// ‖s‖² − 2⟨s, ŝ⟩ + ‖ŝ‖², and with α = ⟨s, ŝ⟩ / ‖s‖², ‖α·s − ŝ‖² = ‖ŝ‖² − α⟨s, ŝ⟩ (≥ 0 up to round-off,
+// which only matters at the cap).
+
+/** SDR in dB from ‖s‖², ‖ŝ‖² and ⟨s, ŝ⟩. */
+function sdrOfSums(refEnergy: number, estEnergy: number, cross: number): number {
+  return ratioDb(refEnergy, Math.max(0, refEnergy - 2 * cross + estEnergy));
+}
+
+/** SI-SDR in dB from ‖s‖², ‖ŝ‖² and ⟨s, ŝ⟩. */
+function siSdrOfSums(refEnergy: number, estEnergy: number, cross: number): number {
+  if (!(refEnergy > 0)) return Number.NaN;
+  const alpha = cross / refEnergy;
+  const target = alpha * alpha * refEnergy;
+  if (!(target > 0)) return -SDR_CAP_DB;
+  return Math.max(-SDR_CAP_DB, ratioDb(target, Math.max(0, estEnergy - alpha * cross)));
 }
 
 /**
@@ -147,14 +170,8 @@ function ratioDb(signal: number, noise: number): number {
  * @param reference s, same length
  */
 export function sdr(estimate: ArrayLike<number>, reference: ArrayLike<number>): number {
-  if (estimate.length !== reference.length)
-    throw new RangeError(`sdr: lengths differ (${estimate.length} vs ${reference.length})`);
-  let noise = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const d = (reference[i] as number) - (estimate[i] as number);
-    noise += d * d;
-  }
-  return ratioDb(energy(reference), noise);
+  checkLengths("sdr", estimate, reference);
+  return sdrOfSums(dot(reference, reference), dot(estimate, estimate), dot(reference, estimate));
 }
 
 /**
@@ -164,23 +181,8 @@ export function sdr(estimate: ArrayLike<number>, reference: ArrayLike<number>): 
  * NaN when the reference is silent; −{@link SDR_CAP_DB} when the estimate is orthogonal to it.
  */
 export function siSdr(estimate: ArrayLike<number>, reference: ArrayLike<number>): number {
-  if (estimate.length !== reference.length)
-    throw new RangeError(`siSdr: lengths differ (${estimate.length} vs ${reference.length})`);
-  const refEnergy = energy(reference);
-  if (!(refEnergy > 0)) return Number.NaN;
-  let dot = 0;
-  for (let i = 0; i < reference.length; i++) dot += (reference[i] as number) * (estimate[i] as number);
-  const alpha = dot / refEnergy;
-  let target = 0;
-  let noise = 0;
-  for (let i = 0; i < reference.length; i++) {
-    const t = alpha * (reference[i] as number);
-    const d = t - (estimate[i] as number);
-    target += t * t;
-    noise += d * d;
-  }
-  if (!(target > 0)) return -SDR_CAP_DB;
-  return Math.max(-SDR_CAP_DB, ratioDb(target, noise));
+  checkLengths("siSdr", estimate, reference);
+  return siSdrOfSums(dot(reference, reference), dot(estimate, estimate), dot(reference, estimate));
 }
 
 /** Separation scores of one estimated source against its reference. */
@@ -195,15 +197,35 @@ export interface SourceAudioScores {
   siSdrImprovement: number;
 }
 
-/** {@link sdr}, {@link siSdr} and the SI-SDR improvement over the mixture for one source. */
+/**
+ * {@link sdr}, {@link siSdr} and the SI-SDR improvement over the mixture for one source, from one
+ * pass over the three signals.
+ */
 export function sourceAudioScores(
   estimate: ArrayLike<number>,
   reference: ArrayLike<number>,
   mixture: ArrayLike<number>,
 ): SourceAudioScores {
-  const s = siSdr(estimate, reference);
-  const m = siSdr(mixture, reference);
-  return { sdr: sdr(estimate, reference), siSdr: s, mixtureSiSdr: m, siSdrImprovement: s - m };
+  checkLengths("sourceAudioScores (estimate, reference)", estimate, reference);
+  checkLengths("sourceAudioScores (mixture, reference)", mixture, reference);
+  let ss = 0;
+  let ee = 0;
+  let mm = 0;
+  let se = 0;
+  let sm = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const r = reference[i] as number;
+    const e = estimate[i] as number;
+    const m = mixture[i] as number;
+    ss += r * r;
+    ee += e * e;
+    mm += m * m;
+    se += r * e;
+    sm += r * m;
+  }
+  const s = siSdrOfSums(ss, ee, se);
+  const mix = siSdrOfSums(ss, mm, sm);
+  return { sdr: sdrOfSums(ss, ee, se), siSdr: s, mixtureSiSdr: mix, siSdrImprovement: s - mix };
 }
 
 // ---------------------------------------------------------------- summaries
