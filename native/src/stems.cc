@@ -7,7 +7,8 @@
 // definitions live in one place; double precision like it, so the stems match it to float rounding.
 //
 // Speed: the real FFT of N is a complex radix-2 FFT of N/2 plus the split step (as src/features/
-// fft.ts); a batch is split across std::threads, one scratch set each. No libtorch here.
+// fft.ts), its inner loops vectorised (AVX2 clones chosen at load time); a batch is split across
+// std::threads, one scratch set each. No libtorch here.
 
 #include "stems.h"
 
@@ -20,6 +21,9 @@
 #include <vector>
 
 #pragma GCC optimize("O3")
+
+// An AVX2 clone of the hot functions, chosen at load time (the x86-64 baseline otherwise).
+#define SS_CLONES __attribute__((target_clones("avx2", "default")))
 
 namespace stemscope {
 namespace {
@@ -63,17 +67,39 @@ void BuildFftTables(Spec& s) {
   }
 }
 
-// In-place radix-2 FFT of h points whose input is already in bit-reversed order.
-void ComplexFft(const Spec& s, double* zr, double* zi) {
+// In-place FFT of h points whose input is already in bit-reversed order: the first two radix-2
+// stages as one pass without twiddles, then radix-2 stages whose inner loops run over contiguous
+// twiddles (vectorised; an AVX2 clone is chosen at run time).
+SS_CLONES void ComplexFft(const Spec& s, double* __restrict zr, double* __restrict zi) {
   const int h = s.half;
-  for (int span = 1; span < h; span *= 2) {
-    const double* wr = s.twr.data() + span;
-    const double* wi = s.twi.data() + span;
+  int span = 1;
+  if (h >= 4) {
+    for (int i = 0; i < h; i += 4) {
+      // stage 1: (0,1), (2,3); stage 2: (0,2) with w = 1, (1,3) with w = −i
+      const double a0r = zr[i] + zr[i + 1], a0i = zi[i] + zi[i + 1];
+      const double a1r = zr[i] - zr[i + 1], a1i = zi[i] - zi[i + 1];
+      const double a2r = zr[i + 2] + zr[i + 3], a2i = zi[i + 2] + zi[i + 3];
+      const double a3r = zr[i + 2] - zr[i + 3], a3i = zi[i + 2] - zi[i + 3];
+      zr[i] = a0r + a2r;
+      zi[i] = a0i + a2i;
+      zr[i + 2] = a0r - a2r;
+      zi[i + 2] = a0i - a2i;
+      // (a3r + i·a3i)·(−i) = a3i − i·a3r
+      zr[i + 1] = a1r + a3i;
+      zi[i + 1] = a1i - a3r;
+      zr[i + 3] = a1r - a3i;
+      zi[i + 3] = a1i + a3r;
+    }
+    span = 4;
+  }
+  for (; span < h; span *= 2) {
+    const double* __restrict wr = s.twr.data() + span;
+    const double* __restrict wi = s.twi.data() + span;
     for (int i = 0; i < h; i += 2 * span) {
-      double* ar = zr + i;
-      double* ai = zi + i;
-      double* br = zr + i + span;
-      double* bi = zi + i + span;
+      double* __restrict ar = zr + i;
+      double* __restrict ai = zi + i;
+      double* __restrict br = zr + i + span;
+      double* __restrict bi = zi + i + span;
       for (int j = 0; j < span; ++j) {
         const double tr = br[j] * wr[j] - bi[j] * wi[j];
         const double ti = br[j] * wi[j] + bi[j] * wr[j];
@@ -87,7 +113,8 @@ void ComplexFft(const Spec& s, double* zr, double* zi) {
 }
 
 struct Scratch {
-  std::vector<double> zr, zi, re, im, mre, mim, out, frame, column, shares, sums;
+  std::vector<double> zr, zi, re, im, mre, mim, out, frame, shares, sums;
+  std::vector<float> power;
   explicit Scratch(const Spec& s) {
     const int h = s.half;
     zr.resize(h);
@@ -98,14 +125,14 @@ struct Scratch {
     mim.resize(s.nBins);
     out.resize(s.nFft);
     frame.resize(s.nFft);
-    column.resize(s.nMels);
+    power.resize(static_cast<size_t>(s.sources) * s.nMels * s.frames);
     shares.resize(static_cast<size_t>(s.sources - 1) * s.nMels * s.frames);
     sums.resize(static_cast<size_t>(s.sources - 1) * s.inverseWss.size());
   }
 };
 
 // X[k], k ≤ N/2, of the real frame (numpy rfft).
-void ForwardReal(const Spec& s, Scratch& w) {
+SS_CLONES void ForwardReal(const Spec& s, Scratch& w) {
   const int h = s.half;
   for (int m = 0; m < h; ++m) {
     const int p = s.rev[m];
@@ -129,7 +156,7 @@ void ForwardReal(const Spec& s, Scratch& w) {
 }
 
 // out = irfft(mre + i·mim) (numpy irfft, 1/N scaling; imaginary parts of bins 0 and N/2 ignored).
-void InverseReal(const Spec& s, Scratch& w) {
+SS_CLONES void InverseReal(const Spec& s, Scratch& w) {
   const int h = s.half;
   for (int k = 0; k < h; ++k) {
     const double ar = w.mre[k], ai = k == 0 ? 0 : w.mim[k];
@@ -158,59 +185,76 @@ struct Job {
   int threads = 1;
 };
 
-void SeparateOne(const Spec& s, Scratch& w, const float* clip, const float* planes, float* out) {
+SS_CLONES void SeparateOne(const Spec& s, Scratch& w, const float* clip, const float* planes, float* out) {
   const int k = s.sources, frames = s.frames, nMels = s.nMels, nFft = s.nFft, hop = s.hop;
   const int n = s.length, pad = nFft / 2, nBins = s.nBins;
   const size_t cells = static_cast<size_t>(nMels) * frames;
-  // shares of the first K − 1 sources (powers rounded to float32 as masks.ts holds them)
-  for (size_t i = 0; i < cells; ++i) {
-    double sum = 0;
-    for (int j = 0; j < k; ++j) {
-      const float v = planes[j * cells + i];
-      const float p = v > 0 ? static_cast<float>(std::exp(s.powerScale * v)) : 0.0f;
-      sum += std::max(0.0f, p);
-    }
-    for (int j = 0; j < k - 1; ++j) {
-      const float v = planes[j * cells + i];
-      const float p = v > 0 ? static_cast<float>(std::exp(s.powerScale * v)) : 0.0f;
-      w.shares[j * cells + i] = sum > 0 ? std::max(0.0f, p) / sum : 1.0 / k;
-    }
+  // shares of the first K − 1 sources, transposed to [frames, nMels] so a frame's column is
+  // contiguous (powers rounded to float32 as masks.ts holds them)
+  float* __restrict power = w.power.data();
+  for (size_t i = 0; i < static_cast<size_t>(k) * cells; ++i) {
+    const float v = planes[i];
+    power[i] = v > 0 ? static_cast<float>(std::exp(s.powerScale * v)) : 0.0f;
   }
+  double* __restrict shares = w.shares.data();
+  for (int m = 0; m < nMels; ++m)
+    for (int t = 0; t < frames; ++t) {
+      const size_t i = static_cast<size_t>(m) * frames + t;
+      double sum = 0;
+      for (int j = 0; j < k; ++j) sum += std::max(0.0f, power[j * cells + i]);
+      for (int j = 0; j < k - 1; ++j)
+        shares[j * cells + static_cast<size_t>(t) * nMels + m] =
+            sum > 0 ? std::max(0.0f, power[j * cells + i]) / sum : 1.0 / k;
+    }
   const size_t total = s.inverseWss.size();
   std::fill(w.sums.begin(), w.sums.end(), 0.0);
+  const double* __restrict window = s.window.data();
+  const int32_t* __restrict binSource = s.binSource.data();
+  const int32_t* __restrict binStart = s.binStart.data();
+  const int32_t* __restrict bandIdx = s.bandIdx.data();
+  const double* __restrict weight = s.weight.data();
+  double* __restrict frame = w.frame.data();
+  const double* __restrict re = w.re.data();
+  const double* __restrict im = w.im.data();
+  double* __restrict mre = w.mre.data();
+  double* __restrict mim = w.mim.data();
+  const double* __restrict y = w.out.data();
   for (int t = 0; t < frames; ++t) {
     const int start = t * hop - pad;
-    for (int j = 0; j < nFft; ++j) {
-      const int i = start + j;
-      w.frame[j] = i >= 0 && i < n ? static_cast<double>(clip[i]) * s.window[j] : 0;
+    if (start >= 0 && start + nFft <= n) {
+      for (int j = 0; j < nFft; ++j) frame[j] = static_cast<double>(clip[start + j]) * window[j];
+    } else {
+      for (int j = 0; j < nFft; ++j) {
+        const int i = start + j;
+        frame[j] = i >= 0 && i < n ? static_cast<double>(clip[i]) * window[j] : 0;
+      }
     }
     ForwardReal(s, w);
     for (int src = 0; src < k - 1; ++src) {
-      const double* r = w.shares.data() + src * cells;
-      for (int m = 0; m < nMels; ++m) w.column[m] = r[static_cast<size_t>(m) * frames + t];
+      const double* __restrict column = shares + src * cells + static_cast<size_t>(t) * nMels;
       for (int f = 0; f < nBins; ++f) {
-        const int g = s.binSource[f];
-        const int a = s.binStart[g], b = s.binStart[g + 1];
+        const int g = binSource[f];
+        const int a = binStart[g], b = binStart[g + 1];
         double v = 1.0 / k;
         if (b > a) {
           v = 0;
-          for (int i = a; i < b; ++i) v += s.weight[i] * w.column[s.bandIdx[i]];
+          for (int i = a; i < b; ++i) v += weight[i] * column[bandIdx[i]];
         }
-        w.mre[f] = w.re[f] * v;
-        w.mim[f] = w.im[f] * v;
+        mre[f] = re[f] * v;
+        mim[f] = im[f] * v;
       }
       InverseReal(s, w);
-      double* y = w.sums.data() + src * total + static_cast<size_t>(t) * hop;
-      for (int j = 0; j < nFft; ++j) y[j] += w.out[j] * s.window[j];
+      double* __restrict sum = w.sums.data() + src * total + static_cast<size_t>(t) * hop;
+      for (int j = 0; j < nFft; ++j) sum[j] += y[j] * window[j];
     }
   }
   const int avail = std::min<int>(n, static_cast<int>(total) - pad);
   float* last = out + static_cast<size_t>(k - 1) * n;
   for (int i = 0; i < n; ++i) last[i] = clip[i];
   for (int src = 0; src < k - 1; ++src) {
-    const double* y = w.sums.data() + src * total;
+    const double* ys = w.sums.data() + src * total;
     float* stem = out + static_cast<size_t>(src) * n;
-    for (int i = 0; i < n; ++i) stem[i] = i < avail ? static_cast<float>(y[pad + i] * s.inverseWss[pad + i]) : 0.0f;
+    for (int i = 0; i < n; ++i) stem[i] = i < avail ? static_cast<float>(ys[pad + i] * s.inverseWss[pad + i]) : 0.0f;
     for (int i = 0; i < n; ++i) last[i] = last[i] - stem[i];
   }
 }
