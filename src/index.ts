@@ -268,6 +268,9 @@ export {
   type SummaryMode,
   timelinePng,
   type WindowPrediction,
+  separateToFolder,
+  StemFolderWriter,
+  type StemSink,
   writeSeparation,
   type WriteStemsOptions,
 } from "./infer/index.js";

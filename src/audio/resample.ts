@@ -88,6 +88,14 @@ function designFilter(fromRate: number, toRate: number, options: ResampleOptions
   return { cutoff, half, beta, i0beta: besselI0(beta), reach: Math.ceil(half) };
 }
 
+/**
+ * How far the default filter (or `options`') reaches, in input samples either side of an output
+ * sample (ceil of its half-length T): output n depends only on inputs within it of n · from / to.
+ */
+export function resampleReach(fromRate: number, toRate: number, options: ResampleOptions = {}): number {
+  return designFilter(fromRate, toRate, options).reach;
+}
+
 function tap(d: FilterDesign, t: number): number {
   const r = t / d.half;
   if (r <= -1 || r >= 1) return 0;

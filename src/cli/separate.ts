@@ -1,11 +1,11 @@
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
 import {
   loadModel,
   SeparateOptionsSchema,
+  separateToFolder,
   trackName,
-  writeSeparation,
   WriteStemsOptionsSchema,
 } from "../infer/index.js";
 import { createProgress } from "../util/progress.js";
@@ -81,33 +81,37 @@ export function registerSeparateCommand(program: Command): void {
           const track = trackName(file);
           let progress: ReturnType<typeof createProgress> | undefined;
           try {
-            const separation = await model.separateFile(file, {
-              ...options,
-              onProgress: (done, total) => {
-                progress ??= createProgress({
-                  label: `separate ${track}`,
-                  total,
-                  quiet: flags.quiet === true,
-                });
-                progress.update(done);
+            // read, separated and written in blocks: memory does not grow with the file's length
+            const { prediction, files: written } = await separateToFolder(
+              model,
+              file,
+              join(flags.out, track),
+              {
+                ...options,
+                encoding: flags.float32 === true ? "float32" : "pcm16",
+                clipMode,
+                onWarning: warn,
+                onProgress: (done, total) => {
+                  progress ??= createProgress({
+                    label: `separate ${track}`,
+                    total,
+                    quiet: flags.quiet === true,
+                  });
+                  progress.update(done);
+                },
               },
-            });
+            );
             progress?.stop();
-            for (const warning of separation.prediction.warnings) warn(warning);
-            const dir = join(flags.out, track);
-            const written = await writeSeparation(dir, file, separation, {
-              encoding: flags.float32 === true ? "float32" : "pcm16",
-              clipMode,
-              onWarning: warn,
-            });
-            const none = separation.prediction.noInstrument;
+            for (const warning of prediction.warnings) warn(warning);
+            const none = prediction.noInstrument;
             if (none !== null) {
               process.stdout.write(`${file}: no instrument (${none.detail}); ${written[0]} is the input\n`);
               return;
             }
-            const stems = separation.stems.map((s, i) => {
-              const p = separation.prediction.instruments.find((x) => x.name === s.name)?.probability ?? 0;
-              return `${written[i]} (${p.toFixed(2)})`;
+            const stems = written.map((path) => {
+              const name = basename(path, ".wav");
+              const p = prediction.instruments.find((x) => x.name === name)?.probability ?? 0;
+              return `${path} (${p.toFixed(2)})`;
             });
             process.stdout.write(`${file}: ${stems.join(", ")}\n`);
           } finally {

@@ -14,6 +14,7 @@ export {
   type Separation,
   type Stem,
   StemscopeModel,
+  type StemSink,
   type WindowPrediction,
 } from "./model.js";
 export { defaultModelDir } from "../separator/separator.js";
@@ -23,6 +24,8 @@ export { formatPrediction, predictionRecord, timelinePng } from "./output.js";
 export {
   removeStalePartials,
   trackName,
+  separateToFolder,
+  StemFolderWriter,
   writeSeparation,
   type WriteStemsOptions,
   WriteStemsOptionsSchema,

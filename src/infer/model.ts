@@ -21,8 +21,9 @@
  * separation is one stem, `no-instrument`, that is the input itself.
  */
 import { z } from "zod";
-import { decodeAudioFile, downmixToMono, loadAudio, prepareDecoded } from "../audio/load.js";
+import { decodeAudioFile, downmixToMono, prepareDecoded } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
+import { type AudioStream, monoAtRate, openAudioStream } from "../audio/stream.js";
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";
@@ -38,7 +39,8 @@ import {
 import { FullRateSeparation } from "../separator/full-rate.js";
 import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
 import { audibleDb, INFRASONIC_HZ, spectralFlatness } from "./level.js";
-import { OverlapAdd } from "./overlap-add.js";
+import { OverlapAdd, StreamingOverlapAdd } from "./overlap-add.js";
+import { FileStore, type FloatStore, MemoryStore, PlaneStore } from "./spill.js";
 import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
 
 export { InferenceError } from "../separator/errors.js";
@@ -73,6 +75,17 @@ export const InferenceOptionsSchema = z
     bf16: z.boolean().default(false),
     /** The input's name for messages (e.g. its file path). */
     name: z.string().default("audio"),
+    /**
+     * Frames per block when a file is read, resampled and separated in blocks (memory per block;
+     * results do not depend on it beyond float rounding).
+     */
+    blockFrames: z.number().int().min(256).default(65536),
+    /**
+     * A file longer than this many seconds keeps its mono mixture at the model's rate and the
+     * model's separated planes in temporary files (os.tmpdir()) instead of memory, so memory does
+     * not grow with the length.
+     */
+    spillSeconds: z.number().min(0).default(240),
   })
   .strict();
 /** Inference settings with every default filled in. */
@@ -199,8 +212,41 @@ interface WindowOutputs {
   levels: WindowLevel[];
   /** Per window: [K, classes] softmax probabilities. */
   probabilities: Float64Array[];
-  /** Per window: K separated planes [nMels, size] (only when asked for). */
-  separated: Float32Array[][];
+}
+
+/** Where the model's separated planes of every window go: kept in memory, or in a {@link PlaneStore}. */
+interface WindowPlanes {
+  put(w: number, planes: Float32Array[]): void;
+  /** Window w's K planes [nMels, size]. */
+  get(w: number): Float32Array[];
+  dispose(): void;
+}
+
+/** The planes in memory (views of the batches' outputs). */
+class PlaneList implements WindowPlanes {
+  private readonly planes: Float32Array[][] = [];
+  put(w: number, planes: Float32Array[]): void {
+    this.planes[w] = planes;
+  }
+  get(w: number): Float32Array[] {
+    return this.planes[w]!;
+  }
+  dispose(): void {
+    this.planes.length = 0;
+  }
+}
+
+/** Where a streamed separation's stems go (e.g. WAV files being written: src/infer/stems.ts). */
+export interface StemSink {
+  /** Called once, before any samples: the stems' names, rate (Hz) and channels, and the prediction. */
+  start(layout: {
+    names: string[];
+    sampleRate: number;
+    channels: number;
+    prediction: Prediction;
+  }): Promise<void>;
+  /** The next samples of every stem, in stem order: one array per channel (equal lengths). */
+  write(stems: readonly (readonly Float32Array[])[]): Promise<void>;
 }
 
 /** The input of a separation: its channels at its rate, and its mono mixture at the model's rate. */
@@ -249,8 +295,8 @@ export class StemscopeModel extends Separator {
   ): Promise<Prediction> {
     const { settings, onProgress } = this.settings(options);
     const audio = this.prepare(samples, sampleRate, settings);
-    const outputs = await this.run(audio, settings, false, onProgress);
-    return this.describe(audio, outputs, settings);
+    const outputs = await this.run(new MemoryStore(audio), settings, null, onProgress);
+    return this.describe(audio.length, outputs, settings);
   }
 
   /**
@@ -296,8 +342,145 @@ export class StemscopeModel extends Separator {
    * @throws AudioError for unreadable files (naming the file)
    */
   async predictFile(path: string, options: InferenceOptions = {}): Promise<Prediction> {
-    const loaded = await loadAudio(path, { sampleRate: this.features.sampleRate });
-    return this.predict(loaded.samples, loaded.sampleRate, { name: path, ...options });
+    const { settings, onProgress } = this.settings({ name: path, ...options });
+    const stream = await openAudioStream(path);
+    try {
+      const mono = await this.monoStore(stream, settings);
+      try {
+        const outputs = await this.run(mono, settings, null, onProgress);
+        return this.describe(mono.length, outputs, settings);
+      } finally {
+        mono.dispose();
+      }
+    } finally {
+      await stream.close();
+    }
+  }
+
+  /**
+   * {@link separateFile} in bounded memory: the file is read in blocks (WAV from disk; other formats
+   * decoded whole, see openAudioStream), its mono mixture at the model's rate and the model's planes
+   * wait in temporary files when it is longer than `spillSeconds`, and the stems go to `sink` block
+   * by block as soon as no later window touches them. The stems are separateFile's (to float
+   * rounding).
+   * @returns the prediction (also given to `sink.start`)
+   */
+  async separateFileTo(path: string, sink: StemSink, options: SeparateOptions = {}): Promise<Prediction> {
+    const { onProgress, ...rest } = options;
+    const settings = parseSettings(SeparateOptionsSchema, { name: path, ...rest }, "separation options");
+    this.checkHop(settings);
+    const stream = await openAudioStream(path);
+    try {
+      return await this.separateStream(stream, sink, settings, onProgress);
+    } finally {
+      await stream.close();
+    }
+  }
+
+  /** The stream mixed to mono at the model's rate, in memory or (longer than `spillSeconds`) a temporary file. */
+  private async monoStore(stream: AudioStream, settings: InferenceSettings): Promise<FloatStore> {
+    const rate = this.features.sampleRate;
+    const { length, blocks } = monoAtRate(stream, rate, settings.blockFrames);
+    const store =
+      length > settings.spillSeconds * rate
+        ? new FileStore("mono")
+        : new MemoryStore(new Float32Array(length), 0);
+    try {
+      for await (const block of blocks) store.append(block);
+    } catch (error) {
+      store.dispose();
+      throw error;
+    }
+    return store;
+  }
+
+  /** {@link separateFileTo} of an opened stream. */
+  private async separateStream(
+    stream: AudioStream,
+    sink: StemSink,
+    settings: SeparateSettings,
+    onProgress: InferenceOptions["onProgress"],
+  ): Promise<Prediction> {
+    const rate = this.features.sampleRate;
+    const mono = await this.monoStore(stream, settings);
+    const planes: WindowPlanes =
+      mono instanceof FileStore ? new PlaneStore(new FileStore("planes"), this.sources) : new PlaneList();
+    try {
+      const outputs = await this.run(
+        mono,
+        settings,
+        planes,
+        onProgress && ((done, total) => onProgress(done, 2 * total)),
+      );
+      const prediction = this.describe(mono.length, outputs, settings);
+      const atModelRate = this.stemsKeepModelRate(settings.stemFormat, stream.channels, stream.sampleRate);
+      const layout = {
+        sampleRate: atModelRate ? rate : stream.sampleRate,
+        channels: atModelRate ? 1 : stream.channels,
+        prediction,
+      };
+      const block = settings.blockFrames;
+      if (prediction.noInstrument !== null) {
+        // nothing to separate: the one stem is the input
+        await sink.start({ names: [NO_INSTRUMENT_STEM], ...layout });
+        if (atModelRate) {
+          for (let i = 0; i < mono.length; i += block)
+            await sink.write([[mono.read(i, Math.min(block, mono.length - i))]]);
+        } else for await (const channels of stream.blocks(block)) await sink.write([channels]);
+        onProgress?.(1, 1);
+        return prediction;
+      }
+      const names = this.stemNames(prediction);
+      await sink.start({ names, ...layout });
+      const assignments = this.assignments(outputs, names);
+      const n = outputs.windows.length;
+      const progress = onProgress && ((w: number) => onProgress(n + w + 1, 2 * n));
+      const clip = (w: number): Float32Array =>
+        mono.read(outputs.windows[w]!.start, this.featurizer.clipLength);
+      if (atModelRate) {
+        const adders = names.map(() => new StreamingOverlapAdd(mono.length, this.featurizer.clipLength));
+        for (let w = 0; w < n; w++) {
+          const window = outputs.windows[w]!;
+          const signals = this.featurizer.stems(clip(w), planes.get(w));
+          signals.forEach((signal, s) => adders[assignments[w]![s]!]!.add(window.start, signal));
+          const final = w + 1 < n ? outputs.windows[w + 1]!.start : mono.length;
+          await sink.write(adders.map((adder) => [adder.take(final)]));
+          progress?.(w);
+          if (w % 4 === 3) await yieldToLoop();
+        }
+        return prediction;
+      }
+      const separation = new FullRateSeparation(
+        { channels: stream.channels, length: stream.frames },
+        stream.sampleRate,
+        this.features,
+        outputs.windows.map((w) => w.start),
+        (w) => this.stemMasks(clip(w), planes.get(w), assignments[w]!),
+        this.sources,
+      );
+      // every frame the input received so far allows, its finished stems written as they come
+      let done = 0;
+      const drain = async (): Promise<void> => {
+        for (;;) {
+          const next = separation.advance(FRAMES_PER_STEP);
+          const finished = separation.take();
+          if (finished[0]![0]!.length > 0) await sink.write(finished);
+          if (next === done) return;
+          done = next;
+          progress?.(Math.ceil((done / separation.frames) * n) - 1);
+          await yieldToLoop();
+        }
+      };
+      for await (const channels of stream.blocks(block)) {
+        separation.push(channels);
+        await drain();
+      }
+      await drain();
+      return prediction;
+    } finally {
+      planes.dispose();
+      mono.dispose();
+    }
   }
 
   /**
@@ -332,19 +515,16 @@ export class StemscopeModel extends Separator {
     onProgress: InferenceOptions["onProgress"],
   ): Promise<Separation> {
     const { mono } = input;
-    if (settings.hopSeconds > this.windowSeconds) {
-      throw new InferenceError(
-        `${settings.name}: a \`hopSeconds\` of ${settings.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs ≤ ${this.windowSeconds} s`,
-      );
-    }
+    this.checkHop(settings);
     // Progress counts each window twice: once through the model, once through the masks and iSTFT.
+    const planes = new PlaneList();
     const outputs = await this.run(
-      mono,
+      new MemoryStore(mono),
       settings,
-      true,
+      planes,
       onProgress && ((done, total) => onProgress(done, 2 * total)),
     );
-    const prediction = this.describe(mono, outputs, settings);
+    const prediction = this.describe(mono.length, outputs, settings);
     const atModelRate = this.stemsKeepModelRate(settings.stemFormat, input.channels.length, input.sampleRate);
     const mixture = atModelRate ? [mono] : [...input.channels];
     const sampleRate = atModelRate ? this.features.sampleRate : input.sampleRate;
@@ -353,26 +533,60 @@ export class StemscopeModel extends Separator {
       onProgress?.(1, 1);
       return { stems: [{ name: NO_INSTRUMENT_STEM, channels: mixture }], mixture, sampleRate, prediction };
     }
-    const names = prediction.instruments.slice(0, this.sources).map((i) => i.name);
-    const stemClass = names.map((n) => this.classes.indexOf(n));
-    const c = this.classes.length;
-    // source s of window w goes to stem assignments[w][s]: the assignment of most summed probability
-    const assignments = outputs.probabilities.map((probs) =>
-      bestAssignment(
-        Array.from({ length: this.sources }, (_, s) => stemClass.map((cls) => -probs[s * c + cls]!)),
-      ),
-    );
+    const names = this.stemNames(prediction);
+    const assignments = this.assignments(outputs, names);
     const progress =
       onProgress && ((w: number) => onProgress(outputs.windows.length + w + 1, 2 * outputs.windows.length));
     const stems = atModelRate
-      ? await this.stemsAtModelRate(mono, outputs, assignments, progress)
-      : await this.stemsAtInputRate(input, outputs, assignments, progress);
+      ? await this.stemsAtModelRate(mono, outputs.windows, planes, assignments, progress)
+      : await this.stemsAtInputRate(input, outputs.windows, planes, assignments, progress);
+    planes.dispose();
     return {
       stems: names.map((name, i) => ({ name, channels: stems[i]! })),
       mixture,
       sampleRate,
       prediction,
     };
+  }
+
+  /** Separation needs windows without gaps between them. */
+  private checkHop(settings: SeparateSettings): void {
+    if (settings.hopSeconds > this.windowSeconds) {
+      throw new InferenceError(
+        `${settings.name}: a \`hopSeconds\` of ${settings.hopSeconds} s leaves gaps between the ${this.windowSeconds} s windows; separation needs ≤ ${this.windowSeconds} s`,
+      );
+    }
+  }
+
+  /** The stems' names: the K instruments of highest file-level probability. */
+  private stemNames(prediction: Prediction): string[] {
+    return prediction.instruments.slice(0, this.sources).map((i) => i.name);
+  }
+
+  /**
+   * Per window, the stem each source goes to (source s of window w to stem assignments[w][s]): the
+   * assignment of most summed probability.
+   */
+  private assignments(outputs: WindowOutputs, names: readonly string[]): number[][] {
+    const stemClass = names.map((n) => this.classes.indexOf(n));
+    const c = this.classes.length;
+    return outputs.probabilities.map((probs) =>
+      bestAssignment(
+        Array.from({ length: this.sources }, (_, s) => stemClass.map((cls) => -probs[s * c + cls]!)),
+      ),
+    );
+  }
+
+  /** A window's masks in stem order (source s's mask goes to stem assignment[s]). */
+  private stemMasks(
+    clip: Float32Array,
+    planes: Float32Array[],
+    assignment: readonly number[],
+  ): Float32Array[] {
+    const masks = this.featurizer.masks(clip, planes);
+    const byStem = [...masks];
+    masks.forEach((mask, s) => (byStem[assignment[s]!] = mask));
+    return byStem;
   }
 
   /**
@@ -390,7 +604,8 @@ export class StemscopeModel extends Separator {
   /** Per stem, [the mono stem at the model's rate]: each window's stems of the mixture, cross-faded. */
   private async stemsAtModelRate(
     mono: Float32Array,
-    outputs: WindowOutputs,
+    windows: readonly WindowPlan[],
+    planes: WindowPlanes,
     assignments: readonly number[][],
     progress: ((window: number) => void) | undefined,
   ): Promise<Float32Array[][]> {
@@ -398,9 +613,9 @@ export class StemscopeModel extends Separator {
       { length: this.sources },
       () => new OverlapAdd(mono.length, this.featurizer.clipLength),
     );
-    for (let w = 0; w < outputs.windows.length; w++) {
-      const window = outputs.windows[w]!;
-      const signals = this.featurizer.stems(windowSamples(mono, window), outputs.separated[w]!);
+    for (let w = 0; w < windows.length; w++) {
+      const window = windows[w]!;
+      const signals = this.featurizer.stems(windowSamples(mono, window), planes.get(w));
       signals.forEach((signal, s) => adders[assignments[w]![s]!]!.add(window.start, signal));
       progress?.(w);
       if (w % 4 === 3) await yieldToLoop();
@@ -414,23 +629,17 @@ export class StemscopeModel extends Separator {
    */
   private async stemsAtInputRate(
     input: InputAudio,
-    outputs: WindowOutputs,
+    windows: readonly WindowPlan[],
+    planes: WindowPlanes,
     assignments: readonly number[][],
     progress: ((window: number) => void) | undefined,
   ): Promise<Float32Array[][]> {
-    const { windows, separated } = outputs;
     const separation = new FullRateSeparation(
       input.channels,
       input.sampleRate,
       this.features,
       windows.map((w) => w.start),
-      (w) => {
-        // source s's mask goes to stem assignments[w][s]
-        const masks = this.featurizer.masks(windowSamples(input.mono, windows[w]!), separated[w]!);
-        const byStem = [...masks];
-        masks.forEach((mask, s) => (byStem[assignments[w]![s]!] = mask));
-        return byStem;
-      },
+      (w) => this.stemMasks(windowSamples(input.mono, windows[w]!), planes.get(w), assignments[w]!),
       this.sources,
     );
     for (let done = 0; done < separation.frames;) {
@@ -464,53 +673,56 @@ export class StemscopeModel extends Separator {
    * separated planes) — unless no window is audible (the signal-level gate): then no forward at all.
    */
   private async run(
-    audio: Float32Array,
+    audio: FloatStore,
     settings: InferenceSettings,
-    keepSeparated: boolean,
+    planes: WindowPlanes | null,
     onProgress: InferenceOptions["onProgress"],
   ): Promise<WindowOutputs> {
     const rate = this.features.sampleRate;
     const hop = Math.max(1, Math.round(settings.hopSeconds * rate));
     const windows = planWindows(audio.length, this.featurizer.clipLength, hop);
     const levels = windows.map((w) => {
-      const end = w.start + w.length;
-      const audible = audibleDb(audio, rate, w.start, end);
+      // the window's own samples (not the zero padding past the end of a short input)
+      const samples = audio.read(w.start, Math.min(w.length, audio.length - w.start));
+      const audible = audibleDb(samples, rate);
       return {
-        rmsDb: rmsDb(audio, w.start, end),
+        rmsDb: rmsDb(samples),
         audibleDb: audible,
         flatness:
-          audible >= settings.silenceDb ? spectralFlatness(audio, rate, w.start, end, settings.silenceDb) : 0,
+          audible >= settings.silenceDb
+            ? spectralFlatness(samples, rate, 0, samples.length, settings.silenceDb)
+            : 0,
       };
     });
     const probabilities: Float64Array[] = [];
-    const separated: Float32Array[][] = [];
     if (levels.every((l) => !counted(l, settings))) {
-      return { windows, levels, probabilities, separated };
+      return { windows, levels, probabilities };
     }
     for (let b0 = 0; b0 < windows.length; b0 += settings.batchSize) {
       const batch = windows.slice(b0, b0 + settings.batchSize);
       const out = await this.analyse(
-        batch.map((w) => windowSamples(audio, w)),
-        { planes: keepSeparated, bf16: settings.bf16 },
+        batch.map((w) => audio.read(w.start, w.length)),
+        { planes: planes !== null, bf16: settings.bf16 },
       );
       for (let i = 0; i < batch.length; i++) {
-        probabilities.push(out.probabilitiesOf(i));
-        if (keepSeparated) separated.push(out.planesOf(i));
+        // a copy: the batch's arrays are not held for its one window (not even by a view)
+        probabilities.push(out.probabilitiesOf(i).slice());
+        planes?.put(b0 + i, out.planesOf(i));
       }
       onProgress?.(Math.min(windows.length, b0 + batch.length), windows.length);
       await yieldToLoop();
     }
-    return { windows, levels, probabilities, separated };
+    return { windows, levels, probabilities };
   }
 
-  private describe(audio: Float32Array, outputs: WindowOutputs, settings: InferenceSettings): Prediction {
+  private describe(length: number, outputs: WindowOutputs, settings: InferenceSettings): Prediction {
     const rate = this.features.sampleRate;
     const c = this.classes.length;
     const warnings: string[] = [];
     const windowSeconds = this.windowSeconds;
-    if (audio.length < this.featurizer.clipLength) {
+    if (length < this.featurizer.clipLength) {
       warnings.push(
-        `${settings.name}: ${(audio.length / rate).toFixed(2)} s is shorter than one ${windowSeconds} s window; zero-padded to ${windowSeconds} s`,
+        `${settings.name}: ${(length / rate).toFixed(2)} s is shorter than one ${windowSeconds} s window; zero-padded to ${windowSeconds} s`,
       );
     }
     const ran = outputs.probabilities.length > 0;
@@ -522,7 +734,7 @@ export class StemscopeModel extends Separator {
       excluded.push(!counted(level, settings));
       const window = {
         start: w.start / rate,
-        end: Math.min(audio.length, w.start + w.length) / rate,
+        end: Math.min(length, w.start + w.length) / rate,
         ...level,
         silent,
         noise: !silent && level.flatness > settings.noiseFlatness,
@@ -542,7 +754,7 @@ export class StemscopeModel extends Separator {
     });
     const prediction = {
       windows,
-      durationSeconds: audio.length / rate,
+      durationSeconds: length / rate,
       sampleRate: rate,
       windowSeconds,
       hopSeconds: settings.hopSeconds,
