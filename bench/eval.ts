@@ -1,10 +1,13 @@
 // Benchmark of `evaluate()`: mixtures per second with the shipped model (models/default) on a
 // generated labels.txt dataset, the current path against the previous one (kept below, only here:
-// per-sample TypeScript features, the model's forward called directly in fp32, and stems by a whole
-// STFT → masks → iSTFT per source), in the same run, with and without the audio metrics (SDR /
-// SI-SDR need the stems). Rounds alternate old and new; the medians are reported, with CPU time per
-// mixture (process.cpuUsage), since wall time on a shared machine says little. Both paths must give
-// the same metrics (checked). Prints one JSON object.
+// per-sample TypeScript features, batches of 16 through the unfolded model's forward in fp32, stems
+// by a whole STFT → masks → iSTFT per source in TypeScript, SDR / SI-SDR by separate passes), in the
+// same run, with and without the audio metrics (SDR / SI-SDR need the stems). The current path:
+// features of a batch by the native kernel, batches of 32 through the runner's model with its batch
+// norms folded, every stem of a batch by the native stems kernel, one-pass audio scores. Rounds
+// alternate old and new; the medians are reported, with CPU time per mixture (process.cpuUsage),
+// since wall time on a shared machine says little. Both paths must give the same metrics (checked).
+// Prints one JSON object.
 // Usage: node --import tsx bench/eval.ts [--samples 6] [--rounds 3] [--threads 2] [--model DIR] [--bf16]
 //   [--backend libtorch|onnx] (the backend of the new path; the old one always ran libtorch)
 //   (--samples: mixtures per class pair; 45 pairs of the model's 10 classes → 270 mixtures)
@@ -22,7 +25,7 @@ import {
   confusionMatrix,
   finiteMean,
   meanSquaredError,
-  sourceAudioScores,
+  SDR_CAP_DB,
 } from "../src/eval/metrics.js";
 import { type FeatureConfig } from "../src/features/config.js";
 import {
@@ -36,7 +39,7 @@ import { istft, stft, type ComplexSpectrogram } from "../src/features/stft.js";
 import { bestAssignment } from "../src/separator/assignment.js";
 import { linearMasks } from "../src/separator/masks.js";
 import { matchedLabels, namedClasses, sameLabels, sourceClasses } from "../src/separator/naming.js";
-import { LibtorchRunner } from "../src/separator/runner.js";
+import { type JointModel, loadModelFolder } from "../src/model/index.js";
 import { loadSeparator, type Separator } from "../src/separator/separator.js";
 import { makeRawData, tempDir } from "../test/data-helpers.js";
 
@@ -117,14 +120,51 @@ function oldSeparateClip(
   });
 }
 
+/** The previous SI-SDR: one pass for ‖s‖², one for ⟨s, ŝ⟩, one for the target and noise energies. */
+function oldSiSdr(estimate: Float32Array, reference: Float32Array): number {
+  let refEnergy = 0;
+  for (let i = 0; i < reference.length; i++) refEnergy += reference[i]! * reference[i]!;
+  if (!(refEnergy > 0)) return Number.NaN;
+  let dot = 0;
+  for (let i = 0; i < reference.length; i++) dot += reference[i]! * estimate[i]!;
+  const alpha = dot / refEnergy;
+  let target = 0;
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const t = alpha * reference[i]!;
+    target += t * t;
+    noise += (t - estimate[i]!) ** 2;
+  }
+  if (!(target > 0)) return -SDR_CAP_DB;
+  if (noise <= target * Math.pow(10, -SDR_CAP_DB / 10)) return SDR_CAP_DB;
+  return Math.max(-SDR_CAP_DB, Math.min(SDR_CAP_DB, 10 * Math.log10(target / noise)));
+}
+
+/** The previous per-source audio scores: SDR (a pass for the noise, one for the energy), two SI-SDRs. */
+function oldAudioScores(
+  stem: Float32Array,
+  reference: Float32Array,
+  mixture: Float32Array,
+): { sdr: number; siSdr: number; mixtureSiSdr: number } {
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) noise += (reference[i]! - stem[i]!) ** 2;
+  let energy = 0;
+  for (let i = 0; i < reference.length; i++) energy += reference[i]! ** 2;
+  const sdr =
+    noise <= energy * Math.pow(10, -SDR_CAP_DB / 10)
+      ? SDR_CAP_DB
+      : Math.min(SDR_CAP_DB, 10 * Math.log10(energy / noise));
+  return { sdr, siSdr: oldSiSdr(stem, reference), mixtureSiSdr: oldSiSdr(mixture, reference) };
+}
+
 /** The previous evaluate loop (batches of 16), returning the numbers the check compares. */
 async function oldEvaluate(
   separator: Separator,
+  model: JointModel,
   samples: SampleRef[],
   audio: boolean,
-): Promise<Partial<EvalMetrics["classification"]> & { siSdr?: number }> {
+): Promise<Partial<EvalMetrics["classification"]> & { siSdr?: number; sdr?: number; mixtureSiSdr?: number }> {
   const features = separator.features;
-  const model = (separator.runner as LibtorchRunner).model;
   const extractor = getExtractor(features);
   const { nMels, size } = features;
   const cell = nMels * size;
@@ -135,6 +175,8 @@ async function oldEvaluate(
   const truth: number[] = [];
   const predicted: number[] = [];
   const siSdrs: number[] = [];
+  const sdrs: number[] = [];
+  const mixtureSiSdrs: number[] = [];
   for (let b0 = 0; b0 < samples.length; b0 += 16) {
     const batch = samples.slice(b0, b0 + 16);
     const loaded = await Promise.all(
@@ -176,9 +218,12 @@ async function oldEvaluate(
       if (audio) {
         const l = loaded[i]!;
         const stems = oldSeparateClip(l.mixture, separated, features);
-        stems.forEach((stem, s) =>
-          siSdrs.push(sourceAudioScores(stem, l.sources[perm[s]!]!, l.mixture).siSdr),
-        );
+        stems.forEach((stem, s) => {
+          const scores = oldAudioScores(stem, l.sources[perm[s]!]!, l.mixture);
+          siSdrs.push(scores.siSdr);
+          sdrs.push(scores.sdr);
+          mixtureSiSdrs.push(scores.mixtureSiSdr);
+        });
       }
     });
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -188,7 +233,13 @@ async function oldEvaluate(
     namedAccuracy: named / (n * k),
     pairExactMatch: exact / n,
     microF1: classificationScores(confusionMatrix(truth, predicted, c)).microF1,
-    ...(audio ? { siSdr: finiteMean(siSdrs).mean } : {}),
+    ...(audio
+      ? {
+          siSdr: finiteMean(siSdrs).mean,
+          sdr: finiteMean(sdrs).mean,
+          mixtureSiSdr: finiteMean(mixtureSiSdrs).mean,
+        }
+      : {}),
   };
 }
 
@@ -198,6 +249,8 @@ const root = tempDir("stemscope-bench-eval-");
 const separator = await loadSeparator(values.model);
 const current =
   values.backend === "libtorch" ? separator : await loadSeparator(values.model, { backend: values.backend });
+// The old path ran the model as loaded (batch norms unfolded); the runner's own copy is folded.
+const oldModel = (await loadModelFolder(separator.dir)).model.eval();
 try {
   makeRawData(join(root, "raw"), separator.classes, 4, 16000);
   const data = join(root, "data");
@@ -221,7 +274,7 @@ try {
   const load0 = loadavg()[0]!;
   for (let r = 0; r < rounds; r++) {
     for (const audio of [true, false]) {
-      const old = await timed(() => oldEvaluate(separator, samples, audio));
+      const old = await timed(() => oldEvaluate(separator, oldModel, samples, audio));
       const now = await timed(() => evaluate(current, data, { subset: "all", audio, bf16: values.bf16 }));
       runs[audio ? "oldAudio" : "oldClassify"]!.push(old);
       runs[audio ? "newAudio" : "newClassify"]!.push(now);
@@ -233,7 +286,14 @@ try {
           a.pairExactMatch! - b.pairExactMatch,
           a.microF1! - b.microF1,
         ];
-        if (audio) diffs.push(a.siSdr! - now.result.separation.audio!.siSdr.mean);
+        if (audio) {
+          const scores = now.result.separation.audio!;
+          diffs.push(
+            a.siSdr! - scores.siSdr.mean,
+            a.sdr! - scores.sdr.mean,
+            a.mixtureSiSdr! - scores.mixtureSiSdr.mean,
+          );
+        }
         worstDifference = Math.max(worstDifference, ...diffs.map(Math.abs));
       }
     }
@@ -271,7 +331,8 @@ try {
         new: s.newClassify,
         speedup: Number((s.newClassify!.mixturesPerSecond / s.oldClassify!.mixturesPerSecond).toFixed(2)),
       },
-      // Named accuracy, pair exact match, micro F1 and mean SI-SDR: old minus new (fp32 libtorch runs only).
+      // Named accuracy, pair exact match, micro F1 and mean SI-SDR, SDR and mixture SI-SDR (dB): the
+      // largest |old − new| (fp32 libtorch runs only).
       worstMetricDifference: worstDifference,
       loadAvg: [Number(load0.toFixed(1)), Number(loadavg()[0]!.toFixed(1))],
     })}\n`,
@@ -279,5 +340,6 @@ try {
 } finally {
   if (current !== separator) current.dispose();
   separator.dispose();
+  oldModel.dispose();
   rmSync(root, { recursive: true, force: true });
 }
