@@ -60,7 +60,7 @@ export const EvaluateOptionsSchema = z
      * sample; `test` — split.json's test part (an error without split.json); `all` — every sample.
      */
     subset: z.enum(["auto", "test", "all"]).default("auto"),
-    /** Samples per forward pass (32: libtorch's convolutions here run ~1.3× faster per sample than at 16). */
+    /** Samples per forward pass (32: a few % less CPU per sample than 16 on a 2-core Zen 4, as 64). */
     batchSize: z.number().int().min(1).max(4096).default(32),
     /** Compute the audio metrics (SDR, SI-SDR, SI-SDRi; needs masks and iSTFTs). */
     audio: z.boolean().default(true),
