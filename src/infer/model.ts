@@ -13,6 +13,8 @@
  * model itself — features, the batched forward, naming, masks — is the Separator's (src/separator/).
  * Stems come at the input's own rate and channels (the model's masks applied to each channel's STFT,
  * src/separator/full-rate.ts), or with `stemFormat: "model"` mono at the model's rate.
+ * `predictFile` and `separateFileTo` read the file in blocks and keep memory bounded whatever its
+ * length (see separateFileTo); `separate` and `separateFile` return whole arrays.
  *
  * "No instrument" is a result, not an error: audio with no audible window (silence, DC, infrasound;
  * level.ts) is not shown to the model at all, and a model folder with a calibrated rule
@@ -377,7 +379,10 @@ export class StemscopeModel extends Separator {
     }
   }
 
-  /** The stream mixed to mono at the model's rate, in memory or (longer than `spillSeconds`) a temporary file. */
+  /**
+   * The stream mixed to mono at the model's rate: in memory, or (longer than `spillSeconds`) in a
+   * temporary file.
+   */
   private async monoStore(stream: AudioStream, settings: InferenceSettings): Promise<FloatStore> {
     const rate = this.features.sampleRate;
     const { length, blocks } = monoAtRate(stream, rate, settings.blockFrames);

@@ -16,9 +16,11 @@
  * Interpolating and cross-fading are convex combinations, so the masks still sum to 1 and each
  * channel's stems sum to the channel up to round-off (the last stem is the channel minus the
  * others). One pass over the audio transforms each sample's frames once (not once per window), holds
- * only the masks of the windows around the current frame, and writes the stems in place (float32):
- * the input and the K stems are the only arrays as long as the input. For one window at R = r the
- * mapping is the identity: the stems are separateClip's, to float32 round-off.
+ * only the masks of the windows around the current frame, and writes the stems in place (float32).
+ * Given the whole input, the input and the K stems are the only arrays as long as it; given it in
+ * blocks, only the samples from the first not yet taken to the last frame done are held, and the
+ * finished stems are handed out as they come (a file of any length in bounded memory). For one
+ * window at R = r the mapping is the identity: the stems are separateClip's, to float32 round-off.
  */
 import { type FeatureConfig } from "../features/config.js";
 import { RealFft } from "../features/fft.js";
