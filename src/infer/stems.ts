@@ -1,6 +1,7 @@
 /**
  * Writing a separation to disk: `<out>/<track>/<instrument>.wav` for each stem and
- * `<out>/<track>/predictions.json`, all or nothing.
+ * `<out>/<track>/predictions.json`, all or nothing: a whole Separation at once (writeSeparation), or
+ * block by block as a streamed separation comes (StemFolderWriter, separateToFolder).
  */
 import { existsSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, rename, rm } from "node:fs/promises";
