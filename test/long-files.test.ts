@@ -2,7 +2,7 @@
 // into WAV files block by block give what the whole-file path gives (to float rounding), with the
 // mono mixture and the planes in temporary files that are removed afterwards.
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { decodeAudioFile, writeWav } from "../src/audio/load.js";
@@ -231,4 +231,23 @@ test("predictFile streamed (small blocks, spilled) equals predict on the whole s
   await writeWav(silent, new Float32Array(16000 * 3), 16000);
   const none = await model.predictFile(silent, { blockFrames: 500, spillSeconds: 0 });
   assert.equal(none.noInstrument?.reason, "silence");
+});
+
+test("separate streamed into a folder that cannot be made: one error naming it, no partial folder, no spill files left", async () => {
+  const tmp = join(dir, "tmp-fail");
+  mkdirSync(tmp);
+  const blocker = join(dir, "not-a-folder");
+  writeFileSync(blocker, "x");
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    await assert.rejects(
+      separateToFolder(model, mono16k, join(blocker, "track"), { spillSeconds: 0 }),
+      (error: Error) => error.message.startsWith(`${join(blocker, "track")}: cannot write the stems`),
+    );
+    assert.deepEqual(readdirSync(tmp), []);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
 });
