@@ -270,6 +270,7 @@ export {
   type WindowPrediction,
   separateToFolder,
   StemFolderWriter,
+  type StemLayout,
   type StemSink,
   writeSeparation,
   type WriteStemsOptions,

@@ -14,6 +14,7 @@ export {
   type Separation,
   type Stem,
   StemscopeModel,
+  type StemLayout,
   type StemSink,
   type WindowPrediction,
 } from "./model.js";

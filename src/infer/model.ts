@@ -25,7 +25,7 @@
 import { z } from "zod";
 import { decodeAudioFile, downmixToMono, prepareDecoded } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
-import { type AudioStream, monoAtRate, openAudioStream } from "../audio/stream.js";
+import { type AudioStream, memoryAudioStream, monoAtRate, openAudioStream } from "../audio/stream.js";
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";
@@ -41,9 +41,9 @@ import {
 import { FullRateSeparation } from "../separator/full-rate.js";
 import { type LoadOptions, openModelFolder, Separator } from "../separator/separator.js";
 import { audibleDb, INFRASONIC_HZ, spectralFlatness } from "./level.js";
-import { OverlapAdd, StreamingOverlapAdd } from "./overlap-add.js";
+import { StreamingOverlapAdd } from "./overlap-add.js";
 import { FileStore, type FloatStore, MemoryStore, PlaneStore } from "./spill.js";
-import { planWindows, rmsDb, summarise, type WindowPlan, windowSamples } from "./windows.js";
+import { planWindows, rmsDb, summarise, type WindowPlan } from "./windows.js";
 
 export { InferenceError } from "../separator/errors.js";
 
@@ -238,15 +238,22 @@ class PlaneList implements WindowPlanes {
   }
 }
 
+/** What a separation's stems are: their names, format and length, and the prediction they come from. */
+export interface StemLayout {
+  /** Instrument names, in stem order. */
+  names: string[];
+  /** Hz. */
+  sampleRate: number;
+  channels: number;
+  /** Frames each stem will have. */
+  frames: number;
+  prediction: Prediction;
+}
+
 /** Where a streamed separation's stems go (e.g. WAV files being written: src/infer/stems.ts). */
 export interface StemSink {
-  /** Called once, before any samples: the stems' names, rate (Hz) and channels, and the prediction. */
-  start(layout: {
-    names: string[];
-    sampleRate: number;
-    channels: number;
-    prediction: Prediction;
-  }): Promise<void>;
+  /** Called once, before any samples. */
+  start(layout: StemLayout): Promise<void>;
   /** The next samples of every stem, in stem order: one array per channel (equal lengths). */
   write(stems: readonly (readonly Float32Array[])[]): Promise<void>;
 }
@@ -259,6 +266,30 @@ interface InputAudio {
   sampleRate: number;
   /** The channels mixed to mono and resampled to the model's rate. */
   mono: Float32Array;
+}
+
+/** A {@link StemSink} that keeps the stems in memory (for the whole-array API). */
+class StemCollector implements StemSink {
+  private names: string[] = [];
+  private arrays: Float32Array[][] = [];
+  private filled = 0;
+
+  async start(layout: StemLayout): Promise<void> {
+    this.names = layout.names;
+    this.arrays = layout.names.map(() =>
+      Array.from({ length: layout.channels }, () => new Float32Array(layout.frames)),
+    );
+  }
+
+  async write(stems: readonly (readonly Float32Array[])[]): Promise<void> {
+    stems.forEach((channels, s) => channels.forEach((c, ch) => this.arrays[s]![ch]!.set(c, this.filled)));
+    this.filled += stems[0]?.[0]?.length ?? 0;
+  }
+
+  /** The stems, each as long as the input. */
+  stems(): Stem[] {
+    return this.names.map((name, i) => ({ name, channels: this.arrays[i]! }));
+  }
 }
 
 /** STFT frames of the input-rate separation between yields to the event loop (~0.1 s of work). */
@@ -399,15 +430,19 @@ export class StemscopeModel extends Separator {
     return store;
   }
 
-  /** {@link separateFileTo} of an opened stream. */
+  /**
+   * {@link separateFileTo} of an opened stream (whose mono mixture at the model's rate may be given).
+   * Progress counts each window twice: once through the model, once through the masks and iSTFT.
+   */
   private async separateStream(
     stream: AudioStream,
     sink: StemSink,
     settings: SeparateSettings,
     onProgress: InferenceOptions["onProgress"],
+    given?: FloatStore,
   ): Promise<Prediction> {
     const rate = this.features.sampleRate;
-    const mono = await this.monoStore(stream, settings);
+    const mono = given ?? (await this.monoStore(stream, settings));
     const planes: WindowPlanes =
       mono instanceof FileStore ? new PlaneStore(new FileStore("planes"), this.sources) : new PlaneList();
     try {
@@ -422,6 +457,7 @@ export class StemscopeModel extends Separator {
       const layout = {
         sampleRate: atModelRate ? rate : stream.sampleRate,
         channels: atModelRate ? 1 : stream.channels,
+        frames: atModelRate ? mono.length : stream.frames,
         prediction,
       };
       const block = settings.blockFrames;
@@ -519,39 +555,19 @@ export class StemscopeModel extends Separator {
     settings: SeparateSettings,
     onProgress: InferenceOptions["onProgress"],
   ): Promise<Separation> {
-    const { mono } = input;
     this.checkHop(settings);
-    // Progress counts each window twice: once through the model, once through the masks and iSTFT.
-    const planes = new PlaneList();
-    const outputs = await this.run(
-      new MemoryStore(mono),
-      settings,
-      planes,
-      onProgress && ((done, total) => onProgress(done, 2 * total)),
-    );
-    const prediction = this.describe(mono.length, outputs, settings);
+    const stems = new StemCollector();
+    const stream = memoryAudioStream(input.channels, input.sampleRate);
+    const mono = new MemoryStore(input.mono);
+    const prediction = await this.separateStream(stream, stems, settings, onProgress, mono);
     const atModelRate = this.stemsKeepModelRate(settings.stemFormat, input.channels.length, input.sampleRate);
-    const mixture = atModelRate ? [mono] : [...input.channels];
+    const mixture = atModelRate ? [input.mono] : [...input.channels];
     const sampleRate = atModelRate ? this.features.sampleRate : input.sampleRate;
     if (prediction.noInstrument !== null) {
-      // nothing to separate: the one stem is the input (its arrays, not copies), which it sums to
-      onProgress?.(1, 1);
+      // the one stem is the input (its arrays, not copies), which it sums to
       return { stems: [{ name: NO_INSTRUMENT_STEM, channels: mixture }], mixture, sampleRate, prediction };
     }
-    const names = this.stemNames(prediction);
-    const assignments = this.assignments(outputs, names);
-    const progress =
-      onProgress && ((w: number) => onProgress(outputs.windows.length + w + 1, 2 * outputs.windows.length));
-    const stems = atModelRate
-      ? await this.stemsAtModelRate(mono, outputs.windows, planes, assignments, progress)
-      : await this.stemsAtInputRate(input, outputs.windows, planes, assignments, progress);
-    planes.dispose();
-    return {
-      stems: names.map((name, i) => ({ name, channels: stems[i]! })),
-      mixture,
-      sampleRate,
-      prediction,
-    };
+    return { stems: stems.stems(), mixture, sampleRate, prediction };
   }
 
   /** Separation needs windows without gaps between them. */
@@ -604,55 +620,6 @@ export class StemscopeModel extends Separator {
     sampleRate: number,
   ): boolean {
     return stemFormat === "model" || (channels === 1 && sampleRate === this.features.sampleRate);
-  }
-
-  /** Per stem, [the mono stem at the model's rate]: each window's stems of the mixture, cross-faded. */
-  private async stemsAtModelRate(
-    mono: Float32Array,
-    windows: readonly WindowPlan[],
-    planes: WindowPlanes,
-    assignments: readonly number[][],
-    progress: ((window: number) => void) | undefined,
-  ): Promise<Float32Array[][]> {
-    const adders = Array.from(
-      { length: this.sources },
-      () => new OverlapAdd(mono.length, this.featurizer.clipLength),
-    );
-    for (let w = 0; w < windows.length; w++) {
-      const window = windows[w]!;
-      const signals = this.featurizer.stems(windowSamples(mono, window), planes.get(w));
-      signals.forEach((signal, s) => adders[assignments[w]![s]!]!.add(window.start, signal));
-      progress?.(w);
-      if (w % 4 === 3) await yieldToLoop();
-    }
-    return adders.map((adder) => [adder.result()]);
-  }
-
-  /**
-   * Per stem, one array per input channel at the input's rate: every window's masks carried to one
-   * STFT of each channel, cross-faded (FullRateSeparation). Holds the stems and a few windows' masks.
-   */
-  private async stemsAtInputRate(
-    input: InputAudio,
-    windows: readonly WindowPlan[],
-    planes: WindowPlanes,
-    assignments: readonly number[][],
-    progress: ((window: number) => void) | undefined,
-  ): Promise<Float32Array[][]> {
-    const separation = new FullRateSeparation(
-      input.channels,
-      input.sampleRate,
-      this.features,
-      windows.map((w) => w.start),
-      (w) => this.stemMasks(windowSamples(input.mono, windows[w]!), planes.get(w), assignments[w]!),
-      this.sources,
-    );
-    for (let done = 0; done < separation.frames;) {
-      done = separation.advance(FRAMES_PER_STEP);
-      progress?.(Math.ceil((done / separation.frames) * windows.length) - 1);
-      await yieldToLoop();
-    }
-    return separation.finish();
   }
 
   private settings(options: InferenceOptions): {

@@ -16,6 +16,7 @@ import {
   type Prediction,
   type SeparateOptions,
   type Separation,
+  type StemLayout,
   type StemscopeModel,
   type StemSink,
 } from "./model.js";
@@ -296,12 +297,7 @@ export class StemFolderWriter implements StemSink {
     return this.encoding === "pcm16" && this.clipMode === "rescale";
   }
 
-  async start(layout: {
-    names: string[];
-    sampleRate: number;
-    channels: number;
-    prediction: Prediction;
-  }): Promise<void> {
+  async start(layout: StemLayout): Promise<void> {
     checkStemNames(this.file, layout.names);
     this.names = layout.names;
     this.format = { sampleRate: layout.sampleRate, channels: layout.channels };
