@@ -12,6 +12,8 @@
 
 #include "stems.h"
 
+#include "parallel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -272,25 +274,7 @@ void RunJob(const Job& job) {
   const size_t batch = job.clips.size();
   if (batch == 0) return;
   const size_t threads = std::min<size_t>(std::max(job.threads, 1), batch);
-  std::vector<std::exception_ptr> errors(threads);
-  std::vector<std::thread> pool;
-  auto range = [&](size_t t) {
-    try {
-      RunRange(job, batch * t / threads, batch * (t + 1) / threads);
-    } catch (...) {
-      errors[t] = std::current_exception();
-    }
-  };
-  try {
-    for (size_t t = 1; t < threads; ++t) pool.emplace_back(range, t);
-  } catch (...) {
-    for (auto& th : pool) th.join();
-    throw;
-  }
-  range(0);
-  for (auto& th : pool) th.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  ForEachRange(batch, threads, [&](size_t begin, size_t end) { RunRange(job, begin, end); });
 }
 
 // ----------------------------------------------------------------------------- JS side
