@@ -1,7 +1,11 @@
 // Helpers for the inference / evaluation tests: a random-weight tiny model saved as a model folder.
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { manualSeed, saveSafetensors } from "../src/engine/index.js";
+import { after, before } from "node:test";
+import assert from "node:assert/strict";
+import { liveTensorCount, manualSeed, saveSafetensors } from "../src/engine/index.js";
+import { loadModel, type StemscopeModel } from "../src/infer/index.js";
 import { type FeatureConfig, resolveFeatureConfig } from "../src/features/index.js";
 import { JointModel, MODEL_FORMAT_VERSION, presetConfig, writeModelConfig } from "../src/model/index.js";
 
@@ -44,4 +48,31 @@ export function harmonicTone(seconds: number, rate: number, freq: number, amp = 
         0.2 * Math.sin(6 * Math.PI * freq * t));
   }
   return out;
+}
+
+/**
+ * A temp folder and two tiny models loaded once for a test file — one on `seed` features, one on
+ * `native` — freed after its tests, which must not have leaked tensors. Call at the file's top level.
+ */
+export function tinyModelPair(prefix: string): { dir: string; seed: StemscopeModel; native: StemscopeModel } {
+  const pair = { dir: mkdtempSync(join(tmpdir(), prefix)) } as {
+    dir: string;
+    seed: StemscopeModel;
+    native: StemscopeModel;
+  };
+  let startCount = 0;
+  before(async () => {
+    startCount = liveTensorCount();
+    pair.seed = await loadModel(await makeModelFolder(join(pair.dir, "seed"), { mode: "seed" }));
+    pair.native = await loadModel(
+      await makeModelFolder(join(pair.dir, "native"), { mode: "native", seed: 2 }),
+    );
+  });
+  after(() => {
+    pair.seed.dispose();
+    pair.native.dispose();
+    assert.equal(liveTensorCount(), startCount, "tensors leaked");
+    rmSync(pair.dir, { recursive: true, force: true });
+  });
+  return pair;
 }

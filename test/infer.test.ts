@@ -2,38 +2,23 @@
 // constructed logits, masks that sum to one, predict/separate on a random tiny model (shapes,
 // silence, padding, resampling, stems summing to the mixture, no tensor leaks).
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { before, test } from "node:test";
 import { liveTensorCount } from "../src/engine/index.js";
 import { computeFeatures, nativeFeatures, resolveFeatureConfig } from "../src/features/index.js";
 import { siSdr } from "../src/eval/metrics.js";
 import { OverlapAdd } from "../src/infer/overlap-add.js";
 import { linearMasks, melShares, separateClip } from "../src/separator/masks.js";
-import { loadModel, type StemscopeModel } from "../src/infer/model.js";
+import { loadModel } from "../src/infer/model.js";
 import { planWindows, rmsDb, summarise } from "../src/infer/windows.js";
 import { playProbabilities, rankInstruments, softmaxRows } from "../src/separator/naming.js";
 import { lcgNoise } from "./feature-helpers.js";
-import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
+import { harmonicTone, makeModelFolder, tinyModelPair } from "./infer-helpers.js";
 
 const TOLERANCE = 1e-9;
-const dir = mkdtempSync(join(tmpdir(), "stemscope-infer-"));
-let seedModel: StemscopeModel;
-let nativeModel: StemscopeModel;
-let startCount = 0;
-
-before(async () => {
-  startCount = liveTensorCount();
-  seedModel = await loadModel(await makeModelFolder(join(dir, "seed"), { mode: "seed" }));
-  nativeModel = await loadModel(await makeModelFolder(join(dir, "native"), { mode: "native", seed: 2 }));
-});
-after(() => {
-  seedModel.dispose();
-  nativeModel.dispose();
-  assert.equal(liveTensorCount(), startCount, "tensors leaked");
-  rmSync(dir, { recursive: true, force: true });
-});
+const models = tinyModelPair("stemscope-infer-");
+const dir = models.dir;
 
 test("window plan: 2-s windows every 1 s, the last one ending at the end; one window for short input", () => {
   const sr = 100;
@@ -168,7 +153,7 @@ test("predict: every class listed and sorted, windows with times, silence marked
   audio.set(harmonicTone(2.5, sr, 440), 3 * sr); // silence for 0–3 s
   const before = liveTensorCount();
   const progress: number[] = [];
-  const result = await seedModel.predict(audio, sr, {
+  const result = await models.seed.predict(audio, sr, {
     onProgress: (done) => progress.push(done),
     batchSize: 2,
   });
@@ -209,30 +194,30 @@ test("predict: every class listed and sorted, windows with times, silence marked
 test("predict: batching does not change the result, bf16 is close; other rates are resampled; short input is padded with a warning", async () => {
   const sr = 16000;
   const audio = harmonicTone(4, sr, 262);
-  const a = await seedModel.predict(audio, sr, { batchSize: 16 });
-  const b = await seedModel.predict(audio, sr, { batchSize: 1 });
+  const a = await models.seed.predict(audio, sr, { batchSize: 16 });
+  const b = await models.seed.predict(audio, sr, { batchSize: 1 });
   for (let i = 0; i < a.instruments.length; i++) {
     assert.equal(a.instruments[i]!.name, b.instruments[i]!.name);
     assert.ok(Math.abs(a.instruments[i]!.probability - b.instruments[i]!.probability) < 1e-5);
   }
-  const c = await seedModel.predict(audio, sr, { bf16: true });
+  const c = await models.seed.predict(audio, sr, { bf16: true });
   for (const inst of a.instruments) {
     const other = c.instruments.find((x) => x.name === inst.name)!;
     assert.ok(Math.abs(other.probability - inst.probability) < 0.05, `bf16 ${inst.name}`);
   }
-  const r = await seedModel.predict(harmonicTone(3, 22050, 262), 22050);
+  const r = await models.seed.predict(harmonicTone(3, 22050, 262), 22050);
   assert.equal(r.sampleRate, 16000);
   assert.ok(Math.abs(r.durationSeconds - 3) < 1e-3);
-  const short = await seedModel.predict(harmonicTone(0.5, sr, 262), sr, { name: "short.wav" });
+  const short = await models.seed.predict(harmonicTone(0.5, sr, 262), sr, { name: "short.wav" });
   assert.equal(short.windows.length, 1);
   assert.match(short.warnings[0]!, /short\.wav: 0\.50 s is shorter than one 2 s window; zero-padded to 2 s/);
-  const quiet = await seedModel.predict(new Float32Array(3 * sr), sr, { name: "quiet.wav" });
+  const quiet = await models.seed.predict(new Float32Array(3 * sr), sr, { name: "quiet.wav" });
   assert.deepEqual(quiet.noInstrument, {
     reason: "silence",
     detail: "silent: every window is below -60 dBFS RMS (loudest digital silence)",
   });
   assert.deepEqual(quiet.instruments, []);
-  await assert.rejects(seedModel.predict(new Float32Array(0), sr), /no samples/);
+  await assert.rejects(models.seed.predict(new Float32Array(0), sr), /no samples/);
 });
 
 test("separate: K stems named by the top instruments that sum back to the mixture (seed and native models)", async () => {
@@ -240,7 +225,7 @@ test("separate: K stems named by the top instruments that sum back to the mixtur
   const a = harmonicTone(4.3, sr, 220, 0.3);
   const b = harmonicTone(4.3, sr, 587, 0.2);
   const mixture = a.map((v, i) => v + b[i]!);
-  for (const model of [seedModel, nativeModel]) {
+  for (const model of [models.seed, models.native]) {
     const before = liveTensorCount();
     const sep = await model.separate(mixture, sr);
     assert.equal(liveTensorCount(), before);

@@ -5,8 +5,7 @@
 // sum to it per channel, left and right kept apart, content above 8 kHz kept, mono 16 kHz as before)
 // and the CLI writing them.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { decodeAudioFile, encodeWav, resample } from "../src/audio/index.js";
@@ -15,28 +14,14 @@ import { liveTensorCount } from "../src/engine/index.js";
 import { siSdr } from "../src/eval/metrics.js";
 import { type FeatureConfig, nativeFeatures, resolveFeatureConfig } from "../src/features/index.js";
 import { getExtractor } from "../src/features/pipeline.js";
-import { loadModel, type Separation, type StemscopeModel } from "../src/infer/model.js";
+import { type Separation } from "../src/infer/model.js";
 import { bestAssignment } from "../src/separator/assignment.js";
 import { FullRateSeparation, stftAtRate } from "../src/separator/full-rate.js";
 import { linearMasks, melShares, separateClip } from "../src/separator/masks.js";
-import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
+import { harmonicTone, tinyModelPair } from "./infer-helpers.js";
 
-const dir = mkdtempSync(join(tmpdir(), "stemscope-separate-rate-"));
-let seedModel: StemscopeModel;
-let nativeModel: StemscopeModel;
-let startCount = 0;
-
-before(async () => {
-  startCount = liveTensorCount();
-  seedModel = await loadModel(await makeModelFolder(join(dir, "seed"), { mode: "seed" }));
-  nativeModel = await loadModel(await makeModelFolder(join(dir, "native"), { mode: "native", seed: 2 }));
-});
-after(() => {
-  seedModel.dispose();
-  nativeModel.dispose();
-  assert.equal(liveTensorCount(), startCount, "tensors leaked");
-  rmSync(dir, { recursive: true, force: true });
-});
+const models = tinyModelPair("stemscope-separate-rate-");
+const dir = models.dir;
 
 /** A sine of `seconds` at `rate` Hz. */
 function sine(seconds: number, rate: number, freq: number, amp: number): Float32Array {
@@ -265,7 +250,7 @@ test("separate 44.1 kHz stereo: 44.1 kHz stereo stems that sum to each channel; 
   const high = sine(4.3, rate, 12000, 0.1);
   const left = harmonicTone(4.3, rate, 220, 0.3).map((v, i) => v + high[i]!);
   const right = harmonicTone(4.3, rate, 587, 0.2);
-  for (const model of [seedModel, nativeModel]) {
+  for (const model of [models.seed, models.native]) {
     const label = model.features.mode;
     const before = liveTensorCount();
     const sep = await model.separate([left, right], rate);
@@ -298,7 +283,7 @@ test("separate 44.1 kHz stereo: 44.1 kHz stereo stems that sum to each channel; 
 
 test("separate: the 12 kHz tone goes to the stem whose top-band mask is largest (one 2-s window)", async (t) => {
   const rate = 44100;
-  const model = nativeModel;
+  const model = models.native;
   const high = sine(2, rate, 12000, 0.1);
   const input = harmonicTone(2, rate, 220, 0.3).map((v, i) => v + high[i]!);
   const sep = await model.separate(input, rate);
@@ -340,7 +325,7 @@ test("separate: mono 16 kHz gives the model-rate stems; identical stereo channel
   const a = harmonicTone(3.1, sr, 220, 0.3);
   const b = harmonicTone(3.1, sr, 587, 0.2);
   const mono = a.map((v, i) => v + b[i]!);
-  for (const model of [seedModel, nativeModel]) {
+  for (const model of [models.seed, models.native]) {
     const label = model.features.mode;
     const today = await model.separate(mono, sr, { stemFormat: "model" });
     const sep = await model.separate(mono, sr);
@@ -376,13 +361,13 @@ test("separate: mono 16 kHz gives the model-rate stems; identical stereo channel
 test("separate: mono 22.05 kHz and a 0.7-s three-channel 48 kHz input keep their rate and channels; ragged channels are refused", async () => {
   const rate = 22050;
   const input = harmonicTone(3.1, rate, 330, 0.3);
-  const sep = await nativeModel.separate(input, rate);
+  const sep = await models.native.separate(input, rate);
   assertStemsSum(sep, [input], rate, "22.05 kHz");
   const short = [220, 330, 440].map((f) => harmonicTone(0.7, 48000, f, 0.3));
-  const three = await seedModel.separate(short, 48000);
+  const three = await models.seed.separate(short, 48000);
   assertStemsSum(three, short, 48000, "three channels, shorter than a window");
   await assert.rejects(
-    nativeModel.separate([input, input.subarray(1)], rate, { name: "x.wav" }),
+    models.native.separate([input, input.subarray(1)], rate, { name: "x.wav" }),
     /x\.wav: channel 1 has 68354 samples, channel 0 has 68355; channels must be equally long/,
   );
 });
