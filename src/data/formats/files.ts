@@ -15,6 +15,20 @@ export function readOptionalText(path: string): string | undefined {
 }
 
 /**
+ * The parsed JSON of a dataset file (mix.json, split.json), or undefined when it does not exist.
+ * @throws DataError naming the file when it cannot be read or is not valid JSON
+ */
+export function readOptionalJson(path: string): unknown {
+  const text = readOptionalText(path);
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new DataError(`${path}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+}
+
+/**
  * The text of a dataset file that must exist (labels.txt, …).
  * @throws DataError naming the file when it is a folder; Node's error, with the path on it, otherwise
  *   (the CLI words those, see src/cli/fs-errors.ts)

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { DataError } from "../errors.js";
-import { readOptionalText } from "./files.js";
+import { readOptionalJson } from "./files.js";
 import { MixConfigSchema } from "./mix-config.js";
 
 /** Format tag and version of mix.json. */
@@ -47,14 +47,8 @@ function migrate(raw: unknown): unknown {
  */
 export function readMixJson(dir: string): MixManifest | undefined {
   const path = join(dir, MIX_JSON_NAME);
-  const text = readOptionalText(path);
-  if (text === undefined) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new DataError(`${path}: not valid JSON (${(error as Error).message})`, { cause: error });
-  }
+  const raw = readOptionalJson(path);
+  if (raw === undefined) return undefined;
   const parsed = MixManifestSchema.safeParse(migrate(raw));
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

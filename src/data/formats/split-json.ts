@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { writeFileAtomic } from "../../util/atomic.js";
 import { DataError } from "../errors.js";
-import { readOptionalText } from "./files.js";
+import { readOptionalJson } from "./files.js";
 import type { MixConfig } from "./mix-config.js";
 
 /** The file's name inside a train_data folder. */
@@ -38,14 +38,8 @@ export type SplitLists = z.infer<typeof SplitListsSchema>;
  */
 export function readSplitJson(dir: string): SplitLists | undefined {
   const path = join(dir, SPLIT_JSON_NAME);
-  const text = readOptionalText(path);
-  if (text === undefined) return undefined;
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new DataError(`${path}: not valid JSON (${(error as Error).message})`, { cause: error });
-  }
+  const raw = readOptionalJson(path);
+  if (raw === undefined) return undefined;
   const parsed = SplitListsSchema.safeParse(raw);
   if (!parsed.success) throw new DataError(`${path}: expected "train" and "test" lists of sample folders`);
   return parsed.data;
