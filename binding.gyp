@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "stemscope_native",
-      "sources": ["native/src/addon.cc", "native/src/ops.cc", "native/src/allocator.cc", "native/src/features.cc", "native/src/stems.cc", "native/src/distributed.cc"],
+      "sources": ["native/src/addon.cc", "native/src/ops.cc", "native/src/allocator.cc", "native/src/features.cc", "native/src/stems.cc", "native/src/resample.cc", "native/src/distributed.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/find-libtorch.cjs include)"

@@ -3,8 +3,11 @@
  *
  * 1. Resamples a 60-s test signal (a chord plus noise) from 44.1, 48 and 22.05 kHz to 16 kHz with
  *    the resampler as it was before the spectral path (`resampleBefore`, kept verbatim below as the
- *    baseline), with today's `resample` (auto: the spectral path for these ratios) and with today's
- *    time-domain path (`method: "direct"`), all in this run; best of `--repeats` wall-clock times.
+ *    baseline), with today's `resample` (auto: the native polyphase kernel when the addon has it,
+ *    else the spectral path for these ratios), with the TypeScript paths alone (`native: false`:
+ *    auto = spectral; the polyphase kernel's TypeScript twin) and with the time-domain path
+ *    (`method: "direct"`), all in this run; best of `--repeats` wall-clock times. The kernel and its
+ *    twin must agree bit for bit (`polyphaseTwinMismatches`).
  * 2. Encodes a 60-s 44.1 kHz stereo file as WAV, FLAC, MP3, Ogg/Vorbis and Ogg/Opus (with the
  *    flac, lame, oggenc and opusenc that scripts/setup.sh installs; a missing one is skipped) and
  *    times each step of `loadAudio`: reading the file, decoding (all of decodeAudioFile, and
@@ -21,6 +24,7 @@ import { parseArgs } from "node:util";
 import decode from "audio-decode";
 import { streamEndProblem } from "../src/audio/file-checks.js";
 import { decodeAudioFile, downmixToMono, resample, writeWav } from "../src/audio/index.js";
+import { resampleKernelStatus } from "../src/audio/resample.js";
 
 const { values } = parseArgs({
   options: {
@@ -223,25 +227,37 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 const loadAverageAtStart = loadavg().map((v) => Number(v.toFixed(2)));
+const kernel = resampleKernelStatus();
 const resampling: Record<string, unknown>[] = [];
 for (const from of [44100, 48000, 22050]) {
   const [x] = testSignal(from) as [Float32Array];
   const before = await time(() => resampleBefore(x, from, 16000));
-  const spectral = await time(() => resample(x, from, 16000));
+  const now = await time(() => resample(x, from, 16000));
+  const spectral = await time(() => resample(x, from, 16000, { native: false }));
+  const twin = await time(() => resample(x, from, 16000, { method: "polyphase", native: false }));
   const direct = await time(() => resample(x, from, 16000, { method: "direct" }));
+  const speedup = (ms: number) => Number((before.ms / ms).toFixed(1));
   resampling.push({
     from,
     to: 16000,
     seconds,
     beforeMs: before.ms,
-    nowMs: spectral.ms,
-    speedup: Number((before.ms / spectral.ms).toFixed(1)),
+    nowMs: now.ms,
+    speedup: speedup(now.ms),
     beforeCpuMs: before.cpuMs,
-    nowCpuMs: spectral.cpuMs,
-    cpuSpeedup: Number((before.cpuMs / spectral.cpuMs).toFixed(1)),
+    nowCpuMs: now.cpuMs,
+    cpuSpeedup: Number((before.cpuMs / now.cpuMs).toFixed(1)),
+    typescriptSpectralMs: spectral.ms,
+    typescriptSpectralSpeedup: speedup(spectral.ms),
+    polyphaseTwinMs: twin.ms,
+    polyphaseTwinSpeedup: speedup(twin.ms),
     directNowMs: direct.ms,
-    directSpeedup: Number((before.ms / direct.ms).toFixed(1)),
-    maxAbsDiffNowVsBefore: Number(maxAbsDiff(spectral.result, before.result).toExponential(2)),
+    directSpeedup: speedup(direct.ms),
+    polyphaseTwinMismatches: kernel.available
+      ? now.result.filter((v, i) => v !== twin.result[i]).length
+      : null,
+    maxAbsDiffNowVsBefore: Number(maxAbsDiff(now.result, before.result).toExponential(2)),
+    maxAbsDiffSpectralVsBefore: Number(maxAbsDiff(spectral.result, before.result).toExponential(2)),
     maxAbsDiffDirectVsBefore: Number(maxAbsDiff(direct.result, before.result).toExponential(2)),
   });
 }
@@ -311,6 +327,7 @@ process.stdout.write(
     {
       benchmark: `resample ${seconds} s to 16 kHz, and decode ${seconds} s files`,
       cpu: cpuDescription(),
+      nativeKernel: kernel,
       loadAverageAtStart,
       loadAverageAtEnd: loadavg().map((v) => Number(v.toFixed(2))),
       repeats,

@@ -1,9 +1,14 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { AudioError, resample } from "../src/audio/index.js";
+import { AudioError, type ResampleOptions, resample } from "../src/audio/index.js";
 import { MixedRadixFft, fftRadices } from "../src/audio/fft.js";
-import { kaiserSincResponse } from "../src/audio/resample.js";
+import {
+  kaiserSincResponse,
+  resampleKernelStatus,
+  resampleRange,
+  resamplesPointwise,
+} from "../src/audio/resample.js";
 import { lcgNoise, maxAbsDiff } from "./feature-helpers.js";
 
 /** LCG noise in [−1, 1) as float32 (scripts/golden/resample.py uses the same generator). */
@@ -66,15 +71,136 @@ test("kaiserSincResponse (closed form) equals scipy.signal.freqz of the sampled 
   }
 });
 
-test("both methods equal scipy.signal.resample_poly with the same kaiser_best taps", () => {
+/** The native kernel is built in (CI builds the addon; then it must load). */
+const kernel = resampleKernelStatus();
+test("the native resampling kernel loads with the addon", () => {
+  assert.ok(kernel.available, `native resampling kernel: ${kernel.reason}`);
+});
+
+/** Every way of computing the polyphase sum: the native kernel's SIMD builds and the TypeScript twin. */
+const polyphaseWays: { label: string; options: ResampleOptions }[] = [
+  { label: "TypeScript twin", options: { method: "polyphase", native: false } },
+  ...(kernel.available
+    ? (["auto", "avx2", "baseline", "avx512"] as const)
+        .filter((isa) => isa !== "avx512" || kernelRuns("avx512"))
+        .map((kernelIsa) => ({
+          label: `native ${kernelIsa}`,
+          options: { method: "polyphase" as const, kernelIsa, threads: 2 },
+        }))
+    : []),
+];
+
+/** Whether this CPU runs the kernel's build `isa` (it refuses one it cannot run). */
+function kernelRuns(isa: "avx512"): boolean {
+  try {
+    resample(new Float32Array(8), 44100, 16000, { method: "polyphase", kernelIsa: isa });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("every method equals scipy.signal.resample_poly with the same kaiser_best taps", () => {
   for (const c of golden.cases) {
     const x = noise32(c.n, c.seed);
     const want = decodeF64(c.y);
-    for (const method of ["spectral", "direct"] as const) {
-      const y = resample(x, c.from, c.to, { method });
+    const ways = [
+      { label: "spectral", options: { method: "spectral" as const } },
+      { label: "direct", options: { method: "direct" as const } },
+      ...polyphaseWays,
+    ];
+    for (const { label, options } of ways) {
+      const y = resample(x, c.from, c.to, options);
       const d = maxAbsDiff(y, want);
-      assert.ok(d < TOLERANCE, `${c.from} → ${c.to} Hz, ${method}: max |difference| ${d}`);
+      assert.ok(d < TOLERANCE, `${c.from} → ${c.to} Hz, ${label}: max |difference| ${d}`);
     }
+  }
+});
+
+test("polyphase: the native kernel (every SIMD build, 1 or 2 threads) gives its TypeScript twin's samples bit for bit", () => {
+  const ratios: [number, number][] = [
+    [44100, 16000],
+    [48000, 16000],
+    [22050, 16000],
+    [8000, 16000],
+    [16000, 44100],
+    [44100, 48000],
+    [44056, 16000], // 2000 phases
+  ];
+  for (const [from, to] of ratios) {
+    for (const n of [1, 2, 37, 1000, 2 * from + 11]) {
+      const x = noise32(n, from + 7 * n);
+      const want = resample(x, from, to, { method: "polyphase", native: false });
+      assert.equal(want.length, Math.ceil((n * to) / from));
+      for (const { label, options } of polyphaseWays) {
+        for (const threads of [1, 2]) {
+          const y = resample(x, from, to, { ...options, threads });
+          assert.deepEqual(y, want, `${from} → ${to} Hz, ${n} samples, ${label}, ${threads} threads`);
+        }
+      }
+    }
+  }
+  assert.throws(
+    () => resample(new Float32Array(10), 44100.5, 16000, { method: "polyphase" }),
+    (e: unknown) => e instanceof AudioError && /44100\.5 Hz → 16000 Hz/.test(e.message),
+  );
+});
+
+test("polyphase: any range of outputs from a piece of the signal is exactly the whole signal's", () => {
+  for (const [from, to] of [
+    [44100, 16000],
+    [48000, 16000],
+    [16000, 22050],
+  ] as [number, number][]) {
+    const n = 30_011;
+    const x = noise32(n, 5);
+    for (const native of [true, false]) {
+      const whole = resample(x, from, to, { method: "polyphase", native });
+      for (const [o0, count] of [
+        [0, 100],
+        [1234, 5678],
+        [whole.length - 333, 333],
+      ] as [number, number][]) {
+        // the inputs within the filter's reach of outputs o0 … o0 + count − 1, and a few more
+        const reach = 400;
+        const start = Math.max(0, Math.floor((o0 * from) / to) - reach - 3);
+        const end = Math.min(n, Math.ceil(((o0 + count) * from) / to) + reach + 5);
+        const y = resampleRange(x.slice(start, end), start, n, from, to, o0, count, { native });
+        assert.deepEqual(
+          y,
+          whole.subarray(o0, o0 + count),
+          `${from} → ${to}, native ${native}, ${o0}+${count}`,
+        );
+      }
+      assert.throws(
+        () => resampleRange(x.slice(5000, 6000), 5000, n, from, to, 0, 100, { native }),
+        (e: unknown) => e instanceof RangeError && /need input samples 0…/.test(e.message),
+      );
+    }
+  }
+});
+
+test("stopband of every path: a sweep from 8.4 to 22 kHz at 44.1 kHz comes out more than 120 dB down at 16 kHz", () => {
+  const rate = 44100;
+  const x = new Float32Array(rate); // 1 s linear sweep
+  for (let i = 0; i < rate; i++) {
+    const t = i / rate;
+    x[i] = 0.5 * Math.sin(2 * Math.PI * (8400 * t + ((22000 - 8400) * t * t) / 2));
+  }
+  const rms = (v: Float32Array, from = 0, to = v.length): number => {
+    let ss = 0;
+    for (let i = from; i < to; i++) ss += v[i]! * v[i]!;
+    return Math.sqrt(ss / (to - from));
+  };
+  const ways = [
+    { label: "auto", options: {} },
+    { label: "spectral", options: { method: "spectral" as const } },
+    ...polyphaseWays,
+  ];
+  for (const { label, options } of ways) {
+    const y = resample(x, rate, 16000, options);
+    const attenuation = 20 * Math.log10(rms(y, 500, y.length - 500) / rms(x));
+    assert.ok(attenuation < -120, `${label}: aliasing only ${attenuation.toFixed(1)} dB down`);
   }
 });
 
@@ -102,9 +228,17 @@ test("spectral and direct paths agree at every common ratio, on long signals and
   }
 });
 
-test("auto takes the spectral path for kaiser_best and keeps the β = 10 half-band decimator direct", () => {
+test("auto takes the native polyphase kernel (else the spectral path) for kaiser_best and keeps the β = 10 half-band decimator direct", () => {
   const x = noise32(44100 * 2, 9);
-  assert.deepEqual(resample(x, 44100, 16000), resample(x, 44100, 16000, { method: "spectral" }));
+  assert.deepEqual(
+    resample(x, 44100, 16000),
+    resample(x, 44100, 16000, { method: kernel.available ? "polyphase" : "spectral" }),
+  );
+  assert.equal(resamplesPointwise(44100, 16000), kernel.available);
+  assert.deepEqual(
+    resample(x, 44100, 16000, { native: false }),
+    resample(x, 44100, 16000, { method: "spectral" }),
+  );
   const halfBand = { zeroCrossings: 24, rolloff: 1, beta: 10 };
   assert.deepEqual(
     resample(x, 32000, 16000, halfBand),

@@ -2,6 +2,7 @@
 #include "allocator.h"
 #include "distributed.h"
 #include "features.h"
+#include "resample.h"
 #include "stems.h"
 #include "tensor.h"
 
@@ -272,6 +273,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   stemscope::RegisterOps(env, exports);
   stemscope::RegisterFeatureKernel(env, exports);
   stemscope::RegisterStemsKernel(env, exports);
+  stemscope::RegisterResampleKernel(env, exports);
   stemscope::RegisterDistributed(env, exports);
   return exports;
 }

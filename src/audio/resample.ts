@@ -23,7 +23,17 @@
  *   y[m] = Σ_k x[k]·h(m·from/to − k), with a precomputed coefficient table per phase when the
  *   ratio is rational with at most 4096 phases, symmetric taps for integer decimation, and
  *   coefficients computed per output sample otherwise.
+ * - "polyphase": the coefficient-table sum of "direct" for any rational ratio (integer decimation
+ *   included), in the native addon's kernel (native/src/resample.cc: four outputs of one phase at a
+ *   time, AVX2, blocks of outputs shared over threads) when it is loaded, else in TypeScript with the
+ *   same order of operations, so both give the same samples bit for bit. "auto" takes it whenever the kernel is
+ *   there (and the filter is one "auto" would take the spectral path for): each output sample is
+ *   computed alone from its own inputs, so resampling a signal in pieces
+ *   ({@link resampleRange}, {@link StreamResampler}) gives exactly the whole signal's samples.
  */
+import { createRequire } from "node:module";
+import { isMainThread } from "node:worker_threads";
+import { findAddon } from "../engine/addon-path.js";
 import { AudioError } from "./errors.js";
 import { MixedRadixFft, fftRadices } from "./fft.js";
 
@@ -36,10 +46,18 @@ export interface ResampleOptions {
   /** Kaiser window β. Default 14.769656459379492. */
   beta?: number;
   /**
-   * "auto" (default) picks the faster of the two; "direct" forces the time-domain sum, "spectral"
-   * the block-FFT path (an AudioError when the ratio does not allow it). Both apply the same filter.
+   * "auto" (default) picks the fastest; "direct" forces the time-domain sum in TypeScript,
+   * "spectral" the block-FFT path, "polyphase" the coefficient-table sum (native kernel or its
+   * TypeScript twin); the last two are an AudioError when the ratio does not allow them. All apply
+   * the same filter.
    */
-  method?: "auto" | "direct" | "spectral";
+  method?: "auto" | "direct" | "spectral" | "polyphase";
+  /** Use the native kernel when it is loaded (default true); false: its TypeScript twin (tests, benchmarks). */
+  native?: boolean;
+  /** Threads of the native kernel (default: the machine's hardware threads). */
+  threads?: number;
+  /** SIMD build of the native kernel (tests): "auto" (default) or one this CPU runs. */
+  kernelIsa?: "auto" | "avx512" | "avx2" | "baseline";
 }
 
 /** Zeroth-order modified Bessel function of the first kind (power series; converges fast for β ≤ 20). */
@@ -215,20 +233,21 @@ export function resample(
   const out = new Float32Array(outLength);
 
   // Rational ratio: step = M / L input samples per output sample.
-  let L = 0;
-  let M = 0;
-  if (Number.isInteger(fromRate) && Number.isInteger(toRate)) {
-    const g = gcd(fromRate, toRate);
-    L = toRate / g;
-    M = fromRate / g;
-  }
+  const [L, M] = reducedRatio(fromRate, toRate);
   const spectralOk = L > 0 && fftRadices(L) !== undefined && fftRadices(M) !== undefined;
   if (method === "spectral" && !spectralOk) {
     throw new AudioError(
       `resample: the spectral method needs integer rates whose ratio has no prime factor above 7, got ${fromRate} Hz → ${toRate} Hz`,
     );
   }
+  const tableOk = polyphaseFits(design, L);
+  if (method === "polyphase" && !tableOk) throw polyphaseRefused(fromRate, toRate);
   if (n === 0) return out;
+  const kernel = options.native === false ? null : resampleKernel();
+  if (method === "polyphase" || (method === "auto" && tableOk && prefersKernel(design, kernel))) {
+    runPolyphase(polyphasePlan(design, L, M), samples, 0, n, 0, out, kernel, options);
+    return out;
+  }
   const decimation = L === 1 ? decimationTaps(design) : undefined;
   if (spectralOk && method !== "direct") {
     const blocks = blockLayout(design, L, M);
@@ -249,9 +268,85 @@ export function resample(
     }
   }
   if (decimation !== undefined) decimate(samples, M, decimation, out);
-  else if (L > 0 && L <= MAX_PHASES && L * 2 * design.reach <= MAX_TABLE) {
-    resamplePolyphase(samples, L, M, design, out);
-  } else resampleAnyRatio(samples, fromRate / toRate, design, out);
+  else if (tableOk) runPolyphase(polyphasePlan(design, L, M), samples, 0, n, 0, out, null);
+  else resampleAnyRatio(samples, fromRate / toRate, design, out);
+  return out;
+}
+
+/** The reduced ratio toRate / fromRate = L / M of integer rates; [0, 0] for other rates. */
+function reducedRatio(fromRate: number, toRate: number): [number, number] {
+  if (!Number.isInteger(fromRate) || !Number.isInteger(toRate)) return [0, 0];
+  const g = gcd(fromRate, toRate);
+  return [toRate / g, fromRate / g];
+}
+
+/** "auto" takes the kernel for filters it would consider the spectral path for (see {@link AUTO_SPECTRAL_MIN_BETA}). */
+const prefersKernel = (design: FilterDesign, kernel: ResampleKernelBinding | null): boolean =>
+  kernel !== null && design.beta >= AUTO_SPECTRAL_MIN_BETA;
+
+const polyphaseRefused = (fromRate: number, toRate: number): AudioError =>
+  new AudioError(
+    `resample: the polyphase method needs integer rates whose reduced ratio has at most ${MAX_PHASES} output phases, got ${fromRate} Hz → ${toRate} Hz`,
+  );
+
+/**
+ * Whether {@link resample} with these rates and options computes every output sample on its own from
+ * the inputs within its reach, in one fixed order (the polyphase method), so that a signal resampled
+ * in pieces ({@link resampleRange}) gives exactly the whole signal's samples. True for "polyphase",
+ * and for "auto" when the native kernel is loaded and the filter is one it takes.
+ */
+export function resamplesPointwise(fromRate: number, toRate: number, options: ResampleOptions = {}): boolean {
+  if (fromRate === toRate) return false;
+  const method = options.method ?? "auto";
+  const design = designFilter(fromRate, toRate, options);
+  const [L] = reducedRatio(fromRate, toRate);
+  if (!polyphaseFits(design, L)) return false;
+  if (method === "polyphase") return true;
+  return method === "auto" && prefersKernel(design, options.native === false ? null : resampleKernel());
+}
+
+/**
+ * Output samples outputStart … outputStart + count − 1 of `resample(signal, fromRate, toRate,
+ * { ...options, method: "polyphase" })`, exactly, from a piece of the signal: `piece` holds samples
+ * inputStart … of a signal of `inputLength` samples (zero outside it), and must hold every sample
+ * within {@link resampleReach} of the outputs' input times (outputStart · from / to … ).
+ *
+ * @param piece mono samples (a view is fine)
+ * @param inputStart index of piece[0] in the signal
+ * @param inputLength samples in the whole signal
+ * @param fromRate input rate in Hz (integer)
+ * @param toRate output rate in Hz (integer)
+ * @param outputStart first output index
+ * @param count outputs wanted
+ * @returns a new Float32Array of `count` samples
+ */
+export function resampleRange(
+  piece: Float32Array,
+  inputStart: number,
+  inputLength: number,
+  fromRate: number,
+  toRate: number,
+  outputStart: number,
+  count: number,
+  options: ResampleOptions = {},
+): Float32Array {
+  const design = designFilter(fromRate, toRate, options);
+  const [L, M] = reducedRatio(fromRate, toRate);
+  if (!polyphaseFits(design, L)) throw polyphaseRefused(fromRate, toRate);
+  const plan = polyphasePlan(design, L, M);
+  const first = Math.floor((outputStart * M) / L) - design.reach + 1;
+  const last = Math.floor(((outputStart + count - 1) * M) / L) + design.reach;
+  if (
+    count > 0 &&
+    (Math.max(0, first) < inputStart || Math.min(inputLength, last + 1) > inputStart + piece.length)
+  ) {
+    throw new RangeError(
+      `resampleRange: outputs ${outputStart}…${outputStart + count - 1} need input samples ${Math.max(0, first)}…${Math.min(inputLength, last + 1) - 1}, got ${inputStart}…${inputStart + piece.length - 1}`,
+    );
+  }
+  const out = new Float32Array(count);
+  const kernel = options.native === false ? null : resampleKernel();
+  runPolyphase(plan, piece, inputStart, inputLength, outputStart, out, kernel, options);
   return out;
 }
 
@@ -473,46 +568,174 @@ function resampleSpectral(x: Float32Array, plan: SpectralPlan, out: Float32Array
 // ---------------------------------------------------------------------------------------------
 // Direct (time-domain) paths
 
-/**
- * General rational ratio with L phases: out[m] = Σ_j table[p][j]·x[base − reach + 1 + j] with
- * base = floor(m·M/L), p = m·M mod L. The input is copied once into a zero-padded Float64Array so
- * the inner loop has no edge tests; four partial sums keep the adds independent.
- */
-function resamplePolyphase(
-  x: Float32Array,
-  L: number,
-  M: number,
-  design: FilterDesign,
-  out: Float32Array,
-): void {
-  const reach = design.reach;
-  const taps = 4 * Math.ceil((2 * reach) / 4);
+/** The coefficient table of the polyphase sum: `taps` (a multiple of 8) values per phase. */
+interface PolyphasePlan {
+  /** table[p · taps + j] = h(p/L + reach − 1 − j): tap j reads input base − reach + 1 + j. */
+  table: Float64Array;
+  /** L: output phases. */
+  phases: number;
+  /** M: input samples per L outputs. */
+  step: number;
+  taps: number;
+  reach: number;
+}
+
+const POLYPHASE_LANES = 8;
+const polyphaseTaps = (design: FilterDesign): number =>
+  POLYPHASE_LANES * Math.ceil((2 * design.reach) / POLYPHASE_LANES);
+
+/** Whether the ratio L/M (L = 0: not rational) has a coefficient table of a reasonable size. */
+const polyphaseFits = (design: FilterDesign, L: number): boolean =>
+  L > 0 && L <= MAX_PHASES && L * polyphaseTaps(design) <= MAX_TABLE;
+
+const polyphaseCache = new Map<string, PolyphasePlan>();
+
+/** The (cached) coefficient table for this design and ratio. */
+function polyphasePlan(design: FilterDesign, L: number, M: number): PolyphasePlan {
+  const key = `${design.cutoff}/${design.half}/${design.beta}/${L}/${M}`;
+  const cached = polyphaseCache.get(key);
+  if (cached !== undefined) return cached;
+  const { reach } = design;
+  const taps = polyphaseTaps(design);
   const table = new Float64Array(L * taps);
   for (let p = 0; p < L; p++) {
-    // tap j covers input index base − reach + 1 + j, at distance t = p/L + reach − 1 − j
     for (let j = 0; j < 2 * reach; j++) table[p * taps + j] = tap(design, p / L + reach - 1 - j);
   }
-  const n = x.length;
-  const padded = new Float64Array(n + 2 * reach + taps);
-  for (let i = 0; i < n; i++) padded[reach + i] = x[i]!;
+  const plan = { table, phases: L, step: M, taps, reach };
+  if (polyphaseCache.size >= PLAN_CACHE_SIZE)
+    polyphaseCache.delete(polyphaseCache.keys().next().value as string);
+  polyphaseCache.set(key, plan);
+  return plan;
+}
+
+/** The functions of native/src/resample.cc on the addon. */
+interface ResampleKernelBinding {
+  /**
+   * Fills `out` with outputs outputStart … of the polyphase sum over a signal of inputLength
+   * samples, of which `x` holds those from inputStart on; returns the SIMD build that ran.
+   */
+  resamplePolyphase(
+    plan: PolyphasePlan,
+    x: Float32Array,
+    inputStart: number,
+    inputLength: number,
+    out: Float32Array,
+    outputStart: number,
+    threads?: number,
+    isa?: string,
+  ): string;
+  resampleKernelIsa: string;
+}
+
+let kernelBinding: ResampleKernelBinding | null | undefined;
+let kernelUnavailable = "";
+
+/**
+ * The addon's resampling kernel, loaded on first use on the main thread only (the addon's module
+ * state belongs to one JS environment; worker threads and the browser take the TypeScript paths) and
+ * unless STEMSCOPE_NATIVE_RESAMPLE is `0`.
+ */
+function resampleKernel(): ResampleKernelBinding | null {
+  if (kernelBinding !== undefined) return kernelBinding;
+  kernelBinding = null;
+  try {
+    if (process.env.STEMSCOPE_NATIVE_RESAMPLE === "0")
+      kernelUnavailable = "disabled by STEMSCOPE_NATIVE_RESAMPLE=0";
+    else if (!isMainThread) kernelUnavailable = "not loaded on worker threads";
+    else {
+      const path = findAddon();
+      if (path === undefined) kernelUnavailable = "the native addon is not built";
+      else {
+        const addon = createRequire(import.meta.url)(path) as Partial<ResampleKernelBinding>;
+        if (typeof addon.resamplePolyphase === "function") kernelBinding = addon as ResampleKernelBinding;
+        else kernelUnavailable = `${path} predates the resampling kernel (rebuild the addon)`;
+      }
+    }
+  } catch (error) {
+    kernelUnavailable = `the native addon could not be loaded: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  return kernelBinding;
+}
+
+/** Whether the polyphase method runs natively here (and which SIMD build), and if not, why. */
+export function resampleKernelStatus(): { available: boolean; isa?: string; reason?: string } {
+  const kernel = resampleKernel();
+  return kernel === null
+    ? { available: false, reason: kernelUnavailable }
+    : { available: true, isa: kernel.resampleKernelIsa };
+}
+
+/**
+ * Outputs outputStart … outputStart + out.length − 1 of the polyphase sum into `out`, from `x`
+ * (samples inputStart … of a signal of inputLength samples; zero outside x and outside the signal).
+ */
+function runPolyphase(
+  plan: PolyphasePlan,
+  x: Float32Array,
+  inputStart: number,
+  inputLength: number,
+  outputStart: number,
+  out: Float32Array,
+  kernel: ResampleKernelBinding | null,
+  options: ResampleOptions = {},
+): void {
+  if (kernel !== null) {
+    const { threads, kernelIsa } = options;
+    kernel.resamplePolyphase(plan, x, inputStart, inputLength, out, outputStart, threads, kernelIsa);
+  } else polyphaseTwin(plan, x, inputStart, inputLength, outputStart, out);
+}
+
+/**
+ * The TypeScript twin of the native kernel, the same operations in the same order:
+ * out[m] = Σ_j table[p][j] · x[base − reach + 1 + j] (base = floor(m·M/L), p = m·M mod L) as eight
+ * partial sums s_l over j ≡ l (mod 8), then ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)). The
+ * input is copied once into a zero-padded Float64Array so the inner loop has no edge tests.
+ */
+function polyphaseTwin(
+  plan: PolyphasePlan,
+  x: Float32Array,
+  inputStart: number,
+  inputLength: number,
+  outputStart: number,
+  out: Float32Array,
+): void {
+  const { table, phases: L, step: M, taps, reach } = plan;
+  const count = out.length;
+  if (count === 0) return;
+  let base = Math.floor((outputStart * M) / L);
+  let phase = outputStart * M - base * L;
+  const first = base - reach + 1;
+  const end = Math.floor(((outputStart + count - 1) * M) / L) - reach + 1 + taps;
+  const padded = new Float64Array(end - first);
+  const from = Math.max(first, inputStart, 0);
+  const to = Math.min(end, inputStart + x.length, inputLength);
+  for (let k = from; k < to; k++) padded[k - first] = x[k - inputStart]!;
   const stepBase = Math.floor(M / L);
   const stepPhase = M % L;
-  let base = 0;
-  let phase = 0;
-  for (let m = 0; m < out.length; m++) {
+  for (let m = 0; m < count; m++) {
     const row = phase * taps;
-    const k0 = base + 1; // padded index of x[base − reach + 1]
-    let a0 = 0;
-    let a1 = 0;
-    let a2 = 0;
-    let a3 = 0;
-    for (let j = 0; j < taps; j += 4) {
-      a0 += table[row + j]! * padded[k0 + j]!;
-      a1 += table[row + j + 1]! * padded[k0 + j + 1]!;
-      a2 += table[row + j + 2]! * padded[k0 + j + 2]!;
-      a3 += table[row + j + 3]! * padded[k0 + j + 3]!;
+    const k0 = base - reach + 1 - first;
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    let s5 = 0;
+    let s6 = 0;
+    let s7 = 0;
+    for (let j = 0; j < taps; j += 8) {
+      const r = row + j;
+      const k = k0 + j;
+      s0 += table[r]! * padded[k]!;
+      s1 += table[r + 1]! * padded[k + 1]!;
+      s2 += table[r + 2]! * padded[k + 2]!;
+      s3 += table[r + 3]! * padded[k + 3]!;
+      s4 += table[r + 4]! * padded[k + 4]!;
+      s5 += table[r + 5]! * padded[k + 5]!;
+      s6 += table[r + 6]! * padded[k + 6]!;
+      s7 += table[r + 7]! * padded[k + 7]!;
     }
-    out[m] = a0 + a1 + (a2 + a3);
+    out[m] = s0 + s4 + (s2 + s6) + (s1 + s5 + (s3 + s7));
     base += stepBase;
     phase += stepPhase;
     if (phase >= L) {
