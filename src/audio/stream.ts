@@ -4,12 +4,13 @@
  * samples are exactly the whole-file decoder's); every other format is decoded whole by
  * audio-decode (it has no streaming interface) and handed out in blocks of that one copy. A
  * {@link StreamResampler} resamples block by block to the same samples as {@link resample} on the
- * whole signal (to float32 rounding).
+ * whole signal (bit for bit where resample computes each output on its own: the native polyphase
+ * kernel; to float32 rounding otherwise).
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { AudioError } from "./errors.js";
 import { decodeAudioFile } from "./load.js";
-import { resample, resampleReach } from "./resample.js";
+import { resample, resampleRange, resampleReach, resamplesPointwise } from "./resample.js";
 import { decodeWav } from "./wav.js";
 
 /** Frames per block by default (≈ 1.5 s at 44.1 kHz). */
@@ -193,11 +194,15 @@ export async function openAudioStream(
 }
 
 /**
- * Block by block the same samples as {@link resample}(whole signal) (to float32 rounding): for
- * integer rates of reduced ratio L/M, outputs are made in chunks of L·q samples from the input
- * around them (M·q samples and a margin of whole multiples of M beyond the filter's reach on either
- * side, so each chunk lines up with the whole-signal output exactly), and input older than the next
- * chunk's margin is dropped. Other rates collect the signal and resample it at the end.
+ * Block by block the same samples as {@link resample}(whole signal): for integer rates of reduced
+ * ratio L/M, outputs are made in chunks of L·q samples from the input around them (M·q samples and a
+ * margin of whole multiples of M beyond the filter's reach on either side, so each chunk lines up
+ * with the whole-signal output exactly), and input older than the next chunk's margin is dropped.
+ * Where resample computes each output sample on its own ({@link resamplesPointwise}: the native
+ * polyphase kernel is loaded), a chunk is {@link resampleRange} of the same outputs, so the samples
+ * are the whole signal's bit for bit; otherwise each chunk is resampled on its own (the spectral
+ * path's blocks then fall elsewhere: equal to float32 rounding). Other rates collect the signal and
+ * resample it at the end.
  */
 export class StreamResampler {
   /** Output samples in all: ceil(inputLength · to / from). */
@@ -206,6 +211,8 @@ export class StreamResampler {
   private readonly M: number;
   private readonly margin: number;
   private readonly chunkOut: number;
+  /** Whether chunks are computed as ranges of the whole signal's output (exactly its samples). */
+  private readonly pointwise: boolean;
   private buffer: Float32Array;
   /** Input index of buffer[0]; samples held. */
   private bufferStart = 0;
@@ -223,6 +230,7 @@ export class StreamResampler {
     chunkInput = DEFAULT_BLOCK_FRAMES,
   ) {
     this.outputLength = fromRate === toRate ? inputLength : Math.ceil((inputLength * toRate) / fromRate);
+    this.pointwise = resamplesPointwise(fromRate, toRate);
     if (Number.isInteger(fromRate) && Number.isInteger(toRate)) {
       let [a, b] = [fromRate, toRate];
       while (b !== 0) [a, b] = [b, a % b];
@@ -287,13 +295,14 @@ export class StreamResampler {
       if (needed > received) break;
       const s = Math.max(0, (o0 / L) * M - margin);
       const e = Math.min(this.inputLength, Math.ceil((o1 * M) / L) + margin);
-      const out = resample(
-        this.buffer.subarray(s - this.bufferStart, e - this.bufferStart),
-        this.fromRate,
-        this.toRate,
-      );
-      const shift = (s / M) * L;
-      parts.push(out.subarray(o0 - shift, o1 - shift));
+      const piece = this.buffer.subarray(s - this.bufferStart, e - this.bufferStart);
+      if (this.pointwise) {
+        parts.push(resampleRange(piece, s, this.inputLength, this.fromRate, this.toRate, o0, o1 - o0));
+      } else {
+        const out = resample(piece, this.fromRate, this.toRate);
+        const shift = (s / M) * L;
+        parts.push(out.subarray(o0 - shift, o1 - shift));
+      }
       this.nextOut = o1;
       // drop the input the next chunk no longer needs
       const keepFrom = Math.max(0, (o1 / L) * M - margin);
