@@ -26,6 +26,7 @@ import { z } from "zod";
 import { decodeAudioFile, downmixToMono, prepareDecoded } from "../audio/load.js";
 import { resample } from "../audio/resample.js";
 import { type AudioStream, memoryAudioStream, monoAtRate, openAudioStream } from "../audio/stream.js";
+import { releaseFreeMemory } from "../engine/index.js";
 import { parseSettings } from "../errors.js";
 import { bestAssignment } from "../separator/assignment.js";
 import { InferenceError } from "../separator/errors.js";
@@ -52,8 +53,13 @@ export const InferenceOptionsSchema = z
   .object({
     /** Seconds between window starts. */
     hopSeconds: z.number().positive().default(1),
-    /** Windows per forward pass. */
-    batchSize: z.number().int().min(1).max(4096).default(16),
+    /**
+     * Windows per forward pass. The forward's working memory grows with it (the default model: about
+     * 16 MB per window, held until the pass ends), not with the audio's length; 4 keeps `separate`
+     * and `predict` of a file of any length under 400 MB peak RSS and was measured as fast end to end
+     * as 16 (60-s file, 1 thread; README, bench:long).
+     */
+    batchSize: z.number().int().min(1).max(4096).default(4),
     /**
      * Windows whose RMS, once DC and infrasound (below 20 Hz) are removed, is below this many dBFS
      * are silent: marked, and left out of the summary; with no other window, "no instrument".
@@ -452,6 +458,9 @@ export class StemscopeModel extends Separator {
         planes,
         onProgress && ((done, total) => onProgress(done, 2 * total)),
       );
+      // the forward's buffers, cached by the engine's allocator, are not needed while the stems are
+      // made: back to the OS, so the stems' arrays do not come on top of them
+      releaseFreeMemory();
       const prediction = this.describe(mono.length, outputs, settings);
       const atModelRate = this.stemsKeepModelRate(settings.stemFormat, stream.channels, stream.sampleRate);
       const layout = {
@@ -672,6 +681,9 @@ export class StemscopeModel extends Separator {
     }
     for (let b0 = 0; b0 < windows.length; b0 += settings.batchSize) {
       const batch = windows.slice(b0, b0 + settings.batchSize);
+      // The last, smaller batch needs buffers of other sizes than the cached ones of the full
+      // batches: without this the engine's allocator would hold both (16 windows + 7: 260 + 108 MB).
+      if (b0 > 0 && batch.length < settings.batchSize) releaseFreeMemory();
       const out = await this.analyse(
         batch.map((w) => audio.read(w.start, w.length)),
         { planes: planes !== null, bf16: settings.bf16 },
