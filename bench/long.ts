@@ -1,12 +1,16 @@
-// npm run bench:long [-- --minutes 2,20 --model <dir> --formats stereo44k,mono16k --baseline-max 2
-//                        --batch-size <n> --keep]
+// npm run bench:long [-- --minutes 1,20,120 --model <dir> --formats stereo44k,mono16k --baseline-max 2
+//                        --batch-size <n> --backend libtorch|onnx --cli compiled|tsx --keep]
 //
 // Long files in bounded memory (issue 13: peak RSS under 400 MB for any length). Writes test files
 // of each length (synthesised: harmonic tones whose pitch moves every few seconds over quiet noise;
 // 44.1 kHz stereo and 16 kHz mono 16-bit WAV, written block by block), then runs `stemscope
 // separate` and `stemscope predict` on each through the CLI in a child process, and reports wall
 // time and the child's peak RSS (process.resourceUsage().maxRSS at its exit, read by a preloaded
-// module). Baseline, in the same run: the whole-file path (separateFile + writeSeparation, which
+// module). The CLI is the compiled one users run (bin/stemscope.js over the TypeScript compiled into
+// the bench's temporary folder, so the checkout's dist/ is not touched); `--cli tsx` runs
+// src/cli/main.ts through tsx instead, whose in-memory compiler adds about 50 MB. Files are written to
+// disk block by block (a 2-h 44.1 kHz stereo file is 1.3 GB; the free space is checked first) and
+// removed after their runs. Baseline, in the same run: the whole-file path (separateFile + writeSeparation, which
 // holds the file and its stems in memory) in a child process, for lengths up to --baseline-max
 // minutes. The model: --model, else the packaged models/default. --batch-size is passed to the CLI
 // (windows per forward pass: the forward's working memory grows with it, not with the file).
@@ -14,11 +18,15 @@
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
+  copyFileSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
   readFileSync,
   rmSync,
+  statfsSync,
+  symlinkSync,
   writeFileSync,
   writeSync,
 } from "node:fs";
@@ -33,11 +41,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
 const { values } = parseArgs({
   options: {
-    minutes: { type: "string", default: "2,20" },
+    minutes: { type: "string", default: "1,20" },
     model: { type: "string" },
     formats: { type: "string", default: "stereo44k,mono16k" },
     "baseline-max": { type: "string", default: "2" },
     "batch-size": { type: "string" },
+    backend: { type: "string" },
+    cli: { type: "string", default: "compiled" },
     keep: { type: "boolean", default: false },
     // internal: the whole-file baseline, run in a child process
     whole: { type: "string" },
@@ -85,6 +95,38 @@ function writeLongWav(path: string, minutes: number, rate: number, channels: num
   closeSync(fd);
 }
 
+/**
+ * The CLI as users run it: src/ compiled (tsconfig.build.json) into `<dir>/pkg/dist`, beside a copy
+ * of bin/stemscope.js and links to the checkout's node_modules, models, native build and
+ * package.json (which dist/ finds by relative paths).
+ * @returns the path of the launcher
+ */
+function compiledCli(dir: string): string {
+  const pkg = join(dir, "pkg");
+  mkdirSync(join(pkg, "bin"), { recursive: true });
+  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+  const r = spawnSync(
+    process.execPath,
+    [tsc, "-p", join(root, "tsconfig.build.json"), "--outDir", join(pkg, "dist")],
+    { cwd: root, encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`compiling the CLI failed:\n${r.stdout}${r.stderr}`);
+  for (const name of ["node_modules", "models", "build", "package.json"])
+    symlinkSync(join(root, name), join(pkg, name));
+  copyFileSync(join(root, "bin", "stemscope.js"), join(pkg, "bin", "stemscope.js"));
+  return join(pkg, "bin", "stemscope.js");
+}
+
+/** Refuses to start when `dir`'s file system has less than `bytes` free (with what is needed). */
+function checkFreeSpace(dir: string, bytes: number, what: string): void {
+  const { bavail, bsize } = statfsSync(dir);
+  const free = bavail * bsize;
+  if (free < bytes)
+    throw new Error(
+      `${dir}: ${(free / 2 ** 30).toFixed(1)} GiB free, ${what} needs about ${(bytes / 2 ** 30).toFixed(1)} GiB`,
+    );
+}
+
 /** A module preloaded into the child: writes its resource usage to $STEMSCOPE_RUSAGE at exit. */
 function usageProbe(dir: string): string {
   const path = join(dir, "rusage-probe.mjs");
@@ -101,12 +143,13 @@ interface Run {
   cpuSeconds: number;
 }
 
-/** Runs `node --import tsx --import probe <args>` and measures it. */
-function measure(dir: string, probe: string, args: string[]): Run {
+/** Runs `node [--import tsx] --import probe <args>` and measures it. */
+function measure(dir: string, probe: string, args: string[], tsx: boolean): Run {
   const usage = join(dir, "rusage.json");
   rmSync(usage, { force: true });
   const start = performance.now();
-  const r = spawnSync(process.execPath, ["--import", "tsx", "--import", probe, ...args], {
+  const loader = tsx ? ["--import", "tsx"] : [];
+  const r = spawnSync(process.execPath, [...loader, "--import", probe, ...args], {
     cwd: root,
     env: { ...process.env, STEMSCOPE_RUSAGE: usage },
     encoding: "utf8",
@@ -148,32 +191,52 @@ async function main(): Promise<void> {
   const baselineMax = Number(values["baseline-max"]);
   const dir = mkdtempSync(join(tmpdir(), "stemscope-bench-long-"));
   const probe = usageProbe(dir);
-  const cli = join(root, "src", "cli", "main.ts");
+  const tsxCli = values.cli === "tsx";
+  if (!tsxCli && values.cli !== "compiled") throw new Error(`--cli ${values.cli}: expected compiled or tsx`);
+  const cli = tsxCli ? join(root, "src", "cli", "main.ts") : compiledCli(dir);
   const results: Record<string, unknown>[] = [];
   try {
     for (const m of minutes) {
       for (const format of formats) {
         const { rate, channels } = FORMATS[format];
         const file = join(dir, `${format}-${m}min.wav`);
+        // the input, its stems (2 at the input's format, float32 while rescaled: ×4), the spilled
+        // mono mixture and planes (≈ the input again)
+        const inputBytes = m * 60 * rate * channels * 2;
+        checkFreeSpace(dir, 6 * inputBytes, `${m} min of ${format}`);
         writeLongWav(file, m, rate, channels);
-        const batch = values["batch-size"] === undefined ? [] : ["--batch-size", values["batch-size"]];
-        const runs: [string, string[]][] = [
+        const batch = [
+          ...(values["batch-size"] === undefined ? [] : ["--batch-size", values["batch-size"]]),
+          ...(values.backend === undefined ? [] : ["--backend", values.backend]),
+        ];
+        // [command, arguments of node, whether through tsx]
+        const runs: [string, string[], boolean][] = [
           [
             "separate",
             [cli, "separate", file, "--model", model, "--out", join(dir, "out"), "--quiet", ...batch],
+            tsxCli,
           ],
-          ["predict", [cli, "predict", file, "--model", model, "--json", ...batch]],
+          ["predict", [cli, "predict", file, "--model", model, "--json", ...batch], tsxCli],
         ];
         if (m <= baselineMax) {
           const self = fileURLToPath(import.meta.url);
           runs.push([
             "separate-whole-file (baseline)",
             [self, "--whole", file, "--model", model, "--out", join(dir, "out-whole")],
+            true,
           ]);
         }
-        for (const [command, args] of runs) {
-          const run = measure(dir, probe, args);
-          const line = { command, format, minutes: m, batchSize: values["batch-size"] ?? "default", ...run };
+        for (const [command, args, tsx] of runs) {
+          const run = measure(dir, probe, args, tsx);
+          const line = {
+            command,
+            format,
+            minutes: m,
+            batchSize: values["batch-size"] ?? "default",
+            backend: values.backend ?? "libtorch",
+            cli: tsx ? "tsx" : "compiled",
+            ...run,
+          };
           results.push(line);
           process.stdout.write(`${JSON.stringify(line)}\n`);
         }
