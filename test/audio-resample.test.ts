@@ -140,6 +140,17 @@ test("polyphase: the native kernel (every SIMD build, 1 or 2 threads) gives its 
       }
     }
   }
+  if (kernel.available) {
+    assert.throws(
+      () =>
+        resample(new Float32Array(10), 44100, 16000, { method: "polyphase", kernelIsa: "bogus" as "auto" }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /^resamplePolyphase: argument 'isa' must be "auto" or a build this CPU runs \(.*baseline\), got "bogus"$/.test(
+          e.message,
+        ),
+    );
+  }
   assert.throws(
     () => resample(new Float32Array(10), 44100.5, 16000, { method: "polyphase" }),
     (e: unknown) => e instanceof AudioError && /44100\.5 Hz → 16000 Hz/.test(e.message),

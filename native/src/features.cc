@@ -14,6 +14,7 @@
 
 #include "features.h"
 
+#include "fields.h"
 #include "parallel.h"
 
 #include <algorithm>
@@ -477,69 +478,6 @@ void RunJob(const Job& job) {
 
 // ----------------------------------------------------------------------------- JS side
 
-[[noreturn]] void Fail(Napi::Env env, const std::string& fn, const std::string& what, bool range = false) {
-  const std::string text = fn + ": " + what;
-  if (range) throw Napi::RangeError::New(env, text);
-  throw Napi::TypeError::New(env, text);
-}
-
-std::string Got(const Napi::Value& v) {
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNull()) return "null";
-  if (v.IsTypedArray()) {
-    static const char* names[] = {"Int8Array",    "Uint8Array",   "Uint8ClampedArray", "Int16Array",
-                                  "Uint16Array",  "Int32Array",   "Uint32Array",       "Float32Array",
-                                  "Float64Array", "BigInt64Array", "BigUint64Array"};
-    const auto t = v.As<Napi::TypedArray>().TypedArrayType();
-    const std::string name = t >= 0 && t < 11 ? names[t] : "typed array";
-    return "a " + name + " of " + std::to_string(v.As<Napi::TypedArray>().ElementLength()) + " values";
-  }
-  if (v.IsArray()) return "an array of " + std::to_string(v.As<Napi::Array>().Length()) + " values";
-  if (v.IsNumber()) {
-    std::ostringstream s;
-    s << v.As<Napi::Number>().DoubleValue();
-    return s.str();
-  }
-  if (v.IsString()) return "\"" + v.As<Napi::String>().Utf8Value() + "\"";
-  if (v.IsBoolean()) return v.As<Napi::Boolean>().Value() ? "true" : "false";
-  if (v.IsFunction()) return "a function";
-  return "an object";
-}
-
-int IntField(Napi::Object o, const char* fn, const char* key, int lo, int hi) {
-  const Napi::Value v = o.Get(key);
-  const std::string name = std::string("plan.") + key;
-  if (!v.IsNumber()) Fail(o.Env(), fn, name + " must be an integer, got " + Got(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (d != std::floor(d) || d < lo || d > hi)
-    Fail(o.Env(), fn, name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) +
-                          "], got " + Got(v), true);
-  return static_cast<int>(d);
-}
-
-double PositiveField(Napi::Object o, const char* fn, const char* key) {
-  const Napi::Value v = o.Get(key);
-  const std::string name = std::string("plan.") + key;
-  if (!v.IsNumber()) Fail(o.Env(), fn, name + " must be a number, got " + Got(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d > 0) || !std::isfinite(d)) Fail(o.Env(), fn, name + " must be a positive number, got " + Got(v), true);
-  return d;
-}
-
-template <typename T>
-std::vector<T> ArrayField(Napi::Object o, const char* fn, const char* key, napi_typedarray_type type,
-                          const char* typeName, int64_t expected) {
-  const Napi::Value v = o.Get(key);
-  const std::string name = std::string("plan.") + key;
-  const std::string want = expected >= 0 ? std::string(" of ") + std::to_string(expected) + " values" : "";
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    Fail(o.Env(), fn, name + " must be a " + typeName + want + ", got " + Got(v));
-  auto a = v.As<Napi::TypedArrayOf<T>>();
-  if (expected >= 0 && static_cast<int64_t>(a.ElementLength()) != expected)
-    Fail(o.Env(), fn, name + " must be a " + typeName + want + ", got " + Got(v), true);
-  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
-}
-
 std::shared_ptr<Plan> ParsePlan(Napi::Env env, const Napi::Value& value) {
   const char* fn = "FeaturePlan";
   if (!value.IsObject() || value.IsTypedArray() || value.IsArray())
@@ -551,29 +489,29 @@ std::shared_ptr<Plan> ParsePlan(Napi::Env env, const Napi::Value& value) {
   if (m == "seed") p->mode = Mode::kSeed;
   else if (m == "native") p->mode = Mode::kNative;
   else Fail(env, fn, "plan.mode must be \"seed\" or \"native\", got " + Got(mode));
-  p->nFft = IntField(o, fn, "nFft", 16, 1 << 20);
+  p->nFft = IntField(o, fn, "plan", "nFft", 16, 1 << 20);
   if ((p->nFft & (p->nFft - 1)) != 0)
     Fail(env, fn, "plan.nFft must be a power of two, got " + std::to_string(p->nFft), true);
-  p->hop = IntField(o, fn, "hop", 1, p->nFft);
-  p->length = IntField(o, fn, "length", 1, 1 << 28);
-  p->frames = IntField(o, fn, "frames", 1, 1 << 28);
+  p->hop = IntField(o, fn, "plan", "hop", 1, p->nFft);
+  p->length = IntField(o, fn, "plan", "length", 1, 1 << 28);
+  p->frames = IntField(o, fn, "plan", "frames", 1, 1 << 28);
   const int frames = 1 + p->length / p->hop;  // centred frames of `length` samples
   if (p->frames != frames)
     Fail(env, fn, "plan.frames is " + std::to_string(p->frames) + " but " + std::to_string(p->length) +
                       " samples with hop " + std::to_string(p->hop) + " give " + std::to_string(frames) +
                       " centred frames", true);
-  p->nMels = IntField(o, fn, "nMels", 1, 1 << 16);
-  p->size = IntField(o, fn, "size", 1, 1 << 20);
-  p->topDb = PositiveField(o, fn, "topDb");
-  p->amin = PositiveField(o, fn, "amin");
+  p->nMels = IntField(o, fn, "plan", "nMels", 1, 1 << 16);
+  p->size = IntField(o, fn, "plan", "size", 1, 1 << 20);
+  p->topDb = PositiveField(o, fn, "plan", "topDb");
+  p->amin = PositiveField(o, fn, "plan", "amin");
   if (p->amin < DBL_MIN)
     Fail(env, fn, "plan.amin must be a normal double (≥ DBL_MIN), got " + Got(o.Get("amin")), true);
-  p->window = ArrayField<double>(o, fn, "window", napi_float64_array, "Float64Array", p->nFft);
+  p->window = ArrayField<double>(o, fn, "plan", "window", napi_float64_array, "Float64Array", p->nFft);
   const int nBins = p->nFft / 2 + 1;
-  p->melStart = ArrayField<int32_t>(o, fn, "melStart", napi_int32_array, "Int32Array", p->nMels);
-  p->melLength = ArrayField<int32_t>(o, fn, "melLength", napi_int32_array, "Int32Array", p->nMels);
-  p->melOffset = ArrayField<int32_t>(o, fn, "melOffset", napi_int32_array, "Int32Array", p->nMels);
-  p->melWeights = ArrayField<double>(o, fn, "melWeights", napi_float64_array, "Float64Array", -1);
+  p->melStart = ArrayField<int32_t>(o, fn, "plan", "melStart", napi_int32_array, "Int32Array", p->nMels);
+  p->melLength = ArrayField<int32_t>(o, fn, "plan", "melLength", napi_int32_array, "Int32Array", p->nMels);
+  p->melOffset = ArrayField<int32_t>(o, fn, "plan", "melOffset", napi_int32_array, "Int32Array", p->nMels);
+  p->melWeights = ArrayField<double>(o, fn, "plan", "melWeights", napi_float64_array, "Float64Array", -1);
   const int64_t nWeights = static_cast<int64_t>(p->melWeights.size());
   for (int b = 0; b < p->nMels; ++b) {
     const int64_t s = p->melStart[b], l = p->melLength[b], off = p->melOffset[b];
@@ -583,10 +521,10 @@ std::shared_ptr<Plan> ParsePlan(Napi::Env env, const Napi::Value& value) {
                         std::to_string(nBins) + " bins or " + std::to_string(nWeights) + " weights", true);
   }
   if (p->mode == Mode::kSeed) {
-    p->tapI0 = ArrayField<int32_t>(o, fn, "resizeI0", napi_int32_array, "Int32Array", p->size);
-    p->tapI1 = ArrayField<int32_t>(o, fn, "resizeI1", napi_int32_array, "Int32Array", p->size);
-    p->tapW0 = ArrayField<double>(o, fn, "resizeW0", napi_float64_array, "Float64Array", p->size);
-    p->tapW1 = ArrayField<double>(o, fn, "resizeW1", napi_float64_array, "Float64Array", p->size);
+    p->tapI0 = ArrayField<int32_t>(o, fn, "plan", "resizeI0", napi_int32_array, "Int32Array", p->size);
+    p->tapI1 = ArrayField<int32_t>(o, fn, "plan", "resizeI1", napi_int32_array, "Int32Array", p->size);
+    p->tapW0 = ArrayField<double>(o, fn, "plan", "resizeW0", napi_float64_array, "Float64Array", p->size);
+    p->tapW1 = ArrayField<double>(o, fn, "plan", "resizeW1", napi_float64_array, "Float64Array", p->size);
     for (int j = 0; j < p->size; ++j)
       if (p->tapI0[j] < 0 || p->tapI0[j] >= p->frames || p->tapI1[j] < 0 || p->tapI1[j] >= p->frames)
         Fail(env, fn, "resize tap " + std::to_string(j) + " reads frame " +
@@ -641,15 +579,11 @@ struct Parsed {
   std::vector<Napi::Object> keep;
 };
 
+// A typed-array argument (see TypedArg), kept alive with the job.
 template <typename T>
-T* TypedArg(Napi::Env env, const std::string& fn, const std::string& name, const Napi::Value& v,
-            napi_typedarray_type type, const char* typeName, int64_t expected, std::vector<Napi::Object>& keep) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    Fail(env, fn, name + " must be a " + typeName + " of " + std::to_string(expected) + " values, got " + Got(v));
-  auto a = v.As<Napi::TypedArrayOf<T>>();
-  if (static_cast<int64_t>(a.ElementLength()) != expected)
-    Fail(env, fn, name + " must be a " + typeName + " of " + std::to_string(expected) + " values, got " + Got(v),
-         true);
+T* KeptTypedArg(Napi::Env env, const std::string& fn, const std::string& name, const Napi::Value& v,
+                napi_typedarray_type type, const char* typeName, int64_t expected, std::vector<Napi::Object>& keep) {
+  auto a = TypedArg<T>(env, fn, name, v, type, typeName, expected);
   keep.push_back(a);
   return a.Data();
 }
@@ -731,7 +665,7 @@ Parsed ParseBatch(const Napi::CallbackInfo& info, const std::string& fn) {
   }
   const int64_t batch = static_cast<int64_t>(r.job.clips.size());
   const int64_t outSize = static_cast<int64_t>(p.nMels) * p.size;
-  r.job.out = TypedArg<float>(env, fn, "argument 'output'", info[2], napi_float32_array, "Float32Array",
+  r.job.out = KeptTypedArg<float>(env, fn, "argument 'output'", info[2], napi_float32_array, "Float32Array",
                               batch * outSize, r.keep);
 
   const Napi::Value threads = option("threads");
@@ -747,12 +681,12 @@ Parsed ParseBatch(const Napi::CallbackInfo& info, const std::string& fn) {
   if (!ref.IsUndefined() && !ref.IsNull()) {
     if (p.mode != Mode::kNative) Fail(env, fn, "options.refPower is only for native mode");
     r.job.refPower =
-        TypedArg<double>(env, fn, "options.refPower", ref, napi_float64_array, "Float64Array", batch, r.keep);
+        KeptTypedArg<double>(env, fn, "options.refPower", ref, napi_float64_array, "Float64Array", batch, r.keep);
   }
   const Napi::Value peaks = option("peaks");
   if (!peaks.IsUndefined() && !peaks.IsNull())
     r.job.peaks =
-        TypedArg<double>(env, fn, "options.peaks", peaks, napi_float64_array, "Float64Array", batch, r.keep);
+        KeptTypedArg<double>(env, fn, "options.peaks", peaks, napi_float64_array, "Float64Array", batch, r.keep);
   const Napi::Value isa = option("isa");
   const std::string want = isa.IsString() ? isa.As<Napi::String>().Utf8Value() : isa.IsUndefined() ? "auto" : "";
   if (want == "auto") r.job.wide = CpuHasAvx2();

@@ -14,6 +14,7 @@
 
 #include "resample.h"
 
+#include "fields.h"
 #include "parallel.h"
 
 #include <algorithm>
@@ -158,42 +159,7 @@ void RunBlocks(Isa isa, const Plan& p, const float* x, int64_t xStart, int64_t n
 
 // ----------------------------------------------------------------------------- JS side
 
-const char* kFn = "resamplePolyphase";
-
-[[noreturn]] void Fail(Napi::Env env, const std::string& what, bool range = false) {
-  const std::string text = std::string(kFn) + ": " + what;
-  if (range) throw Napi::RangeError::New(env, text);
-  throw Napi::TypeError::New(env, text);
-}
-
-std::string Got(const Napi::Value& v) {
-  if (v.IsUndefined()) return "undefined";
-  if (v.IsNull()) return "null";
-  if (v.IsTypedArray()) return "a typed array of " + std::to_string(v.As<Napi::TypedArray>().ElementLength()) + " values";
-  if (v.IsNumber()) {
-    const double d = v.As<Napi::Number>().DoubleValue();
-    return d == std::floor(d) && std::fabs(d) < 1e15 ? std::to_string(static_cast<int64_t>(d)) : std::to_string(d);
-  }
-  if (v.IsString()) return "\"" + v.As<Napi::String>().Utf8Value() + "\"";
-  return "an object";
-}
-
-int64_t Integer(Napi::Env env, const Napi::Value& v, const std::string& name, int64_t lo, int64_t hi) {
-  if (!v.IsNumber()) Fail(env, name + " must be an integer, got " + Got(v));
-  const double d = v.As<Napi::Number>().DoubleValue();
-  if (d != std::floor(d) || d < static_cast<double>(lo) || d > static_cast<double>(hi))
-    Fail(env, name + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "], got " + Got(v),
-         true);
-  return static_cast<int64_t>(d);
-}
-
-template <typename T>
-Napi::TypedArrayOf<T> Typed(Napi::Env env, const Napi::Value& v, const std::string& name, napi_typedarray_type type,
-                            const char* typeName) {
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
-    Fail(env, name + " must be a " + typeName + ", got " + Got(v));
-  return v.As<Napi::TypedArrayOf<T>>();
-}
+const char* const kFn = "resamplePolyphase";
 
 const Isa kIsa = DetectIsa();
 
@@ -203,26 +169,25 @@ const Isa kIsa = DetectIsa();
 // out receives outputs outputStart … outputStart + out.length (the caller makes sure x covers them).
 Napi::Value ResamplePolyphase(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsObject() || info[0].IsTypedArray()) Fail(env, "argument 'plan' must be an object, got " + Got(info[0]));
+  if (!info[0].IsObject() || info[0].IsTypedArray())
+    Fail(env, kFn, "argument 'plan' must be an object, got " + Got(info[0]));
   Napi::Object o = info[0].As<Napi::Object>();
-  const int64_t phases = Integer(env, o.Get("phases"), "plan.phases", 1, 1 << 20);
-  const int64_t step = Integer(env, o.Get("step"), "plan.step", 1, 1 << 30);
-  const int64_t taps = Integer(env, o.Get("taps"), "plan.taps", 8, 1 << 24);
-  if (taps % 8 != 0) Fail(env, "plan.taps must be a multiple of 8, got " + std::to_string(taps), true);
-  const int64_t reach = Integer(env, o.Get("reach"), "plan.reach", 1, taps);
-  auto table = Typed<double>(env, o.Get("table"), "plan.table", napi_float64_array, "Float64Array");
-  if (static_cast<int64_t>(table.ElementLength()) != phases * taps)
-    Fail(env, "plan.table must hold phases · taps = " + std::to_string(phases * taps) + " values, got " +
-                  Got(o.Get("table")), true);
-  auto x = Typed<float>(env, info[1], "argument 'x'", napi_float32_array, "Float32Array");
+  const int64_t phases = IntField(o, kFn, "plan", "phases", 1, 1 << 20);
+  const int64_t step = IntField(o, kFn, "plan", "step", 1, 1 << 30);
+  const int64_t taps = IntField(o, kFn, "plan", "taps", 8, 1 << 24);
+  if (taps % 8 != 0) Fail(env, kFn, "plan.taps must be a multiple of 8, got " + std::to_string(taps), true);
+  const int64_t reach = IntField(o, kFn, "plan", "reach", 1, static_cast<int>(taps));
+  auto table = TypedArg<double>(env, kFn, "plan.table", o.Get("table"), napi_float64_array, "Float64Array",
+                                phases * taps);
+  auto x = TypedArg<float>(env, kFn, "argument 'x'", info[1], napi_float32_array, "Float32Array");
   const int64_t limit = int64_t{1} << 40;
-  const int64_t xStart = Integer(env, info[2], "argument 'inputStart'", 0, limit);
-  const int64_t length = Integer(env, info[3], "argument 'inputLength'", 0, limit);
-  auto out = Typed<float>(env, info[4], "argument 'out'", napi_float32_array, "Float32Array");
-  const int64_t oStart = Integer(env, info[5], "argument 'outputStart'", 0, limit / step);
-  const int64_t threads =
-      info.Length() > 6 && !info[6].IsUndefined() ? Integer(env, info[6], "argument 'threads'", 1, 256)
-                                                  : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t xStart = IntegerArg(env, kFn, "argument 'inputStart'", info[2], 0, limit);
+  const int64_t length = IntegerArg(env, kFn, "argument 'inputLength'", info[3], 0, limit);
+  auto out = TypedArg<float>(env, kFn, "argument 'out'", info[4], napi_float32_array, "Float32Array");
+  const int64_t oStart = IntegerArg(env, kFn, "argument 'outputStart'", info[5], 0, limit / step);
+  const int64_t threads = info.Length() > 6 && !info[6].IsUndefined()
+                              ? IntegerArg(env, kFn, "argument 'threads'", info[6], 1, 256)
+                              : std::max<int64_t>(1, std::thread::hardware_concurrency());
   Isa isa = kIsa;
   if (info.Length() > 7 && !info[7].IsUndefined()) {
     const std::string name = info[7].IsString() ? info[7].As<Napi::String>().Utf8Value() : "";
@@ -230,7 +195,7 @@ Napi::Value ResamplePolyphase(const Napi::CallbackInfo& info) {
     else if (name == "avx2" && kIsa == Isa::kAvx2) isa = Isa::kAvx2;
     else if (name == "baseline") isa = Isa::kBaseline;
     else if (name != "auto")
-      Fail(env, std::string("argument 'isa' must be \"auto\" or a build this CPU runs (") +
+      Fail(env, kFn, std::string("argument 'isa' must be \"auto\" or a build this CPU runs (") +
                     (HasAvx512() ? "avx512, " : "") + (kIsa == Isa::kAvx2 ? "avx2, " : "") + "baseline), got " +
                     Got(info[7]));
   }

@@ -12,6 +12,7 @@
 
 #include "stems.h"
 
+#include "fields.h"
 #include "parallel.h"
 
 #include <algorithm>
@@ -279,60 +280,35 @@ void RunJob(const Job& job) {
 
 // ----------------------------------------------------------------------------- JS side
 
-[[noreturn]] void Fail(Napi::Env env, const std::string& what) {
-  throw Napi::TypeError::New(env, "stemsBatch: " + what);
-}
-
-int IntField(Napi::Object o, const char* key, int lo, int hi) {
-  const Napi::Value v = o.Get(key);
-  const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(d == std::floor(d) && d >= lo && d <= hi))
-    Fail(o.Env(), std::string("spec.") + key + " must be an integer in [" + std::to_string(lo) + ", " +
-                      std::to_string(hi) + "]");
-  return static_cast<int>(d);
-}
-
-template <typename T>
-std::vector<T> ArrayField(Napi::Object o, const char* key, napi_typedarray_type type, const char* typeName,
-                          int64_t expected) {
-  const Napi::Value v = o.Get(key);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type ||
-      (expected >= 0 && static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength()) != expected))
-    Fail(o.Env(), std::string("spec.") + key + " must be a " + typeName +
-                      (expected >= 0 ? " of " + std::to_string(expected) + " values" : ""));
-  auto a = v.As<Napi::TypedArrayOf<T>>();
-  return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
-}
+const char* const kFn = "stemsBatch";
 
 Spec ParseSpec(Napi::Env env, const Napi::Value& value) {
-  if (!value.IsObject()) Fail(env, "argument 'spec' must be an object");
+  if (!value.IsObject()) Fail(env, kFn, "argument 'spec' must be an object, got " + Got(value));
   Napi::Object o = value.As<Napi::Object>();
   Spec s;
-  s.nFft = IntField(o, "nFft", 4, 1 << 20);
-  if ((s.nFft & (s.nFft - 1)) != 0) Fail(env, "spec.nFft must be a power of two");
+  s.nFft = IntField(o, kFn, "spec", "nFft", 4, 1 << 20);
+  if ((s.nFft & (s.nFft - 1)) != 0) Fail(env, kFn, "spec.nFft must be a power of two, got " + std::to_string(s.nFft), true);
   s.half = s.nFft / 2;
   s.nBins = s.half + 1;
-  s.hop = IntField(o, "hop", 1, 1 << 20);
-  s.frames = IntField(o, "frames", 1, 1 << 24);
-  s.length = IntField(o, "length", 1, 1 << 30);
-  s.nMels = IntField(o, "nMels", 1, 1 << 16);
-  s.sources = IntField(o, "sources", 2, 64);
-  const Napi::Value a = o.Get("powerScale");
-  s.powerScale = a.IsNumber() ? a.As<Napi::Number>().DoubleValue() : NAN;
-  if (!(s.powerScale > 0) || !std::isfinite(s.powerScale)) Fail(env, "spec.powerScale must be a positive number");
-  s.window = ArrayField<double>(o, "window", napi_float64_array, "Float64Array", s.nFft);
-  s.inverseWss = ArrayField<double>(o, "inverseWss", napi_float64_array, "Float64Array",
+  s.hop = IntField(o, kFn, "spec", "hop", 1, 1 << 20);
+  s.frames = IntField(o, kFn, "spec", "frames", 1, 1 << 24);
+  s.length = IntField(o, kFn, "spec", "length", 1, 1 << 30);
+  s.nMels = IntField(o, kFn, "spec", "nMels", 1, 1 << 16);
+  s.sources = IntField(o, kFn, "spec", "sources", 2, 64);
+  s.powerScale = PositiveField(o, kFn, "spec", "powerScale");
+  s.window = ArrayField<double>(o, kFn, "spec", "window", napi_float64_array, "Float64Array", s.nFft);
+  s.inverseWss = ArrayField<double>(o, kFn, "spec", "inverseWss", napi_float64_array, "Float64Array",
                                     static_cast<int64_t>(s.nFft) + static_cast<int64_t>(s.hop) * (s.frames - 1));
-  s.binStart = ArrayField<int32_t>(o, "binStart", napi_int32_array, "Int32Array", s.nBins + 1);
-  s.binSource = ArrayField<int32_t>(o, "source", napi_int32_array, "Int32Array", s.nBins);
+  s.binStart = ArrayField<int32_t>(o, kFn, "spec", "binStart", napi_int32_array, "Int32Array", s.nBins + 1);
+  s.binSource = ArrayField<int32_t>(o, kFn, "spec", "source", napi_int32_array, "Int32Array", s.nBins);
   const int64_t nnz = s.binStart.back();
-  s.bandIdx = ArrayField<int32_t>(o, "bandIdx", napi_int32_array, "Int32Array", nnz);
-  s.weight = ArrayField<double>(o, "weight", napi_float64_array, "Float64Array", nnz);
+  s.bandIdx = ArrayField<int32_t>(o, kFn, "spec", "bandIdx", napi_int32_array, "Int32Array", nnz);
+  s.weight = ArrayField<double>(o, kFn, "spec", "weight", napi_float64_array, "Float64Array", nnz);
   for (int f = 0; f < s.nBins; ++f)
     if (s.binStart[f] < 0 || s.binStart[f] > s.binStart[f + 1] || s.binSource[f] < 0 || s.binSource[f] >= s.nBins)
-      Fail(env, "spec.binStart / spec.source are not a bin map of " + std::to_string(s.nBins) + " bins");
+      Fail(env, kFn, "spec.binStart / spec.source are not a bin map of " + std::to_string(s.nBins) + " bins");
   for (int32_t m : s.bandIdx)
-    if (m < 0 || m >= s.nMels) Fail(env, "spec.bandIdx has a band outside [0, nMels)");
+    if (m < 0 || m >= s.nMels) Fail(env, kFn, "spec.bandIdx has a band outside [0, nMels)");
   BuildFftTables(s);
   return s;
 }
@@ -344,31 +320,21 @@ Napi::Value StemsBatch(const Napi::CallbackInfo& info) {
   const Spec spec = ParseSpec(env, info[0]);
   Job job;
   job.spec = &spec;
-  if (!info[1].IsArray()) Fail(env, "argument 'clips' must be an array of Float32Arrays");
+  if (!info[1].IsArray()) Fail(env, kFn, "argument 'clips' must be an array of Float32Arrays, got " + Got(info[1]));
   Napi::Array clips = info[1].As<Napi::Array>();
   const uint32_t batch = clips.Length();
   for (uint32_t b = 0; b < batch; ++b) {
-    const Napi::Value c = clips.Get(b);
-    if (!c.IsTypedArray() || c.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-        static_cast<int64_t>(c.As<Napi::TypedArray>().ElementLength()) != spec.length)
-      Fail(env, "clip " + std::to_string(b) + " must be a Float32Array of " + std::to_string(spec.length) +
-                    " samples");
-    job.clips.push_back(c.As<Napi::Float32Array>().Data());
+    const std::string name = "clip " + std::to_string(b) + " of argument 'clips'";
+    job.clips.push_back(
+        TypedArg<float>(env, kFn, name, clips.Get(b), napi_float32_array, "Float32Array", spec.length).Data());
   }
   const int64_t planeValues = static_cast<int64_t>(batch) * spec.sources * spec.nMels * spec.frames;
   const int64_t outValues = static_cast<int64_t>(batch) * spec.sources * spec.length;
-  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-      static_cast<int64_t>(info[2].As<Napi::TypedArray>().ElementLength()) != planeValues)
-    Fail(env, "argument 'planes' must be a Float32Array of " + std::to_string(planeValues) + " values [B, K, nMels, frames]");
-  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
-      static_cast<int64_t>(info[3].As<Napi::TypedArray>().ElementLength()) != outValues)
-    Fail(env, "argument 'output' must be a Float32Array of " + std::to_string(outValues) + " values [B, K, length]");
-  job.planes = info[2].As<Napi::Float32Array>().Data();
-  job.out = info[3].As<Napi::Float32Array>().Data();
-  const double threads = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : NAN;
-  if (!(threads == std::floor(threads) && threads >= 1 && threads <= 1024))
-    Fail(env, "argument 'threads' must be an integer in [1, 1024]");
-  job.threads = static_cast<int>(threads);
+  job.planes = TypedArg<float>(env, kFn, "argument 'planes'", info[2], napi_float32_array, "Float32Array",
+                               planeValues).Data();  // [B, K, nMels, frames]
+  job.out = TypedArg<float>(env, kFn, "argument 'output'", info[3], napi_float32_array, "Float32Array", outValues)
+                .Data();  // [B, K, length]
+  job.threads = static_cast<int>(IntegerArg(env, kFn, "argument 'threads'", info[4], 1, 1024));
   try {
     RunJob(job);
   } catch (const std::exception& e) {
