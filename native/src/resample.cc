@@ -3,7 +3,7 @@
 // src/audio/resample.ts so the filter is defined in one place),
 //   y[m] = Σ_j table[p][j] · x[base − reach + 1 + j],  base = floor(m·M / L), p = m·M − base·L,
 // with x zero outside the signal. The order of operations is fixed so the TypeScript twin
-// (resamplePolyphase in resample.ts) gives the same samples bit for bit: eight partial sums in
+// (polyphaseTwin in src/audio/resample.ts) gives the same samples bit for bit: eight partial sums in
 // double precision, lane l taking taps j ≡ l (mod 8) in ascending j, no fused multiply-add, then
 // ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7)), rounded once to float32.
 //
@@ -144,7 +144,9 @@ void RunRange(Isa isa, const Plan& p, const float* x, int64_t xStart, int64_t n,
 // gets less of the CPU (a busy machine) takes fewer blocks.
 void RunBlocks(Isa isa, const Plan& p, const float* x, int64_t xStart, int64_t n, int64_t length, int64_t o0,
                int64_t count, float* out, int64_t threads) {
-  const int64_t block = std::max<int64_t>(4096, 4 * p.phases);
+  // whole groups of 4L outputs (four per phase), at least 4096
+  const int64_t group = 4 * p.phases;
+  const int64_t block = group * ((4096 + group - 1) / group);
   const int64_t blocks = (count + block - 1) / block;
   std::atomic<int64_t> next{0};
   const size_t workers = static_cast<size_t>(std::max<int64_t>(1, std::min(threads, blocks)));
