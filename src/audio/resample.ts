@@ -28,8 +28,12 @@
  *   time, AVX2, blocks of outputs shared over threads) when it is loaded, else in TypeScript with the
  *   same order of operations, so both give the same samples bit for bit. "auto" takes it whenever the kernel is
  *   there (and the filter is one "auto" would take the spectral path for): each output sample is
- *   computed alone from its own inputs, so resampling a signal in pieces
- *   ({@link resampleRange}, {@link StreamResampler}) gives exactly the whole signal's samples.
+ *   computed alone from its own inputs.
+ *
+ * Either way the choice depends on the rates, the signal's length and the options alone, and
+ * {@link resampleLayout} tells how the output splits (any range for the polyphase sum, pairs of
+ * blocks for the spectral path), so a signal resampled in pieces (src/audio/stream.ts) gives exactly
+ * the whole signal's samples.
  */
 import { createRequire } from "node:module";
 import { isMainThread } from "node:worker_threads";
@@ -104,14 +108,6 @@ function designFilter(fromRate: number, toRate: number, options: ResampleOptions
   const cutoff = rolloff * Math.min(1, toRate / fromRate);
   const half = zeroCrossings / cutoff;
   return { cutoff, half, beta, i0beta: besselI0(beta), reach: Math.ceil(half) };
-}
-
-/**
- * How far the default filter (or `options`') reaches, in input samples either side of an output
- * sample (ceil of its half-length T): output n depends only on inputs within it of n · from / to.
- */
-export function resampleReach(fromRate: number, toRate: number, options: ResampleOptions = {}): number {
-  return designFilter(fromRate, toRate, options).reach;
 }
 
 function tap(d: FilterDesign, t: number): number {
@@ -190,11 +186,10 @@ const MAX_BLOCK = 1 << 16;
 /**
  * Cost model, in nanoseconds measured on x86-64 (AMD EPYC, Node 20; only the ratios matter): one FFT
  * stage per point for each radix, the rest of a spectral block per input sample (copies, weighting),
- * building a plan per FFT point (twiddles, response), and one tap of the time-domain sum.
+ * and one tap of the time-domain sum.
  */
 const STAGE_NS: Readonly<Record<number, number>> = { 2: 1.5, 3: 1.9, 4: 2.0, 5: 2.4, 7: 3.4, 8: 2.4 };
 const BLOCK_OVERHEAD_NS = 2;
-const PLAN_NS_PER_POINT = 200;
 const DIRECT_NS_PER_TAP = 1.2;
 /**
  * "auto" takes the spectral path only for filters whose stopband is deep enough that leaving it out
@@ -220,17 +215,76 @@ export function resample(
   toRate: number,
   options: ResampleOptions = {},
 ): Float32Array {
+  if (fromRate === toRate && fromRate > 0 && Number.isFinite(fromRate)) return Float32Array.from(samples);
+  const layout = resampleLayout(fromRate, toRate, samples.length, options);
+  return layout.outputs(samples, 0, 0, layout.outputLength);
+}
+
+/**
+ * How {@link resample} computes the output of a signal of a given length, so that a stream can
+ * compute it in pieces and get exactly the whole signal's samples (src/audio/stream.ts).
+ */
+export interface ResampleLayout {
+  /** Output samples in all: ceil(inputLength · to / from). */
+  readonly outputLength: number;
+  /**
+   * Where pieces of the output may start: any output (1: each output sample is computed on its own,
+   * the polyphase method), multiples of `granule` (the spectral path's pairs of blocks), or only
+   * the whole output at once (0).
+   */
+  readonly granule: number;
+  /** The input samples [start, end) that outputs [o0, o1) read (within the signal). */
+  inputSpan(o0: number, o1: number): [number, number];
+  /**
+   * Outputs [o0, o1) (o0 a multiple of `granule`; o1 one too, or the output's end), exactly as
+   * resample gives them, from `piece`: the signal's samples pieceStart … (holding inputSpan(o0, o1)).
+   */
+  outputs(piece: Float32Array, pieceStart: number, o0: number, o1: number): Float32Array;
+}
+
+/** The input and output of one run: `piece` holds the signal's samples start…; the signal has `length`. */
+interface Piece {
+  x: Float32Array;
+  start: number;
+  length: number;
+}
+
+/**
+ * The {@link ResampleLayout} of `resample(signal, fromRate, toRate, options)` for a signal of
+ * `inputLength` samples: which method runs (decided from the rates, the length and the options
+ * alone, so the whole signal and its pieces take the same one) and how its outputs split.
+ * @throws AudioError for bad rates or a method the ratio does not allow
+ */
+export function resampleLayout(
+  fromRate: number,
+  toRate: number,
+  inputLength: number,
+  options: ResampleOptions = {},
+): ResampleLayout {
   if (!(fromRate > 0 && Number.isFinite(fromRate) && toRate > 0 && Number.isFinite(toRate))) {
     throw new AudioError(
       `resample: sample rates must be positive and finite, got ${fromRate} Hz → ${toRate} Hz`,
     );
   }
-  if (fromRate === toRate) return Float32Array.from(samples);
+  const n = inputLength;
+  const outputLength = fromRate === toRate ? n : Math.ceil((n * toRate) / fromRate);
+  const whole = (run: (piece: Piece, out: Float32Array) => void): ResampleLayout => ({
+    outputLength,
+    granule: 0,
+    inputSpan: () => [0, n],
+    outputs(piece, pieceStart, o0, o1) {
+      if (pieceStart !== 0 || piece.length < n || o0 !== 0 || o1 !== outputLength)
+        throw new RangeError(
+          `resample: this method computes all ${outputLength} outputs from the whole signal at once`,
+        );
+      const out = new Float32Array(outputLength);
+      if (n > 0) run({ x: piece.subarray(0, n), start: 0, length: n }, out);
+      return out;
+    },
+  });
+  if (fromRate === toRate) return whole((piece, out) => out.set(piece.x.subarray(0, n)));
   const design = designFilter(fromRate, toRate, options);
   const method = options.method ?? "auto";
-  const n = samples.length;
-  const outLength = Math.ceil((n * toRate) / fromRate);
-  const out = new Float32Array(outLength);
 
   // Rational ratio: step = M / L input samples per output sample.
   const [L, M] = reducedRatio(fromRate, toRate);
@@ -242,35 +296,47 @@ export function resample(
   }
   const tableOk = polyphaseFits(design, L);
   if (method === "polyphase" && !tableOk) throw polyphaseRefused(fromRate, toRate);
-  if (n === 0) return out;
   const kernel = options.native === false ? null : resampleKernel();
+  const polyphase = (kernelOrNull: ResampleKernelBinding | null): ResampleLayout => ({
+    outputLength,
+    granule: 1,
+    inputSpan: (o0, o1) => [
+      Math.max(0, Math.floor((o0 * M) / L) - design.reach + 1),
+      Math.min(n, Math.floor(((o1 - 1) * M) / L) + design.reach + 1),
+    ],
+    outputs(piece, pieceStart, o0, o1) {
+      const out = new Float32Array(o1 - o0);
+      if (n > 0 && o1 > o0) {
+        const plan = polyphasePlan(design, L, M);
+        runPolyphase(plan, piece, pieceStart, n, o0, out, kernelOrNull, options);
+      }
+      return out;
+    },
+  });
   if (method === "polyphase" || (method === "auto" && tableOk && prefersKernel(design, kernel))) {
-    runPolyphase(polyphasePlan(design, L, M), samples, 0, n, 0, out, kernel, options);
-    return out;
+    return polyphase(kernel);
   }
   const decimation = L === 1 ? decimationTaps(design) : undefined;
   if (spectralOk && method !== "direct") {
     const blocks = blockLayout(design, L, M);
     const taps = decimation !== undefined ? 2 * decimation.lags.length + 1 : 2 * design.reach;
     const cheaper = () =>
-      spectralCostNs(blocks, outLength, design, L, M) < outLength * taps * DIRECT_NS_PER_TAP;
+      spectralCostNs(blocks, outputLength, L, M) < outputLength * taps * DIRECT_NS_PER_TAP;
     if (
       blocks !== undefined &&
       (method === "spectral" || (design.beta >= AUTO_SPECTRAL_MIN_BETA && cheaper()))
     ) {
-      resampleSpectral(samples, spectralPlan(design, L, M, blocks), out);
-      return out;
+      return spectralLayout(design, L, M, blocks, n, outputLength);
     }
-    if (method === "spectral") {
+    if (method === "spectral" && n > 0) {
       throw new AudioError(
         `resample: ${fromRate} Hz → ${toRate} Hz needs blocks larger than the spectral method's ${MAX_FFT}-point FFT limit`,
       );
     }
   }
-  if (decimation !== undefined) decimate(samples, M, decimation, out);
-  else if (tableOk) runPolyphase(polyphasePlan(design, L, M), samples, 0, n, 0, out, null);
-  else resampleAnyRatio(samples, fromRate / toRate, design, out);
-  return out;
+  if (decimation !== undefined) return whole((piece, out) => decimate(piece.x, M, decimation, out));
+  if (tableOk) return polyphase(null);
+  return whole((piece, out) => resampleAnyRatio(piece.x, fromRate / toRate, design, out));
 }
 
 /** The reduced ratio toRate / fromRate = L / M of integer rates; [0, 0] for other rates. */
@@ -288,67 +354,6 @@ const polyphaseRefused = (fromRate: number, toRate: number): AudioError =>
   new AudioError(
     `resample: the polyphase method needs integer rates whose reduced ratio has at most ${MAX_PHASES} output phases, got ${fromRate} Hz → ${toRate} Hz`,
   );
-
-/**
- * Whether {@link resample} with these rates and options computes every output sample on its own from
- * the inputs within its reach, in one fixed order (the polyphase method), so that a signal resampled
- * in pieces ({@link resampleRange}) gives exactly the whole signal's samples. True for "polyphase",
- * and for "auto" when the native kernel is loaded and the filter is one it takes.
- */
-export function resamplesPointwise(fromRate: number, toRate: number, options: ResampleOptions = {}): boolean {
-  if (fromRate === toRate) return false;
-  const method = options.method ?? "auto";
-  const design = designFilter(fromRate, toRate, options);
-  const [L] = reducedRatio(fromRate, toRate);
-  if (!polyphaseFits(design, L)) return false;
-  if (method === "polyphase") return true;
-  return method === "auto" && prefersKernel(design, options.native === false ? null : resampleKernel());
-}
-
-/**
- * Output samples outputStart … outputStart + count − 1 of `resample(signal, fromRate, toRate,
- * { ...options, method: "polyphase" })`, exactly, from a piece of the signal: `piece` holds samples
- * inputStart … of a signal of `inputLength` samples (zero outside it), and must hold every sample
- * within {@link resampleReach} of the outputs' input times (outputStart · from / to … ).
- *
- * @param piece mono samples (a view is fine)
- * @param inputStart index of piece[0] in the signal
- * @param inputLength samples in the whole signal
- * @param fromRate input rate in Hz (integer)
- * @param toRate output rate in Hz (integer)
- * @param outputStart first output index
- * @param count outputs wanted
- * @returns a new Float32Array of `count` samples
- */
-export function resampleRange(
-  piece: Float32Array,
-  inputStart: number,
-  inputLength: number,
-  fromRate: number,
-  toRate: number,
-  outputStart: number,
-  count: number,
-  options: ResampleOptions = {},
-): Float32Array {
-  const design = designFilter(fromRate, toRate, options);
-  const [L, M] = reducedRatio(fromRate, toRate);
-  if (!polyphaseFits(design, L)) throw polyphaseRefused(fromRate, toRate);
-  const plan = polyphasePlan(design, L, M);
-  const first = Math.floor((outputStart * M) / L) - design.reach + 1;
-  const last = Math.floor(((outputStart + count - 1) * M) / L) + design.reach;
-  if (
-    count > 0 &&
-    (Math.max(0, first) < inputStart || Math.min(inputLength, last + 1) > inputStart + piece.length)
-  ) {
-    throw new RangeError(
-      `resampleRange: outputs ${outputStart}…${outputStart + count - 1} need input samples ${Math.max(0, first)}…${Math.min(inputLength, last + 1) - 1}, got ${inputStart}…${inputStart + piece.length - 1}`,
-    );
-  }
-  const out = new Float32Array(count);
-  const kernel = options.native === false ? null : resampleKernel();
-  runPolyphase(plan, piece, inputStart, inputLength, outputStart, out, kernel, options);
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Spectral path
@@ -435,19 +440,16 @@ function blockLayout(design: FilterDesign, L: number, M: number): BlockLayout | 
 const planKey = (design: FilterDesign, L: number, M: number, K: number): string =>
   `${design.cutoff}/${design.half}/${design.beta}/${L}/${M}/${K}`;
 
-/** Estimated nanoseconds of the spectral path for outLength outputs, plan building included when not cached. */
-function spectralCostNs(
-  blocks: BlockLayout | undefined,
-  outLength: number,
-  design: FilterDesign,
-  L: number,
-  M: number,
-): number {
+/**
+ * Estimated nanoseconds of the spectral path for outLength outputs. Building the plan is left out
+ * (it is cached): the choice depends on the rates and the length alone, so a signal and its pieces
+ * (src/audio/stream.ts) take the same path.
+ */
+function spectralCostNs(blocks: BlockLayout | undefined, outLength: number, L: number, M: number): number {
   if (blocks === undefined) return Infinity;
   const { K, a } = blocks;
   const pairs = Math.ceil(Math.ceil(outLength / ((K - 2 * a) * L)) / 2);
-  const plan = planCache.has(planKey(design, L, M, K)) ? 0 : PLAN_NS_PER_POINT * (L + M) * K;
-  return pairs * pairCostNs(L, M, K) + plan;
+  return pairs * pairCostNs(L, M, K);
 }
 
 /** The (cached) spectral plan for this design, ratio and block layout. */
@@ -500,14 +502,63 @@ function spectralPlan(design: FilterDesign, L: number, M: number, blocks: BlockL
   return plan;
 }
 
-/** Copies x[start … start + dst.length) into dst, zero outside the signal. */
-function loadBlock(x: Float32Array, start: number, dst: Float64Array): void {
+/** Copies the signal's samples start … start + dst.length − 1 into dst, zero outside the signal (and the piece). */
+function loadBlock(piece: Piece, start: number, dst: Float64Array): void {
   const len = dst.length;
-  const from = Math.min(len, Math.max(0, -start));
-  const to = Math.max(from, Math.min(len, x.length - start));
+  const from = Math.min(len, Math.max(0, -start, piece.start - start));
+  const to = Math.max(from, Math.min(len, piece.length - start, piece.start + piece.x.length - start));
+  const offset = start - piece.start;
   dst.fill(0, 0, from);
-  dst.set(x.subarray(start + from, start + to), from);
+  dst.set(piece.x.subarray(offset + from, offset + to), from);
   dst.fill(0, to, len);
+}
+
+/**
+ * The layout of the spectral path: outputs come in pairs of blocks, 2·hopOut at a time from output
+ * 0 on; the pair (b, b + 1) reads input blocks b and b + 1 (nIn samples from b·hopIn − padIn), the
+ * last pair block b alone when the block count is odd.
+ */
+function spectralLayout(
+  design: FilterDesign,
+  L: number,
+  M: number,
+  blocks: BlockLayout,
+  n: number,
+  outputLength: number,
+): ResampleLayout {
+  const { K, a } = blocks;
+  const hopIn = (K - 2 * a) * M;
+  const hopOut = (K - 2 * a) * L;
+  const padIn = a * M;
+  const nIn = M * K;
+  const totalBlocks = Math.ceil(outputLength / hopOut);
+  /** The blocks that outputs [o0, o1) take: pairs from o0's block on, within the signal's blocks. */
+  const blockRange = (o0: number, o1: number): [number, number] => {
+    const first = Math.floor(o0 / hopOut);
+    const pairs = Math.ceil((Math.ceil(o1 / hopOut) - first) / 2);
+    return [first, Math.min(totalBlocks, first + 2 * pairs)];
+  };
+  return {
+    outputLength,
+    granule: 2 * hopOut,
+    inputSpan(o0, o1) {
+      const [first, end] = blockRange(o0, o1);
+      return [Math.max(0, first * hopIn - padIn), Math.min(n, (end - 1) * hopIn - padIn + nIn)];
+    },
+    outputs(piece, pieceStart, o0, o1) {
+      if (o0 % (2 * hopOut) !== 0 || (o1 !== outputLength && o1 % (2 * hopOut) !== 0))
+        throw new RangeError(
+          `resample: outputs ${o0}…${o1} do not start and end at pairs of ${hopOut}-sample blocks`,
+        );
+      const out = new Float32Array(o1 - o0);
+      if (n > 0 && o1 > o0) {
+        const [first, end] = blockRange(o0, o1);
+        const plan = spectralPlan(design, L, M, blocks);
+        resampleSpectral({ x: piece, start: pieceStart, length: n }, plan, first, end, totalBlocks, o0, out);
+      }
+      return out;
+    },
+  };
 }
 
 /**
@@ -515,9 +566,18 @@ function loadBlock(x: Float32Array, start: number, dst: Float64Array): void {
  * on a and b apart: two input blocks go through one complex FFT (block A as the real part, B as the
  * imaginary part), the spectrum is weighted and folded onto the output bins, and one inverse FFT
  * (a forward FFT with real and imaginary parts swapped on the way in and out) gives both output
- * blocks. A block's first and last padOut outputs are discarded (wrap-around).
+ * blocks. A block's first and last padOut outputs are discarded (wrap-around). Blocks [first, end)
+ * (first even) of the signal's totalBlocks; `out` holds outputs outStart … .
  */
-function resampleSpectral(x: Float32Array, plan: SpectralPlan, out: Float32Array): void {
+function resampleSpectral(
+  piece: Piece,
+  plan: SpectralPlan,
+  first: number,
+  end: number,
+  totalBlocks: number,
+  outStart: number,
+  out: Float32Array,
+): void {
   const { nIn, nOut, padIn, padOut, hopIn, hopOut, direct, extraOut, extraIn, extraWeight } = plan;
   const [inRe, inIm, zRe, zIm, wRe, wIm, yIm, yRe] = plan.bufs as [
     Float64Array,
@@ -531,10 +591,10 @@ function resampleSpectral(x: Float32Array, plan: SpectralPlan, out: Float32Array
   ];
   const jDirect = direct.length - 1;
   const extras = extraOut.length;
-  const blocks = Math.ceil(out.length / hopOut);
-  for (let b = 0; b < blocks; b += 2) {
-    loadBlock(x, b * hopIn - padIn, inRe);
-    if (b + 1 < blocks) loadBlock(x, (b + 1) * hopIn - padIn, inIm);
+  const outEnd = outStart + out.length;
+  for (let b = first; b < end; b += 2) {
+    loadBlock(piece, b * hopIn - padIn, inRe);
+    if (b + 1 < totalBlocks) loadBlock(piece, (b + 1) * hopIn - padIn, inIm);
     else inIm.fill(0);
     plan.fftIn.transform(inRe, inIm, zRe, zIm);
     wRe[0] = direct[0]! * zRe[0]!;
@@ -558,10 +618,10 @@ function resampleSpectral(x: Float32Array, plan: SpectralPlan, out: Float32Array
     // inverse DFT = swap(FFT(swap(W))), swap(z) = i·conj(z): real and imaginary parts exchanged
     plan.fftOut.transform(wIm, wRe, yIm, yRe);
     const baseA = b * hopOut;
-    out.set(yRe.subarray(padOut, padOut + Math.min(hopOut, out.length - baseA)), baseA);
+    out.set(yRe.subarray(padOut, padOut + Math.min(hopOut, outEnd - baseA)), baseA - outStart);
     const baseB = baseA + hopOut;
-    if (baseB < out.length)
-      out.set(yIm.subarray(padOut, padOut + Math.min(hopOut, out.length - baseB)), baseB);
+    if (baseB < outEnd)
+      out.set(yIm.subarray(padOut, padOut + Math.min(hopOut, outEnd - baseB)), baseB - outStart);
   }
 }
 

@@ -3,14 +3,13 @@
  * data chunk is decoded block by block through a file handle (each block by {@link decodeWav}, so the
  * samples are exactly the whole-file decoder's); every other format is decoded whole by
  * audio-decode (it has no streaming interface) and handed out in blocks of that one copy. A
- * {@link StreamResampler} resamples block by block to the same samples as {@link resample} on the
- * whole signal (bit for bit where resample computes each output on its own: the native polyphase
- * kernel; to float32 rounding otherwise).
+ * {@link StreamResampler} resamples block by block to exactly the samples of {@link resample} on the
+ * whole signal.
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { AudioError } from "./errors.js";
 import { decodeAudioFile } from "./load.js";
-import { resample, resampleRange, resampleReach, resamplesPointwise } from "./resample.js";
+import { type ResampleLayout, resampleLayout } from "./resample.js";
 import { decodeWav } from "./wav.js";
 
 /** Frames per block by default (≈ 1.5 s at 44.1 kHz). */
@@ -194,25 +193,18 @@ export async function openAudioStream(
 }
 
 /**
- * Block by block the same samples as {@link resample}(whole signal): for integer rates of reduced
- * ratio L/M, outputs are made in chunks of L·q samples from the input around them (M·q samples and a
- * margin of whole multiples of M beyond the filter's reach on either side, so each chunk lines up
- * with the whole-signal output exactly), and input older than the next chunk's margin is dropped.
- * Where resample computes each output sample on its own ({@link resamplesPointwise}: the native
- * polyphase kernel is loaded), a chunk is {@link resampleRange} of the same outputs, so the samples
- * are the whole signal's bit for bit; otherwise each chunk is resampled on its own (the spectral
- * path's blocks then fall elsewhere: equal to float32 rounding). Other rates collect the signal and
- * resample it at the end.
+ * Block by block exactly the samples of {@link resample} on the whole signal: the method and the
+ * way its output splits come from {@link resampleLayout} for the whole length, outputs are made in
+ * chunks that the layout allows (any range for the polyphase sum, whole pairs of blocks for the
+ * spectral path, everything at the end for the rest: non-integer rates, integer decimation by a
+ * cheap filter) from the input they read, and input older than the next chunk's is dropped.
  */
 export class StreamResampler {
   /** Output samples in all: ceil(inputLength · to / from). */
   readonly outputLength: number;
-  private readonly L: number;
-  private readonly M: number;
-  private readonly margin: number;
+  /** How resample computes this output (undefined for equal rates: samples pass through). */
+  private readonly layout: ResampleLayout | undefined;
   private readonly chunkOut: number;
-  /** Whether chunks are computed as ranges of the whole signal's output (exactly its samples). */
-  private readonly pointwise: boolean;
   private buffer: Float32Array;
   /** Input index of buffer[0]; samples held. */
   private bufferStart = 0;
@@ -221,7 +213,7 @@ export class StreamResampler {
 
   /**
    * @param inputLength samples the input will have in all
-   * @param chunkInput about how many input samples each chunk spans (more when the ratio needs it)
+   * @param chunkInput about how many input samples each chunk spans (more when the layout needs it)
    */
   constructor(
     readonly fromRate: number,
@@ -229,44 +221,40 @@ export class StreamResampler {
     readonly inputLength: number,
     chunkInput = DEFAULT_BLOCK_FRAMES,
   ) {
-    this.outputLength = fromRate === toRate ? inputLength : Math.ceil((inputLength * toRate) / fromRate);
-    this.pointwise = resamplesPointwise(fromRate, toRate);
-    if (Number.isInteger(fromRate) && Number.isInteger(toRate)) {
-      let [a, b] = [fromRate, toRate];
-      while (b !== 0) [a, b] = [b, a % b];
-      this.L = toRate / a;
-      this.M = fromRate / a;
-      // beyond the reach, room for the spectral path's block context and its tiny tails
-      this.margin = this.M * Math.ceil((2 * resampleReach(fromRate, toRate) + 64) / this.M);
-      const q = Math.max(1, Math.ceil(Math.max(chunkInput, 4 * this.margin) / this.M));
-      this.chunkOut = this.L * q;
-    } else {
-      this.L = this.M = this.margin = 0;
-      this.chunkOut = this.outputLength;
+    if (fromRate === toRate) {
+      this.outputLength = inputLength;
+      this.chunkOut = 0;
+      this.buffer = new Float32Array(0);
+      return;
     }
-    this.buffer = new Float32Array(
-      this.L > 0 ? 2 * (this.M * (this.chunkOut / this.L) + 2 * this.margin) : 0,
-    );
+    const layout = resampleLayout(fromRate, toRate, inputLength);
+    this.layout = layout;
+    this.outputLength = layout.outputLength;
+    const { granule } = layout;
+    const wanted = Math.max(1, Math.ceil((chunkInput * toRate) / fromRate));
+    this.chunkOut = granule === 0 ? this.outputLength : granule * Math.ceil(wanted / granule);
+    const [s, e] = layout.inputSpan(0, Math.min(this.outputLength, this.chunkOut));
+    this.buffer = new Float32Array(Math.min(inputLength, 2 * (e - s)));
   }
 
   /** Takes the next input samples; returns the output samples now final (maybe none). */
   push(samples: Float32Array): Float32Array {
-    if (this.fromRate === this.toRate) {
+    if (this.layout === undefined) {
       this.nextOut += samples.length;
       return samples;
     }
     this.append(samples);
-    return this.emit(false);
+    return this.emit();
   }
 
   /** The rest of the output once every input sample was pushed. */
   end(): Float32Array {
-    if (this.fromRate === this.toRate) return new Float32Array(0);
+    if (this.layout === undefined) return new Float32Array(0);
     if (this.bufferStart + this.held !== this.inputLength)
       throw new RangeError(
         `StreamResampler: ${this.bufferStart + this.held} of ${this.inputLength} input samples pushed`,
       );
-    return this.emit(true);
+    return this.emit();
   }
 
   private append(samples: Float32Array): void {
@@ -279,33 +267,23 @@ export class StreamResampler {
     this.held += samples.length;
   }
 
-  private emit(ended: boolean): Float32Array {
-    const { L, M, margin } = this;
+  private emit(): Float32Array {
+    const layout = this.layout!;
     const received = this.bufferStart + this.held;
-    if (L === 0) {
-      if (!ended) return new Float32Array(0);
-      this.nextOut = this.outputLength;
-      return resample(this.buffer.subarray(0, this.held), this.fromRate, this.toRate);
-    }
     const parts: Float32Array[] = [];
     while (this.nextOut < this.outputLength) {
       const o0 = this.nextOut;
       const o1 = Math.min(this.outputLength, o0 + this.chunkOut);
-      const needed = Math.min(this.inputLength, (o1 / L) * M + margin);
-      if (needed > received) break;
-      const s = Math.max(0, (o0 / L) * M - margin);
-      const e = Math.min(this.inputLength, Math.ceil((o1 * M) / L) + margin);
+      const [s, e] = layout.inputSpan(o0, o1);
+      if (e > received) break;
       const piece = this.buffer.subarray(s - this.bufferStart, e - this.bufferStart);
-      if (this.pointwise) {
-        parts.push(resampleRange(piece, s, this.inputLength, this.fromRate, this.toRate, o0, o1 - o0));
-      } else {
-        const out = resample(piece, this.fromRate, this.toRate);
-        const shift = (s / M) * L;
-        parts.push(out.subarray(o0 - shift, o1 - shift));
-      }
+      parts.push(layout.outputs(piece, s, o0, o1));
       this.nextOut = o1;
       // drop the input the next chunk no longer needs
-      const keepFrom = Math.max(0, (o1 / L) * M - margin);
+      const keepFrom =
+        o1 < this.outputLength
+          ? layout.inputSpan(o1, Math.min(this.outputLength, o1 + this.chunkOut))[0]
+          : received;
       const drop = Math.min(this.held, keepFrom - this.bufferStart);
       if (drop > 0) {
         this.buffer.copyWithin(0, drop, this.held);
