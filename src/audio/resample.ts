@@ -8,7 +8,7 @@
  * −7 dB at 0.95×), and everything that would alias (above 1.05 × Nyquist) comes out more than
  * 120 dB down.
  *
- * Two ways to apply the same filter h(t):
+ * Three ways to apply the same filter h(t):
  * - "spectral" (integer rates whose reduced ratio L/M has no prime factor above 7, e.g. 44100 → 16000
  *   = 160/441, 48000 → 16000 = 1/3, 22050 → 16000 = 320/441): overlap-save blocks of M·K input and
  *   L·K output samples; each block's spectrum is multiplied by the filter's exact frequency response
@@ -26,11 +26,11 @@
  * - "polyphase": the coefficient-table sum of "direct" for any rational ratio (integer decimation
  *   included), in the native addon's kernel (native/src/resample.cc: four outputs of one phase at a
  *   time, AVX2, blocks of outputs shared over threads) when it is loaded, else in TypeScript with the
- *   same order of operations, so both give the same samples bit for bit. "auto" takes it whenever the kernel is
- *   there (and the filter is one "auto" would take the spectral path for): each output sample is
- *   computed alone from its own inputs.
+ *   same order of operations, so both give the same samples bit for bit. "auto" takes it whenever
+ *   the kernel is there (and the filter is one "auto" would take the spectral path for): each output
+ *   sample is computed alone from its own inputs.
  *
- * Either way the choice depends on the rates, the signal's length and the options alone, and
+ * The choice depends on the rates, the signal's length and the options alone, and
  * {@link resampleLayout} tells how the output splits (any range for the polyphase sum, pairs of
  * blocks for the spectral path), so a signal resampled in pieces (src/audio/stream.ts) gives exactly
  * the whole signal's samples.
@@ -296,7 +296,11 @@ export function resampleLayout(
   }
   const tableOk = polyphaseFits(design, L);
   if (method === "polyphase" && !tableOk) throw polyphaseRefused(fromRate, toRate);
-  const kernel = options.native === false ? null : resampleKernel();
+  // the addon is loaded only where it would be used
+  const wantsKernel =
+    options.native !== false &&
+    (method === "polyphase" || (method === "auto" && tableOk && design.beta >= AUTO_SPECTRAL_MIN_BETA));
+  const kernel = wantsKernel ? resampleKernel() : null;
   const polyphase = (kernelOrNull: ResampleKernelBinding | null): ResampleLayout => ({
     outputLength,
     granule: 1,
@@ -313,9 +317,7 @@ export function resampleLayout(
       return out;
     },
   });
-  if (method === "polyphase" || (method === "auto" && tableOk && prefersKernel(design, kernel))) {
-    return polyphase(kernel);
-  }
+  if (method === "polyphase" || (method === "auto" && kernel !== null)) return polyphase(kernel);
   const decimation = L === 1 ? decimationTaps(design) : undefined;
   if (spectralOk && method !== "direct") {
     const blocks = blockLayout(design, L, M);
@@ -345,10 +347,6 @@ function reducedRatio(fromRate: number, toRate: number): [number, number] {
   const g = gcd(fromRate, toRate);
   return [toRate / g, fromRate / g];
 }
-
-/** "auto" takes the kernel for filters it would consider the spectral path for (see {@link AUTO_SPECTRAL_MIN_BETA}). */
-const prefersKernel = (design: FilterDesign, kernel: ResampleKernelBinding | null): boolean =>
-  kernel !== null && design.beta >= AUTO_SPECTRAL_MIN_BETA;
 
 const polyphaseRefused = (fromRate: number, toRate: number): AudioError =>
   new AudioError(
