@@ -22,6 +22,8 @@ import { loadModel, type StemscopeModel } from "../src/infer/index.js";
 import { readTrainLog } from "../src/model/folder.js";
 import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
 
+type EvalJson = Awaited<ReturnType<typeof evaluate>>;
+
 const dir = mkdtempSync(join(tmpdir(), "stemscope-eval-"));
 const data = join(dir, "data");
 const classes = ["cello", "flute", "piano"];
@@ -252,4 +254,42 @@ test("stemscope eval CLI writes the report and prints a summary", () => {
   assert.match(r.stdout, /per-source accuracy \d\.\d{4} \(aligned \d\.\d{4}\), pair exact match/);
   assert.match(r.stdout, /SI-SDRi -?\d+\.\d\d dB/);
   assert.ok(readdirSync(out).includes("report.md"));
+});
+
+test("stemscope eval runs the model on onnxruntime unless told otherwise; libtorch gives the same metrics", () => {
+  const metricsOf = (name: string, ...flags: string[]): EvalJson => {
+    const out = join(dir, `backend-${name}`);
+    const r = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        "src/cli/main.ts",
+        "eval",
+        "--model",
+        model.dir,
+        "--data",
+        data,
+        "--out",
+        out,
+        "--json",
+        "--quiet",
+        ...flags,
+      ],
+      { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "1" } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as EvalJson;
+  };
+  const onnx = metricsOf("default");
+  const libtorch = metricsOf("libtorch", "--backend", "libtorch");
+  const bf16 = metricsOf("bf16", "--bf16");
+  assert.deepEqual(onnx.backend, { name: "onnx", bf16: false });
+  assert.deepEqual(libtorch.backend, { name: "libtorch", bf16: false });
+  assert.deepEqual(bf16.backend, { name: "libtorch", bf16: true });
+  assert.deepEqual(onnx.classification.confusionMatrix, libtorch.classification.confusionMatrix);
+  const a = onnx.separation.audio!;
+  const b = libtorch.separation.audio!;
+  assert.ok(Math.abs(a.siSdr.mean - b.siSdr.mean) < 1e-3, `SI-SDR ${a.siSdr.mean} vs ${b.siSdr.mean}`);
+  assert.ok(Math.abs(onnx.separation.spectrogramMse - libtorch.separation.spectrogramMse) < 1e-6);
 });

@@ -10,7 +10,8 @@ import {
 } from "../eval/index.js";
 import { readTrainLog } from "../model/folder.js";
 import { BACKENDS } from "../separator/runner.js";
-import { loadSeparator } from "../separator/separator.js";
+import { loadSeparator, type Separator } from "../separator/separator.js";
+import { OnnxExportError } from "../export/index.js";
 import { addAlias, warningPrinter } from "./flags.js";
 import { loadOptions } from "./predict.js";
 import { createProgress } from "../util/progress.js";
@@ -51,7 +52,8 @@ function summaryLines(m: EvalMetrics, reportDir: string): string {
   const a = m.separation.audio;
   const f = (v: number, d = 4): string => (Number.isFinite(v) ? v.toFixed(d) : "n/a");
   return [
-    `${m.data} (${m.split}: ${m.samples} samples) with ${m.model}:`,
+    `${m.data} (${m.split}: ${m.samples} samples) with ${m.model}` +
+      (m.backend === undefined ? ":" : ` (${m.backend.name}${m.backend.bf16 ? ", bf16" : ""}):`),
     `  named accuracy ${f(c.namedAccuracy)} (all named ${f(c.namedExactMatch)}) — the instruments predict names` +
       (c.namedNone === undefined
         ? ""
@@ -100,7 +102,7 @@ export function registerEvalCommand(program: Command): void {
     )
     .option(
       "--backend <name>",
-      `what runs the model: ${Object.keys(BACKENDS).join(" | ")} (default: libtorch)`,
+      `what runs the model: ${Object.keys(BACKENDS).join(" | ")} (default: onnx — onnxruntime on the folder's ONNX export, the faster here (npm run bench:eval) — or libtorch with --bf16)`,
     )
     .option("--threads <n>", "libtorch threads (default: all cores, or $STEMSCOPE_THREADS)")
     .option("--json", "print metrics.json to stdout instead of the summary")
@@ -122,9 +124,26 @@ export function registerEvalCommand(program: Command): void {
   });
 }
 
+/**
+ * eval's backend: --backend when given; else onnxruntime, whose forward pass is the faster on CPUs
+ * (npm run bench:eval; exporting the model on load costs ~1 s, once per run), unless --bf16 asks
+ * for libtorch's bfloat16 (onnxruntime has none on CPUs).
+ */
+async function loadEvalSeparator(flags: EvalFlags): Promise<Separator> {
+  if (flags.backend !== undefined) return loadSeparator(flags.model, loadOptions(flags));
+  if (flags.bf16 === true) return loadSeparator(flags.model, { backend: "libtorch" });
+  try {
+    return await loadSeparator(flags.model, { backend: "onnx" });
+  } catch (error) {
+    // A model with a layer the exporter does not map still evaluates, on libtorch.
+    if (!(error instanceof OnnxExportError)) throw error;
+    return loadSeparator(flags.model, { backend: "libtorch" });
+  }
+}
+
 /** `eval`'s work once its --out folder is locked. */
 async function evaluateInto(flags: EvalFlags, options: EvaluateOptions, command: Command): Promise<void> {
-  const separator = await loadSeparator(flags.model, loadOptions(flags));
+  const separator = await loadEvalSeparator(flags);
   try {
     let progress: ReturnType<typeof createProgress> | undefined;
     const metrics = await evaluate(separator, flags.data, {

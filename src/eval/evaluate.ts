@@ -105,6 +105,8 @@ export interface AudioScoreSummary {
 export interface EvalMetrics {
   formatVersion: number;
   model: string;
+  /** What ran the model (a backend name: libtorch, onnx) and whether in bfloat16. */
+  backend?: { name: string; bf16: boolean };
   data: string;
   /** Which samples: "split.json test" or "all". */
   split: string;
@@ -422,6 +424,10 @@ export async function evaluate(
   return {
     formatVersion: EVAL_FORMAT_VERSION,
     model: separator.dir,
+    backend: {
+      name: separator.runner.backend,
+      bf16: settings.bf16 && separator.runner.backend === "libtorch",
+    },
     data: dataDir,
     split: description,
     samples: samples.length,

@@ -60,7 +60,10 @@ export function reportMarkdown(metrics: EvalMetrics, pictures: readonly string[]
   const lines = [
     `# stemscope evaluation`,
     "",
-    `- model: \`${metrics.model}\``,
+    `- model: \`${metrics.model}\`` +
+      (metrics.backend === undefined
+        ? ""
+        : ` (run by ${metrics.backend.name}${metrics.backend.bf16 ? " in bfloat16" : ""})`),
     `- data: \`${metrics.data}\` (${metrics.split}: ${metrics.samples} samples × ${metrics.sources} sources)`,
     `- took ${metrics.seconds.toFixed(1)} s`,
     "",
