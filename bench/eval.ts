@@ -9,7 +9,8 @@
 // since wall time on a shared machine says little. Both paths must give the same metrics (checked).
 // Prints one JSON object.
 // Usage: node --import tsx bench/eval.ts [--samples 6] [--rounds 3] [--threads 2] [--model DIR] [--bf16]
-//   [--backend libtorch|onnx] (the backend of the new path; the old one always ran libtorch)
+//   [--backend libtorch|onnx] (the backend of the new path, by default `stemscope eval`'s: onnx, or
+//   libtorch with --bf16; the old one always ran libtorch)
 //   (--samples: mixtures per class pair; 45 pairs of the model's 10 classes → 270 mixtures)
 import { readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
@@ -50,7 +51,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "2" },
     model: { type: "string" },
     bf16: { type: "boolean", default: false },
-    backend: { type: "string", default: "libtorch" },
+    backend: { type: "string" },
   },
 });
 const threads = Number(values.threads);
@@ -246,9 +247,9 @@ async function oldEvaluate(
 // ---------------------------------------------------------------- the run
 
 const root = tempDir("stemscope-bench-eval-");
+const backend = values.backend ?? (values.bf16 ? "libtorch" : "onnx");
 const separator = await loadSeparator(values.model);
-const current =
-  values.backend === "libtorch" ? separator : await loadSeparator(values.model, { backend: values.backend });
+const current = backend === "libtorch" ? separator : await loadSeparator(values.model, { backend });
 // The old path ran the model as loaded (batch norms unfolded); the runner's own copy is folded.
 const oldModel = (await loadModelFolder(separator.dir)).model.eval();
 try {
@@ -318,7 +319,7 @@ try {
       mixtures: n,
       rounds,
       bf16: values.bf16,
-      backend: values.backend,
+      backend,
       withAudioMetrics: {
         old: s.oldAudio,
         new: s.newAudio,
