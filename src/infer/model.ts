@@ -91,7 +91,7 @@ export const InferenceOptionsSchema = z
     /**
      * A file longer than this many seconds keeps its mono mixture at the model's rate and the
      * model's separated planes in temporary files (os.tmpdir()) instead of memory, so memory does
-     * not grow with the length (in memory they take 1.5 MB per second of audio with the default
+     * not grow with the length (in memory they take 0.2 MB per second of audio with the default
      * model: 240 s would add 46 MB to the peak).
      */
     spillSeconds: z.number().min(0).default(30),
