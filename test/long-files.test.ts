@@ -7,6 +7,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { decodeAudioFile, writeWav } from "../src/audio/load.js";
+import { allocatorStats } from "../src/engine/index.js";
 import { resample } from "../src/audio/resample.js";
 import { openAudioStream, StreamResampler } from "../src/audio/stream.js";
 import { loadModel, type StemscopeModel } from "../src/infer/model.js";
@@ -232,4 +233,20 @@ test("separate streamed into a folder that cannot be made: one error naming it, 
     if (saved === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = saved;
   }
+});
+
+test("separate hands the forward's buffers, cached by the engine's allocator, back before the stems pass (they would add to its peak memory)", async () => {
+  // predict keeps the buffers of its last batch cached for the next file (11 windows in batches of
+  // 4: the last holds 3)
+  await model.predictFile(stereo, { batchSize: 4 });
+  if (allocatorStats().caching) assert.ok(allocatorStats().cachedBytes > 0);
+  let cachedAtStart = -1;
+  const sink = {
+    start: async () => {
+      cachedAtStart = allocatorStats().cachedBytes;
+    },
+    write: async () => undefined,
+  };
+  await model.separateFileTo(stereo, sink, { batchSize: 4 });
+  assert.equal(cachedAtStart, 0);
 });
