@@ -3,6 +3,7 @@
 // byte, with the native resampling kernel), with the mono mixture and the planes in temporary files
 // that are removed afterwards.
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -249,4 +250,25 @@ test("separate hands the forward's buffers, cached by the engine's allocator, ba
   };
   await model.separateFileTo(stereo, sink, { batchSize: 4 });
   assert.equal(cachedAtStart, 0);
+});
+
+test("a spilled run removes the spill folders of killed runs (their pid gone) and keeps those of running ones", async () => {
+  const tmp = join(dir, "tmp-stale");
+  mkdirSync(tmp);
+  const gone = spawnSync(process.execPath, ["-e", ""]).pid!; // exited: its pid no longer runs
+  const stale = join(tmp, `stemscope-spill-${gone}-abc123`);
+  const running = join(tmp, `stemscope-spill-${process.ppid}-def456`);
+  for (const folder of [stale, running]) {
+    mkdirSync(folder);
+    writeFileSync(join(folder, "planes.f32"), new Uint8Array(16));
+  }
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    await model.predictFile(mono16k, { spillSeconds: 0 });
+    assert.deepEqual(readdirSync(tmp), [`stemscope-spill-${process.ppid}-def456`]);
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
 });

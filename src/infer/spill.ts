@@ -4,9 +4,31 @@
  * by the model pass, read by the stems pass). In memory for audio held in memory; in a temporary
  * file for a file read in blocks, so memory does not grow with the length.
  */
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { isRunning } from "../util/lock.js";
+
+/** A spill folder: `stemscope-spill-<pid>-<random>` in os.tmpdir(). */
+const SPILL_FOLDER = /^stemscope-spill-(\d+)-/u;
+
+/**
+ * Removes the spill folders of processes that no longer run (killed before they could remove their
+ * own: a 2-h file leaves 1.4 GB).
+ */
+function removeStaleSpills(dir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = SPILL_FOLDER.exec(name)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !isRunning(Number(pid)))
+      rmSync(join(dir, name), { recursive: true, force: true });
+  }
+}
 
 /** Float32 values written in order and read back at any place. */
 export interface FloatStore {
@@ -50,14 +72,18 @@ export class MemoryStore implements FloatStore {
   dispose(): void {}
 }
 
-/** A store in a temporary file (removed by {@link dispose}). */
+/**
+ * A store in a temporary file (removed by {@link dispose}; those of killed processes by the next
+ * FileStore made).
+ */
 export class FileStore implements FloatStore {
   length = 0;
   private readonly dir: string;
   private fd: number;
 
   constructor(name: string) {
-    this.dir = mkdtempSync(join(tmpdir(), "stemscope-"));
+    removeStaleSpills(tmpdir());
+    this.dir = mkdtempSync(join(tmpdir(), `stemscope-spill-${process.pid}-`));
     this.fd = openSync(join(this.dir, `${name}.f32`), "w+");
   }
 
