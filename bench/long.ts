@@ -10,9 +10,9 @@
 // the bench's temporary folder, so the checkout's dist/ is not touched); `--cli tsx` runs
 // src/cli/main.ts through tsx instead, whose in-memory compiler adds about 50 MB. Files are written to
 // disk block by block (a 2-h 44.1 kHz stereo file is 1.3 GB; the free space is checked first) and
-// removed after their runs. Baseline, in the same run: the whole-file path (separateFile + writeSeparation, which
-// holds the file and its stems in memory) in a child process, for lengths up to --baseline-max
-// minutes. The model: --model, else the packaged models/default. --batch-size is passed to the CLI
+// removed after their runs. Baseline, in the same run: the whole-file path (separateFile +
+// writeSeparation, which holds the file and its stems in memory) in a child process, for lengths up
+// to --baseline-max minutes. The model: --model, else the packaged models/default. --batch-size is passed to the CLI
 // (windows per forward pass: the forward's working memory grows with it, not with the file).
 // Prints one JSON line per run, then a summary line.
 import { spawnSync } from "node:child_process";
@@ -200,12 +200,11 @@ async function main(): Promise<void> {
       for (const format of formats) {
         const { rate, channels } = FORMATS[format];
         const file = join(dir, `${format}-${m}min.wav`);
-        // the input, its stems (2 at the input's format, float32 while rescaled: ×4), the spilled
-        // mono mixture and planes (≈ the input again)
+        // the input, its stems (K of its size), the spilled mono mixture and planes (≈ its size)
         const inputBytes = m * 60 * rate * channels * 2;
         checkFreeSpace(dir, 6 * inputBytes, `${m} min of ${format}`);
         writeLongWav(file, m, rate, channels);
-        const batch = [
+        const passed = [
           ...(values["batch-size"] === undefined ? [] : ["--batch-size", values["batch-size"]]),
           ...(values.backend === undefined ? [] : ["--backend", values.backend]),
         ];
@@ -213,10 +212,10 @@ async function main(): Promise<void> {
         const runs: [string, string[], boolean][] = [
           [
             "separate",
-            [cli, "separate", file, "--model", model, "--out", join(dir, "out"), "--quiet", ...batch],
+            [cli, "separate", file, "--model", model, "--out", join(dir, "out"), "--quiet", ...passed],
             tsxCli,
           ],
-          ["predict", [cli, "predict", file, "--model", model, "--json", ...batch], tsxCli],
+          ["predict", [cli, "predict", file, "--model", model, "--json", ...passed], tsxCli],
         ];
         if (m <= baselineMax) {
           const self = fileURLToPath(import.meta.url);
