@@ -12,9 +12,10 @@
 // disk block by block (a 2-h 44.1 kHz stereo file is 1.3 GB; the free space is checked first) and
 // removed after their runs. Baseline, in the same run: the whole-file path (separateFile +
 // writeSeparation, which holds the file and its stems in memory) in a child process, for lengths up
-// to --baseline-max minutes. The model: --model, else the packaged models/default. --batch-size is passed to the CLI
-// (windows per forward pass: the forward's working memory grows with it, not with the file).
-// Prints one JSON line per run, then a summary line.
+// to --baseline-max minutes. The model: --model, else the packaged models/default. --batch-size
+// (windows per forward pass: the forward's working memory grows with it, not with the file) and
+// --backend are passed to the CLI. Prints one JSON line per run, then a summary line (the peak per
+// length).
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
