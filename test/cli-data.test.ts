@@ -1,20 +1,12 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { makeRawData, tempDir } from "./data-helpers.js";
+import { type CliRun, runCli } from "./cli-helpers.js";
 
-const repo = fileURLToPath(new URL("..", import.meta.url));
-const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
-
-function cli(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
-    cwd,
-    encoding: "utf8",
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], cwd: string): CliRun {
+  return runCli(args, { cwd });
 }
 
 test("cli: mix then check, with the seed's relative paths; check --json and exit codes", () => {

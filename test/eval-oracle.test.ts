@@ -3,7 +3,6 @@
 // above the mixture, its numbers equal a direct computation (features per sample, whole-clip
 // STFT · masks · iSTFT, the metrics), and the report and CLI show it beside the model.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +21,7 @@ import { getExtractor, istft, nativeFeatures, stft } from "../src/features/index
 import { loadModel, type StemscopeModel } from "../src/infer/index.js";
 import { linearMasks, melShares } from "../src/separator/masks.js";
 import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
+import { runCli } from "./cli-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-oracle-"));
 const data = join(dir, "data");
@@ -149,32 +149,17 @@ test("report.md puts the oracle beside the model; the CLI's --oracle prints it a
   assert.deepEqual(saved.separation.audio!.oracle, a.oracle);
 
   const cli = (...extra: string[]) =>
-    spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli/main.ts",
-        "eval",
-        "--model",
-        model.dir,
-        "--data",
-        data,
-        "--subset",
-        "all",
-        "--quiet",
-        ...extra,
-      ],
-      { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "1" } },
-    );
+    runCli(["eval", "--model", model.dir, "--data", data, "--subset", "all", "--quiet", ...extra], {
+      env: { STEMSCOPE_THREADS: "1" },
+    });
   const ok = cli("--out", join(dir, "cli-report"), "--oracle");
-  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.code, 0, ok.stderr);
   assert.match(
     ok.stdout,
     /\n {2}oracle \(ideal ratio masks in the model's features\): SDR -?\d+\.\d\d dB, SI-SDR -?\d+\.\d\d dB, SI-SDRi (\d+\.\d\d) dB\n/,
   );
   const bad = cli("--out", join(dir, "cli-bad"), "--oracle", "--no-audio");
-  assert.equal(bad.status, 1);
+  assert.equal(bad.code, 1);
   assert.match(
     bad.stderr,
     /--oracle: the oracle scores audio stems, so the audio metrics must not be skipped/,

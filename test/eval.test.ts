@@ -1,7 +1,6 @@
 // `evaluate()` and the report on a small hand-made labels.txt dataset with a random tiny model; the
 // SVG writer; a CLI smoke test of `stemscope eval`.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,9 +19,17 @@ import {
 } from "../src/eval/index.js";
 import { loadModel, type StemscopeModel } from "../src/infer/index.js";
 import { readTrainLog } from "../src/model/folder.js";
+import { type CliRun, runCli } from "./cli-helpers.js";
 import { harmonicTone, makeModelFolder } from "./infer-helpers.js";
 
 type EvalJson = Awaited<ReturnType<typeof evaluate>>;
+
+/** `stemscope eval` of the test model on the test data, one libtorch thread. */
+function evalCli(...flags: string[]): CliRun {
+  return runCli(["eval", "--model", model.dir, "--data", data, "--quiet", ...flags], {
+    env: { STEMSCOPE_THREADS: "1" },
+  });
+}
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-eval-"));
 const data = join(dir, "data");
@@ -232,24 +239,8 @@ test("SVG writer: heatmap cells and counts, bars, lines, escaping, ticks", () =>
 
 test("stemscope eval CLI writes the report and prints a summary", () => {
   const out = join(dir, "cli-report");
-  const r = spawnSync(
-    process.execPath,
-    [
-      "--import",
-      "tsx",
-      "src/cli/main.ts",
-      "eval",
-      "--model",
-      model.dir,
-      "--data",
-      data,
-      "--report",
-      out,
-      "--quiet",
-    ],
-    { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "1" } },
-  );
-  assert.equal(r.status, 0, r.stderr);
+  const r = evalCli("--report", out);
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /split\.json test: 2 samples/);
   assert.match(r.stdout, /per-source accuracy \d\.\d{4} \(aligned \d\.\d{4}\), pair exact match/);
   assert.match(r.stdout, /SI-SDRi -?\d+\.\d\d dB/);
@@ -258,27 +249,8 @@ test("stemscope eval CLI writes the report and prints a summary", () => {
 
 test("stemscope eval runs the model on onnxruntime unless told otherwise; libtorch gives the same metrics", () => {
   const metricsOf = (name: string, ...flags: string[]): EvalJson => {
-    const out = join(dir, `backend-${name}`);
-    const r = spawnSync(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        "src/cli/main.ts",
-        "eval",
-        "--model",
-        model.dir,
-        "--data",
-        data,
-        "--out",
-        out,
-        "--json",
-        "--quiet",
-        ...flags,
-      ],
-      { encoding: "utf8", env: { ...process.env, STEMSCOPE_THREADS: "1" } },
-    );
-    assert.equal(r.status, 0, r.stderr);
+    const r = evalCli("--out", join(dir, `backend-${name}`), "--json", ...flags);
+    assert.equal(r.code, 0, r.stderr);
     return JSON.parse(r.stdout) as EvalJson;
   };
   const onnx = metricsOf("default");

@@ -5,19 +5,14 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { buildMixtures } from "../src/data/mix/mix.js";
 import { train } from "../src/train/index.js";
 import { FolderLockedError, LOCK_NAME, lockFolder } from "../src/util/lock.js";
 import { makeRawData, tempDir } from "./data-helpers.js";
+import { type CliRun, runCli } from "./cli-helpers.js";
 
-const repo = fileURLToPath(new URL("..", import.meta.url));
-const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
-function cli(args: string[]): { code: number | null; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
-    encoding: "utf8",
-  });
-  return { code: r.status, stderr: r.stderr };
+function cli(args: string[]): CliRun {
+  return runCli(args);
 }
 
 let root = "";

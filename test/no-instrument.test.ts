@@ -3,7 +3,6 @@
 // calibrated rule rejects what its outputs call none of the classes (speech from espeak-ng), predict
 // says so with exit 0 in a batch, separate writes the input as its one stem, and music stays named.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +23,7 @@ import { chooseNoneThreshold, rejectsAsNone, sourceEntropy } from "../src/separa
 import { Random } from "../src/util/random.js";
 import { hasEspeak, speech, whiteNoise } from "../scripts/calibrate-none.js";
 import { makeModelFolder } from "./infer-helpers.js";
+import { type CliRun, runCli } from "./cli-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-none-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -237,12 +237,8 @@ test(
 );
 
 /** Runs the real CLI entry in a child process. */
-function cli(...args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-    encoding: "utf8",
-    env: { ...process.env, STEMSCOPE_THREADS: "1" },
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+function cli(...args: string[]): CliRun {
+  return runCli(args, { env: { STEMSCOPE_THREADS: "1" } });
 }
 
 test(

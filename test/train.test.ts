@@ -1,7 +1,7 @@
 // The trainer end to end on a tiny generated train_data folder: model folder contents, cache reuse,
 // exact resume after an interruption, flat tensor count, every bad-input error, and the CLI.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
@@ -21,15 +21,12 @@ import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { type TrainConfigInput, train, TrainError } from "../src/train/index.js";
 import { trainFlagsToConfig } from "../src/cli/train.js";
 import { makeRawData, tempDir } from "./data-helpers.js";
+import { type CliRun, runCli } from "./cli-helpers.js";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
 const tsx = new URL("../node_modules/tsx/dist/loader.mjs", import.meta.url).href;
-function cli(args: string[], cwd: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ["--import", tsx, join(repo, "src/cli/main.ts"), ...args], {
-    cwd,
-    encoding: "utf8",
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+function cli(args: string[], cwd: string): CliRun {
+  return runCli(args, { cwd });
 }
 
 /** sha256 over the names and bytes of checkpoint.safetensors' tensors. */
