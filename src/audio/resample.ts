@@ -35,9 +35,7 @@
  * blocks for the spectral path), so a signal resampled in pieces (src/audio/stream.ts) gives exactly
  * the whole signal's samples.
  */
-import { createRequire } from "node:module";
-import { isMainThread } from "node:worker_threads";
-import { findAddon } from "../engine/addon-path.js";
+import { loadOptionalKernel, type OptionalKernel } from "../engine/addon-path.js";
 import { AudioError } from "./errors.js";
 import { MixedRadixFft, fftRadices } from "./fft.js";
 
@@ -685,41 +683,24 @@ interface ResampleKernelBinding {
   resampleKernelIsa: string;
 }
 
-let kernelBinding: ResampleKernelBinding | null | undefined;
-let kernelUnavailable = "";
+let loadedKernel: OptionalKernel<ResampleKernelBinding> | undefined;
 
 /**
- * The addon's resampling kernel, loaded on first use on the main thread only (the addon's module
- * state belongs to one JS environment; worker threads and the browser take the TypeScript paths) and
- * unless STEMSCOPE_NATIVE_RESAMPLE is `0`.
+ * The addon's resampling kernel, loaded on first use (main thread only, unless
+ * STEMSCOPE_NATIVE_RESAMPLE is `0`; see loadOptionalKernel).
  */
 function resampleKernel(): ResampleKernelBinding | null {
-  if (kernelBinding !== undefined) return kernelBinding;
-  kernelBinding = null;
-  try {
-    if (process.env.STEMSCOPE_NATIVE_RESAMPLE === "0")
-      kernelUnavailable = "disabled by STEMSCOPE_NATIVE_RESAMPLE=0";
-    else if (!isMainThread) kernelUnavailable = "not loaded on worker threads";
-    else {
-      const path = findAddon();
-      if (path === undefined) kernelUnavailable = "the native addon is not built";
-      else {
-        const addon = createRequire(import.meta.url)(path) as Partial<ResampleKernelBinding>;
-        if (typeof addon.resamplePolyphase === "function") kernelBinding = addon as ResampleKernelBinding;
-        else kernelUnavailable = `${path} predates the resampling kernel (rebuild the addon)`;
-      }
-    }
-  } catch (error) {
-    kernelUnavailable = `the native addon could not be loaded: ${error instanceof Error ? error.message : String(error)}`;
-  }
-  return kernelBinding;
+  loadedKernel ??= loadOptionalKernel("resampling kernel", "STEMSCOPE_NATIVE_RESAMPLE", [
+    "resamplePolyphase",
+  ]);
+  return loadedKernel.binding;
 }
 
 /** Whether the polyphase method runs natively here (and which SIMD build), and if not, why. */
 export function resampleKernelStatus(): { available: boolean; isa?: string; reason?: string } {
   const kernel = resampleKernel();
   return kernel === null
-    ? { available: false, reason: kernelUnavailable }
+    ? { available: false, reason: loadedKernel!.reason }
     : { available: true, isa: kernel.resampleKernelIsa };
 }
 

@@ -9,9 +9,7 @@
  * environment; feature workers and data workers keep the TypeScript path), and only when
  * `STEMSCOPE_NATIVE_FEATURES` is not `0`. Without it every caller falls back to TypeScript.
  */
-import { createRequire } from "node:module";
-import { isMainThread } from "node:worker_threads";
-import { findAddon } from "../engine/addon-path.js";
+import { loadOptionalKernel, type OptionalKernel } from "../engine/addon-path.js";
 import { FeatureError } from "./errors.js";
 import type { FeatureExtractor } from "./pipeline.js";
 
@@ -92,47 +90,22 @@ export interface FeatureKernelBinding {
   featureKernelIsa: KernelIsa;
 }
 
-let binding: FeatureKernelBinding | null | undefined;
-let unavailableReason = "";
-
-function loadKernel(): FeatureKernelBinding | null {
-  if (process.env.STEMSCOPE_NATIVE_FEATURES === "0") {
-    unavailableReason = "disabled by STEMSCOPE_NATIVE_FEATURES=0";
-    return null;
-  }
-  if (!isMainThread) {
-    unavailableReason = "not loaded on worker threads";
-    return null;
-  }
-  const path = findAddon();
-  if (path === undefined) {
-    unavailableReason = "the native addon is not built";
-    return null;
-  }
-  try {
-    const addon = createRequire(import.meta.url)(path) as Partial<FeatureKernelBinding>;
-    if (typeof addon.featuresBatch !== "function" || typeof addon.FeaturePlan !== "function") {
-      unavailableReason = `${path} predates the feature kernel (rebuild the addon)`;
-      return null;
-    }
-    return addon as FeatureKernelBinding;
-  } catch (error) {
-    unavailableReason = `${path} could not be loaded: ${error instanceof Error ? error.message : String(error)}`;
-    return null;
-  }
-}
+let loaded: OptionalKernel<FeatureKernelBinding> | undefined;
 
 /** The kernel, or null when it cannot be used here (see {@link featureKernelStatus}). */
 export function featureKernel(): FeatureKernelBinding | null {
-  if (binding === undefined) binding = loadKernel();
-  return binding;
+  loaded ??= loadOptionalKernel("feature kernel", "STEMSCOPE_NATIVE_FEATURES", [
+    "featuresBatch",
+    "FeaturePlan",
+  ]);
+  return loaded.binding;
 }
 
 /** Whether batched extraction runs natively here, and if not, why. */
 export function featureKernelStatus(): { available: boolean; isa?: KernelIsa; reason?: string } {
   const k = featureKernel();
   return k === null
-    ? { available: false, reason: unavailableReason }
+    ? { available: false, reason: loaded!.reason }
     : { available: true, isa: k.featureKernelIsa };
 }
 
