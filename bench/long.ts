@@ -1,9 +1,10 @@
-// npm run bench:long [-- --minutes 1,20,120 --model <dir> --formats stereo44k,mono16k --baseline-max 2
+// npm run bench:long [-- --minutes 1,20,120 --model <dir> --formats stereo44k,mono16k,mp3stereo44k --baseline-max 2
 //                        --batch-size <n> --backend libtorch|onnx --cli compiled|tsx --keep]
 //
 // Long files in bounded memory (issue 13: peak RSS under 400 MB for any length). Writes test files
 // of each length (synthesised: harmonic tones whose pitch moves every few seconds over quiet noise;
-// 44.1 kHz stereo and 16 kHz mono 16-bit WAV, written block by block), then runs `stemscope
+// 44.1 kHz stereo and 16 kHz mono 16-bit WAV, written block by block; mp3stereo44k: the 44.1 kHz
+// stereo audio encoded to MP3 by lame), then runs `stemscope
 // separate` and `stemscope predict` on each through the CLI in a child process, and reports wall
 // time and the child's peak RSS (process.resourceUsage().maxRSS at its exit, read by a preloaded
 // module). The CLI is the compiled one users run (bin/stemscope.js over the TypeScript compiled into
@@ -44,7 +45,7 @@ const { values } = parseArgs({
   options: {
     minutes: { type: "string", default: "1,20" },
     model: { type: "string" },
-    formats: { type: "string", default: "stereo44k,mono16k" },
+    formats: { type: "string", default: "stereo44k,mono16k,mp3stereo44k" },
     "baseline-max": { type: "string", default: "2" },
     "batch-size": { type: "string" },
     backend: { type: "string" },
@@ -57,8 +58,11 @@ const { values } = parseArgs({
 });
 
 const FORMATS = {
-  stereo44k: { rate: 44100, channels: 2 },
-  mono16k: { rate: 16000, channels: 1 },
+  stereo44k: { rate: 44100, channels: 2, mp3: false },
+  mono16k: { rate: 16000, channels: 1, mp3: false },
+  // the stereo44k audio as a 128 kbit/s MP3 (by lame, which scripts/setup.sh installs): decoded in
+  // chunks, never whole
+  mp3stereo44k: { rate: 44100, channels: 2, mp3: true },
 } as const;
 type FormatName = keyof typeof FORMATS;
 
@@ -199,12 +203,21 @@ async function main(): Promise<void> {
   try {
     for (const m of minutes) {
       for (const format of formats) {
-        const { rate, channels } = FORMATS[format];
-        const file = join(dir, `${format}-${m}min.wav`);
+        if (!(format in FORMATS))
+          throw new Error(`--formats ${format}: expected ${Object.keys(FORMATS).join(", ")}`);
+        const { rate, channels, mp3 } = FORMATS[format];
+        const wav = join(dir, `${format}-${m}min.wav`);
         // the input, its stems (K of its size), the spilled mono mixture and planes (≈ its size)
         const inputBytes = m * 60 * rate * channels * 2;
         checkFreeSpace(dir, 6 * inputBytes, `${m} min of ${format}`);
-        writeLongWav(file, m, rate, channels);
+        writeLongWav(wav, m, rate, channels);
+        const file = mp3 ? wav.replace(/\.wav$/, ".mp3") : wav;
+        if (mp3) {
+          const r = spawnSync("lame", ["--quiet", "-b", "128", wav, file], { encoding: "utf8" });
+          if (r.status !== 0)
+            throw new Error(`lame failed (is it installed? scripts/setup.sh does): ${r.stderr ?? r.error}`);
+          rmSync(wav);
+        }
         const passed = [
           ...(values["batch-size"] === undefined ? [] : ["--batch-size", values["batch-size"]]),
           ...(values.backend === undefined ? [] : ["--backend", values.backend]),

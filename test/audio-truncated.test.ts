@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,24 +11,11 @@ import {
   loadAudio,
   writeWav,
 } from "../src/audio/index.js";
+import { runEncoder as encode } from "./data-helpers.js";
 import { lcgNoise } from "./feature-helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "stemscope-truncated-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Runs an encoder that scripts/setup.sh installs (apt packages flac, lame, vorbis-tools, opus-tools). */
-function encode(tool: string, args: string[]): void {
-  try {
-    execFileSync(tool, args, { stdio: "pipe" });
-  } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
-    throw new Error(
-      missing
-        ? `${tool} is not installed: run scripts/setup.sh (it installs flac, lame, vorbis-tools, opus-tools)`
-        : String(error),
-    );
-  }
-}
 
 const SECONDS = 3;
 const files: Record<string, string> = {};

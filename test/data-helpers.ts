@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { encodeWav } from "../src/audio/index.js";
 
@@ -70,4 +71,18 @@ export function readPcm16(path: string): Int16Array {
   const out = new Int16Array((bytes.length - 44) / 2);
   for (let i = 0; i < out.length; i++) out[i] = bytes.readInt16LE(44 + 2 * i);
   return out;
+}
+
+/** Runs an encoder that scripts/setup.sh installs (apt packages flac, lame, vorbis-tools, opus-tools). */
+export function runEncoder(tool: string, args: string[]): void {
+  try {
+    execFileSync(tool, args, { stdio: "pipe" });
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === "ENOENT";
+    throw new Error(
+      missing
+        ? `${tool} is not installed: run scripts/setup.sh (it installs flac, lame, vorbis-tools, opus-tools)`
+        : String(error),
+    );
+  }
 }

@@ -22,7 +22,7 @@ function describe(error: unknown): string {
 }
 
 /** Where warnings go unless the caller passes `onWarning`: stderr, as the CLI prints them. */
-function warnOnStderr(message: string): void {
+export function warnOnStderr(message: string): void {
   process.stderr.write(`stemscope: warning: ${message}\n`);
 }
 

@@ -1,14 +1,16 @@
 /**
  * Audio in blocks, for files longer than memory should hold: a WAV file's header is read, then its
  * data chunk is decoded block by block through a file handle (each block by {@link decodeWav}, so the
- * samples are exactly the whole-file decoder's); every other format is decoded whole by
- * audio-decode (it has no streaming interface) and handed out in blocks of that one copy. A
+ * samples are exactly the whole-file decoder's); large MP3, FLAC, Ogg Vorbis and Opus files are
+ * decoded in chunks by audio-decode's chunked decoder (src/audio/chunked.ts); every other format is
+ * decoded whole by audio-decode and handed out in blocks of that one copy. A
  * {@link StreamResampler} resamples block by block to exactly the samples of {@link resample} on the
  * whole signal.
  */
-import { type FileHandle, open } from "node:fs/promises";
+import { type FileHandle, open, stat } from "node:fs/promises";
+import { chunkedBlocks, chunkedFormat, surveyChunkedAudio } from "./chunked.js";
 import { AudioError } from "./errors.js";
-import { decodeAudioFile } from "./load.js";
+import { decodeAudioFile, warnOnStderr } from "./load.js";
 import { type ResampleLayout, resampleLayout } from "./resample.js";
 import { decodeWav } from "./wav.js";
 
@@ -136,15 +138,58 @@ function wavOf(fmtChunk: Uint8Array, data: Uint8Array): Uint8Array {
   return bytes;
 }
 
+/** Options of {@link openAudioStream}. */
+export interface OpenAudioStreamOptions {
+  /** Notices such as a truncated compressed stream (default: printed to stderr). */
+  onWarning?: (message: string) => void;
+  /**
+   * MP3, FLAC, Ogg Vorbis and Opus files of at least this many bytes are decoded in chunks, twice
+   * (once when opened, again for each reading of the blocks), holding one chunk at a time; smaller
+   * ones are decoded whole, once. Default {@link CHUNKED_DECODE_MIN_BYTES}.
+   */
+  chunkedMinBytes?: number;
+}
+
+/**
+ * Compressed files from this size on are decoded in chunks: 2 MiB of a 128 kbit/s MP3 is 2 min 11 s,
+ * 46 MB as 44.1 kHz stereo float32, and decoding it whole holds about twice that at its peak.
+ */
+export const CHUNKED_DECODE_MIN_BYTES = 2 * 1024 * 1024;
+
+/** A compressed file as a stream decoded in chunks, or undefined when it is small or not one. */
+async function openChunkedStream(
+  path: string,
+  options: OpenAudioStreamOptions,
+): Promise<AudioStream | undefined> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return undefined; // decodeAudioFile says what is wrong, naming the file
+  }
+  if (size < (options.chunkedMinBytes ?? CHUNKED_DECODE_MIN_BYTES) || size === 0) return undefined;
+  const format = chunkedFormat(path, size);
+  if (format === undefined) return undefined;
+  const info = await surveyChunkedAudio(path, format, size, options.onWarning ?? warnOnStderr);
+  return {
+    sampleRate: info.sampleRate,
+    channels: info.channels,
+    frames: info.frames,
+    blocks: (blockFrames = DEFAULT_BLOCK_FRAMES) => chunkedBlocks(path, info, blockFrames),
+    close: async () => undefined,
+  };
+}
+
 /**
  * Opens an audio file for reading in blocks: WAV streamed from disk (PCM 8/16/24/32, float 32/64,
- * extensible, RF64), any other format (and a WAV we cannot stream) decoded whole into memory.
- * @param options.onWarning notices such as a truncated compressed stream (default: stderr)
+ * extensible, RF64); MP3, FLAC, Ogg Vorbis and Opus decoded in chunks when large (see
+ * {@link OpenAudioStreamOptions.chunkedMinBytes}); any other format (and a WAV we cannot stream)
+ * decoded whole into memory.
  * @throws AudioError naming the file, as decodeAudioFile does, and for zero-length audio
  */
 export async function openAudioStream(
   path: string,
-  options: { onWarning?: (message: string) => void } = {},
+  options: OpenAudioStreamOptions = {},
 ): Promise<AudioStream> {
   let file: FileHandle | undefined;
   try {
@@ -184,6 +229,8 @@ export async function openAudioStream(
     // missing, a folder, unreadable: decodeAudioFile says which, naming the file
   }
   await file?.close();
+  const chunked = await openChunkedStream(path, options);
+  if (chunked !== undefined) return chunked;
   const decoded = await decodeAudioFile(path, options);
   const frames = decoded.channels[0]?.length ?? 0;
   if (decoded.channels.length === 0 || frames === 0)
