@@ -398,8 +398,8 @@ export class StemscopeModel extends Separator {
   }
 
   /**
-   * {@link separateFile} in bounded memory: the file is read in blocks (WAV from disk; other formats
-   * decoded whole, see openAudioStream), its mono mixture at the model's rate and the model's planes
+   * {@link separateFile} in bounded memory: the file is read in blocks (WAV from disk, large MP3 /
+   * FLAC / Ogg files decoded in chunks, other formats decoded whole: see openAudioStream), its mono mixture at the model's rate and the model's planes
    * wait in temporary files when it is longer than `spillSeconds`, and the stems go to `sink` block
    * by block as soon as no later window touches them. The stems are separateFile's (to float
    * rounding).
