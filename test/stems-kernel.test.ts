@@ -5,7 +5,7 @@ import { test } from "node:test";
 import { featureKernel } from "../src/features/native-kernel.js";
 import { resolveFeatureConfig, type FeatureConfig } from "../src/features/index.js";
 import { clipLength } from "../src/features/pipeline.js";
-import { separateBatch, separateClip } from "../src/separator/masks.js";
+import { separateBatch, separateClip, type StemsKernelIsa } from "../src/separator/masks.js";
 import { lcgNoise } from "./feature-helpers.js";
 
 const TOLERANCE = 1e-6;
@@ -33,11 +33,17 @@ function batchOf(
   return { clips, planes };
 }
 
-function worstDifference(config: FeatureConfig, b: number, k: number, threads: number): number {
+function worstDifference(
+  config: FeatureConfig,
+  b: number,
+  k: number,
+  threads: number,
+  isa: StemsKernelIsa = "auto",
+): number {
   const { clips, planes } = batchOf(config, b, k);
   const n = clipLength(config);
   const cell = config.nMels * config.size;
-  const got = separateBatch(clips, planes, k, config, threads);
+  const got = separateBatch(clips, planes, k, config, threads, isa);
   let worst = 0;
   clips.forEach((clip, i) => {
     const separated = Array.from({ length: k }, (_, s) =>
@@ -50,11 +56,20 @@ function worstDifference(config: FeatureConfig, b: number, k: number, threads: n
   return worst;
 }
 
-test("stems kernel: native-mode stems equal separateClip's (2 and 3 sources, 1 and 2 threads)", (t) => {
-  if (featureKernel() === null) return t.skip("native addon not built");
-  const config = resolveFeatureConfig({ mode: "native", seconds: 0.5, size: 32 });
-  assert.ok(worstDifference(config, 3, 2, 1) < TOLERANCE);
-  assert.ok(worstDifference(config, 5, 3, 2) < TOLERANCE);
+test("stems kernel: native-mode stems equal separateClip's (2 and 3 sources, 1 and 2 threads, each build, FFT sizes with a radix-2 and a radix-4 first stage)", (t) => {
+  const kernel = featureKernel();
+  if (kernel === null) return t.skip("native addon not built");
+  // the AVX2 + FMA build where this CPU runs it (the CI machines have both kinds of CPU)
+  const isas: StemsKernelIsa[] = kernel.featureKernelIsa === "avx2" ? ["baseline", "avx2"] : ["baseline"];
+  for (const nFft of [2048, 1024]) {
+    const config = resolveFeatureConfig({ mode: "native", seconds: 0.5, size: 32, nFft });
+    for (const isa of isas) {
+      const two = worstDifference(config, 3, 2, 1, isa);
+      assert.ok(two < TOLERANCE, `nFft ${nFft}, ${isa}, 2 sources: ${two}`);
+      const three = worstDifference(config, 5, 3, 2, isa);
+      assert.ok(three < TOLERANCE, `nFft ${nFft}, ${isa}, 3 sources: ${three}`);
+    }
+  }
 });
 
 test("separateBatch: seed mode (no kernel) gives separateClip's stems", () => {

@@ -6,12 +6,14 @@
 // separateClip, whose tables (window, inverse window-square sum, bin map) are passed in, so the
 // definitions live in one place; double precision like it, so the stems match it to float rounding.
 //
-// Speed: the real FFT of N is a complex radix-2 FFT of N/2 plus the split step (as src/features/
-// fft.ts), its inner loops vectorised (AVX2 clones chosen at load time); a batch is split across
-// std::threads, one scratch set each. No libtorch here.
+// Speed: the FFTs are the feature kernel's (fft_lanes.h: radix-4, W frames at once, one per SIMD lane:
+// W = 2 on the x86-64 baseline, W = 4 in a build for AVX2 + FMA chosen at run time or by `isa`), the
+// inverse as the forward FFT of the conjugate-split spectrum; a batch is split across std::threads,
+// one scratch set each. No libtorch here.
 
 #include "stems.h"
 
+#include "fft_lanes.h"
 #include "fields.h"
 #include "parallel.h"
 
@@ -25,172 +27,93 @@
 
 #pragma GCC optimize("O3")
 
-// An AVX2 clone of the hot functions, chosen at load time (the x86-64 baseline otherwise).
-#define SS_CLONES __attribute__((target_clones("avx2", "default")))
-
 namespace stemscope {
 namespace {
 
-struct Spec {
-  int nFft = 0, hop = 0, frames = 0, length = 0, nMels = 0, sources = 0, nBins = 0;
+using fft::Aligned;
+using fft::CpuHasAvx2;
+using fft::Lanes;
+
+struct Spec : fft::Tables {
+  int hop = 0, frames = 0, length = 0, nMels = 0, sources = 0;
   double powerScale = 0;
   std::vector<double> window, inverseWss, weight;
   std::vector<int32_t> binStart, bandIdx, binSource;
-  // complex FFT of half = nFft / 2 points: bit reversal and, for the stage of span 2h, the twiddles
-  // e^{-2πij/(2h)}, j < h, at tw[h + j]
-  int half = 0;
-  std::vector<int32_t> rev;
-  std::vector<double> twr, twi;
-  // the split step: cos / sin of 2πk/N, k < half
-  std::vector<double> splitCos, splitSin;
 };
 
-void BuildFftTables(Spec& s) {
-  const int h = s.half;
-  int bits = 0;
-  while ((1 << bits) < h) ++bits;
-  s.rev.assign(h, 0);
-  for (int i = 0; i < h; ++i) {
-    int r = 0;
-    for (int b = 0, x = i; b < bits; ++b, x >>= 1) r = (r << 1) | (x & 1);
-    s.rev[i] = r;
-  }
-  s.twr.assign(std::max(h, 1) * 2, 0);
-  s.twi.assign(std::max(h, 1) * 2, 0);
-  for (int span = 1; span < h; span *= 2)
-    for (int j = 0; j < span; ++j) {
-      s.twr[span + j] = std::cos(M_PI * j / span);
-      s.twi[span + j] = -std::sin(M_PI * j / span);
-    }
-  s.splitCos.resize(h);
-  s.splitSin.resize(h);
-  for (int k = 0; k < h; ++k) {
-    s.splitCos[k] = std::cos(2 * M_PI * k / s.nFft);
-    s.splitSin[k] = std::sin(2 * M_PI * k / s.nFft);
-  }
-}
-
-// In-place FFT of h points whose input is already in bit-reversed order: the first two radix-2
-// stages as one pass without twiddles, then radix-2 stages whose inner loops run over contiguous
-// twiddles (vectorised; an AVX2 clone is chosen at run time).
-SS_CLONES void ComplexFft(const Spec& s, double* __restrict zr, double* __restrict zi) {
-  const int h = s.half;
-  int span = 1;
-  if (h >= 4) {
-    for (int i = 0; i < h; i += 4) {
-      // stage 1: (0,1), (2,3); stage 2: (0,2) with w = 1, (1,3) with w = −i
-      const double a0r = zr[i] + zr[i + 1], a0i = zi[i] + zi[i + 1];
-      const double a1r = zr[i] - zr[i + 1], a1i = zi[i] - zi[i + 1];
-      const double a2r = zr[i + 2] + zr[i + 3], a2i = zi[i + 2] + zi[i + 3];
-      const double a3r = zr[i + 2] - zr[i + 3], a3i = zi[i + 2] - zi[i + 3];
-      zr[i] = a0r + a2r;
-      zi[i] = a0i + a2i;
-      zr[i + 2] = a0r - a2r;
-      zi[i + 2] = a0i - a2i;
-      // (a3r + i·a3i)·(−i) = a3i − i·a3r
-      zr[i + 1] = a1r + a3i;
-      zi[i + 1] = a1i - a3r;
-      zr[i + 3] = a1r - a3i;
-      zi[i + 3] = a1i + a3r;
-    }
-    span = 4;
-  }
-  for (; span < h; span *= 2) {
-    const double* __restrict wr = s.twr.data() + span;
-    const double* __restrict wi = s.twi.data() + span;
-    for (int i = 0; i < h; i += 2 * span) {
-      double* __restrict ar = zr + i;
-      double* __restrict ai = zi + i;
-      double* __restrict br = zr + i + span;
-      double* __restrict bi = zi + i + span;
-      for (int j = 0; j < span; ++j) {
-        const double tr = br[j] * wr[j] - bi[j] * wi[j];
-        const double ti = br[j] * wi[j] + bi[j] * wr[j];
-        br[j] = ar[j] - tr;
-        bi[j] = ai[j] - ti;
-        ar[j] += tr;
-        ai[j] += ti;
-      }
-    }
-  }
-}
-
+// Per-thread buffers; V holds W frames, one per lane.
+template <int W>
 struct Scratch {
-  std::vector<double> zr, zi, re, im, mre, mim, out, frame, shares, sums;
+  using V = typename Lanes<W>::V;
+  Aligned<V> zr, zi, re, im;
+  std::vector<double> padded, shares, sums;
   std::vector<float> power;
-  explicit Scratch(const Spec& s) {
-    const int h = s.half;
-    zr.resize(h);
-    zi.resize(h);
-    re.resize(s.nBins);
-    im.resize(s.nBins);
-    mre.resize(s.nBins);
-    mim.resize(s.nBins);
-    out.resize(s.nFft);
-    frame.resize(s.nFft);
-    power.resize(static_cast<size_t>(s.sources) * s.nMels * s.frames);
-    shares.resize(static_cast<size_t>(s.sources - 1) * s.nMels * s.frames);
-    sums.resize(static_cast<size_t>(s.sources - 1) * s.inverseWss.size());
-  }
+  explicit Scratch(const Spec& s)
+      : zr(s.half), zi(s.half), re(s.nBins), im(s.nBins),
+        padded(static_cast<size_t>(s.length) + s.nFft),
+        shares(static_cast<size_t>(s.sources - 1) * s.nMels * s.frames),
+        sums(static_cast<size_t>(s.sources - 1) * s.inverseWss.size()),
+        power(static_cast<size_t>(s.sources) * s.nMels * s.frames) {}
 };
 
-// X[k], k ≤ N/2, of the real frame (numpy rfft).
-SS_CLONES void ForwardReal(const Spec& s, Scratch& w) {
+// X[k], k ≤ N/2, of W windowed frames f[0..W) (numpy rfft) into w.re, w.im.
+template <int W>
+SS_INLINE void ForwardReal(const Spec& s, const double* const* f, Scratch<W>& w) {
+  using V = typename Lanes<W>::V;
+  V* zr = w.zr.data();
+  V* zi = w.zi.data();
+  V* re = w.re.data();
+  V* im = w.im.data();
   const int h = s.half;
-  for (int m = 0; m < h; ++m) {
-    const int p = s.rev[m];
-    w.zr[p] = w.frame[2 * m];
-    w.zi[p] = w.frame[2 * m + 1];
-  }
-  ComplexFft(s, w.zr.data(), w.zi.data());
-  const double z0r = w.zr[0], z0i = w.zi[0];
-  w.re[0] = z0r + z0i;
-  w.im[0] = 0;
-  w.re[h] = z0r - z0i;
-  w.im[h] = 0;
+  fft::ComplexFft<W>(s, zr, zi, f, s.window.data());
+  const V z0r = zr[0], z0i = zi[0];
+  re[0] = z0r + z0i;
+  im[0] = V{};
+  re[h] = z0r - z0i;
+  im[h] = V{};
+  const double* c = s.postCos.data();
+  const double* sn = s.postSin.data();
   for (int k = 1; k < h; ++k) {
-    const double ar = w.zr[k], ai = w.zi[k], br = w.zr[h - k], bi = -w.zi[h - k];
-    const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
-    const double orr = 0.5 * (ai - bi), oi = -0.5 * (ar - br);
-    const double wr = s.splitCos[k], wi = -s.splitSin[k];
-    w.re[k] = er + wr * orr - wi * oi;
-    w.im[k] = ei + wr * oi + wi * orr;
+    const V ar = zr[k], ai = zi[k], br = zr[h - k], bi = -zi[h - k];
+    const V er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+    const V orr = 0.5 * (ai - bi), oi = -0.5 * (ar - br);
+    const double wr = c[k], wi = -sn[k];
+    re[k] = er + wr * orr - wi * oi;
+    im[k] = ei + wr * oi + wi * orr;
   }
 }
 
-// out = irfft(mre + i·mim) (numpy irfft, 1/N scaling; imaginary parts of bins 0 and N/2 ignored).
-SS_CLONES void InverseReal(const Spec& s, Scratch& w) {
+// irfft(mre + i·mim) of W spectra into z (numpy irfft without its 1/N: sample 2m is zr[m], sample
+// 2m + 1 is −zi[m], both to be scaled by 1 / half); imaginary parts of bins 0 and N/2 are ignored.
+template <int W>
+SS_INLINE void InverseReal(const Spec& s, const typename Lanes<W>::V* mre, const typename Lanes<W>::V* mim,
+                           Scratch<W>& w) {
+  using V = typename Lanes<W>::V;
+  V* zr = w.zr.data();
+  V* zi = w.zi.data();
   const int h = s.half;
+  const int32_t* rev = s.rev.data();
+  const double* c = s.postCos.data();
+  const double* sn = s.postSin.data();
   for (int k = 0; k < h; ++k) {
-    const double ar = w.mre[k], ai = k == 0 ? 0 : w.mim[k];
-    const double br = w.mre[h - k], bi = k == 0 ? 0 : -w.mim[h - k];
-    const double er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
-    const double dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
-    const double wr = s.splitCos[k], wi = s.splitSin[k];
-    const double orr = dr * wr - di * wi, oi = dr * wi + di * wr;
-    const int p = s.rev[k];
-    w.zr[p] = er - oi;
-    w.zi[p] = -(ei + orr);
+    const V ar = mre[k], ai = k == 0 ? V{} : mim[k];
+    const V br = mre[h - k], bi = k == 0 ? V{} : -mim[h - k];
+    const V er = 0.5 * (ar + br), ei = 0.5 * (ai + bi);
+    const V dr = 0.5 * (ar - br), di = 0.5 * (ai - bi);
+    const double wr = c[k], wi = sn[k];
+    const V orr = dr * wr - di * wi, oi = dr * wi + di * wr;
+    const int p = rev[k];
+    zr[p] = er - oi;
+    zi[p] = -(ei + orr);
   }
-  ComplexFft(s, w.zr.data(), w.zi.data());
-  const double scale = 1.0 / h;
-  for (int m = 0; m < h; ++m) {
-    w.out[2 * m] = w.zr[m] * scale;
-    w.out[2 * m + 1] = -w.zi[m] * scale;
-  }
+  fft::ComplexFft<W>(s, zr, zi, nullptr, nullptr);
 }
 
-struct Job {
-  const Spec* spec = nullptr;
-  std::vector<const float*> clips;
-  const float* planes = nullptr;  // [B, K, nMels, frames]
-  float* out = nullptr;           // [B, K, length]
-  int threads = 1;
-};
-
-SS_CLONES void SeparateOne(const Spec& s, Scratch& w, const float* clip, const float* planes, float* out) {
+template <int W>
+SS_INLINE void SeparateOne(const Spec& s, Scratch<W>& w, const float* clip, const float* planes, float* out) {
+  using V = typename Lanes<W>::V;
   const int k = s.sources, frames = s.frames, nMels = s.nMels, nFft = s.nFft, hop = s.hop;
-  const int n = s.length, pad = nFft / 2, nBins = s.nBins;
+  const int n = s.length, pad = nFft / 2, nBins = s.nBins, h = s.half;
   const size_t cells = static_cast<size_t>(nMels) * frames;
   // shares of the first K − 1 sources, transposed to [frames, nMels] so a frame's column is
   // contiguous (powers rounded to float32 as masks.ts holds them)
@@ -209,6 +132,10 @@ SS_CLONES void SeparateOne(const Spec& s, Scratch& w, const float* clip, const f
         shares[j * cells + static_cast<size_t>(t) * nMels + m] =
             sum > 0 ? std::max(0.0f, power[j * cells + i]) / sum : 1.0 / k;
     }
+  // the clip centred in zeros: frame t is padded[t·hop, t·hop + nFft)
+  double* padded = w.padded.data();
+  std::fill(padded, padded + w.padded.size(), 0.0);
+  for (int i = 0; i < n; ++i) padded[pad + i] = clip[i];
   const size_t total = s.inverseWss.size();
   std::fill(w.sums.begin(), w.sums.end(), 0.0);
   const double* __restrict window = s.window.data();
@@ -216,39 +143,43 @@ SS_CLONES void SeparateOne(const Spec& s, Scratch& w, const float* clip, const f
   const int32_t* __restrict binStart = s.binStart.data();
   const int32_t* __restrict bandIdx = s.bandIdx.data();
   const double* __restrict weight = s.weight.data();
-  double* __restrict frame = w.frame.data();
-  const double* __restrict re = w.re.data();
-  const double* __restrict im = w.im.data();
-  double* __restrict mre = w.mre.data();
-  double* __restrict mim = w.mim.data();
-  const double* __restrict y = w.out.data();
-  for (int t = 0; t < frames; ++t) {
-    const int start = t * hop - pad;
-    if (start >= 0 && start + nFft <= n) {
-      for (int j = 0; j < nFft; ++j) frame[j] = static_cast<double>(clip[start + j]) * window[j];
-    } else {
-      for (int j = 0; j < nFft; ++j) {
-        const int i = start + j;
-        frame[j] = i >= 0 && i < n ? static_cast<double>(clip[i]) * window[j] : 0;
-      }
-    }
-    ForwardReal(s, w);
+  const V* re = w.re.data();
+  const V* im = w.im.data();
+  // the masked spectra reuse re/im's shape; zr/zi hold the inverse's output
+  Aligned<V> mre(nBins), mim(nBins);
+  const double scale = 1.0 / h;
+  for (int t0 = 0; t0 < frames; t0 += W) {
+    const int lanes = std::min(W, frames - t0);
+    const double* f[W];
+    for (int l = 0; l < W; ++l) f[l] = padded + static_cast<size_t>(std::min(t0 + l, frames - 1)) * hop;
+    ForwardReal<W>(s, f, w);
     for (int src = 0; src < k - 1; ++src) {
-      const double* __restrict column = shares + src * cells + static_cast<size_t>(t) * nMels;
-      for (int f = 0; f < nBins; ++f) {
-        const int g = binSource[f];
-        const int a = binStart[g], b = binStart[g + 1];
-        double v = 1.0 / k;
-        if (b > a) {
-          v = 0;
-          for (int i = a; i < b; ++i) v += weight[i] * column[bandIdx[i]];
+      const double* column[W];
+      for (int l = 0; l < W; ++l)
+        column[l] = shares + src * cells + static_cast<size_t>(std::min(t0 + l, frames - 1)) * nMels;
+      V* __restrict mr = mre.data();
+      V* __restrict mi = mim.data();
+      for (int b = 0; b < nBins; ++b) {
+        const int g = binSource[b];
+        const int a = binStart[g], e = binStart[g + 1];
+        V v = V{} + 1.0 / k;
+        if (e > a) {
+          v = V{};
+          for (int i = a; i < e; ++i) v += weight[i] * Lanes<W>::Gather(column, bandIdx[i]);
         }
-        mre[f] = re[f] * v;
-        mim[f] = im[f] * v;
+        mr[b] = re[b] * v;
+        mi[b] = im[b] * v;
       }
-      InverseReal(s, w);
-      double* __restrict sum = w.sums.data() + src * total + static_cast<size_t>(t) * hop;
-      for (int j = 0; j < nFft; ++j) sum[j] += y[j] * window[j];
+      InverseReal<W>(s, mr, mi, w);
+      const V* zr = w.zr.data();
+      const V* zi = w.zi.data();
+      for (int l = 0; l < lanes; ++l) {
+        double* __restrict sum = w.sums.data() + src * total + static_cast<size_t>(t0 + l) * hop;
+        for (int m = 0; m < h; ++m) {
+          sum[2 * m] += zr[m][l] * scale * window[2 * m];
+          sum[2 * m + 1] += -zi[m][l] * scale * window[2 * m + 1];
+        }
+      }
     }
   }
   const int avail = std::min<int>(n, static_cast<int>(total) - pad);
@@ -262,20 +193,44 @@ SS_CLONES void SeparateOne(const Spec& s, Scratch& w, const float* clip, const f
   }
 }
 
-void RunRange(const Job& job, size_t begin, size_t end) {
+struct Job {
+  const Spec* spec = nullptr;
+  std::vector<const float*> clips;
+  const float* planes = nullptr;  // [B, K, nMels, frames]
+  float* out = nullptr;           // [B, K, length]
+  int threads = 1;
+  bool wide = false;  // 4 lanes (the AVX2 + FMA build) instead of 2
+};
+
+template <int W>
+SS_INLINE void RunRangeImpl(const Job& job, size_t begin, size_t end) {
   const Spec& s = *job.spec;
-  Scratch w(s);
+  Scratch<W> w(s);
   const size_t cells = static_cast<size_t>(s.nMels) * s.frames;
   for (size_t b = begin; b < end; ++b)
-    SeparateOne(s, w, job.clips[b], job.planes + b * s.sources * cells,
-                job.out + b * static_cast<size_t>(s.sources) * s.length);
+    SeparateOne<W>(s, w, job.clips[b], job.planes + b * s.sources * cells,
+                   job.out + b * static_cast<size_t>(s.sources) * s.length);
 }
+
+void RunRangeBaseline(const Job& job, size_t begin, size_t end) { RunRangeImpl<2>(job, begin, end); }
+
+// The 4-lane build for AVX2 + FMA (everything it calls is forced inline), used only where the CPU has both.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2,fma"))) void RunRangeAvx2(const Job& job, size_t begin, size_t end) {
+  RunRangeImpl<4>(job, begin, end);
+}
+#else
+void RunRangeAvx2(const Job& job, size_t begin, size_t end) { RunRangeImpl<4>(job, begin, end); }
+#endif
 
 void RunJob(const Job& job) {
   const size_t batch = job.clips.size();
   if (batch == 0) return;
   const size_t threads = std::min<size_t>(std::max(job.threads, 1), batch);
-  ForEachRange(batch, threads, [&](size_t begin, size_t end) { RunRange(job, begin, end); });
+  ForEachRange(batch, threads, [&](size_t begin, size_t end) {
+    if (job.wide) RunRangeAvx2(job, begin, end);
+    else RunRangeBaseline(job, begin, end);
+  });
 }
 
 // ----------------------------------------------------------------------------- JS side
@@ -309,12 +264,13 @@ Spec ParseSpec(Napi::Env env, const Napi::Value& value) {
       Fail(env, kFn, "spec.binStart / spec.source are not a bin map of " + std::to_string(s.nBins) + " bins");
   for (int32_t m : s.bandIdx)
     if (m < 0 || m >= s.nMels) Fail(env, kFn, "spec.bandIdx has a band outside [0, nMels)");
-  BuildFftTables(s);
+  s.Build(s.nFft);
   return s;
 }
 
 // stemsBatch(spec, clips: Float32Array[], planes: Float32Array [B, K, nMels, frames],
-//            output: Float32Array [B, K, length], threads)
+//            output: Float32Array [B, K, length], threads, isa?: "auto" | "baseline" | "avx2")
+// → the build that ran: "avx2" or "baseline"
 Napi::Value StemsBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Spec spec = ParseSpec(env, info[0]);
@@ -335,12 +291,19 @@ Napi::Value StemsBatch(const Napi::CallbackInfo& info) {
   job.out = TypedArg<float>(env, kFn, "argument 'output'", info[3], napi_float32_array, "Float32Array", outValues)
                 .Data();  // [B, K, length]
   job.threads = static_cast<int>(IntegerArg(env, kFn, "argument 'threads'", info[4], 1, 1024));
+  const std::string want = info[5].IsUndefined() ? "auto" : info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
+  if (want == "auto") job.wide = CpuHasAvx2();
+  else if (want == "baseline") job.wide = false;
+  else if (want == "avx2") {
+    if (!CpuHasAvx2()) Fail(env, kFn, "argument 'isa' \"avx2\": this CPU (or build) has no AVX2 + FMA", true);
+    job.wide = true;
+  } else Fail(env, kFn, "argument 'isa' must be \"auto\", \"baseline\" or \"avx2\", got " + Got(info[5]));
   try {
     RunJob(job);
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, std::string("stemsBatch: ") + e.what());
   }
-  return env.Undefined();
+  return Napi::String::New(env, job.wide ? "avx2" : "baseline");
 }
 
 }  // namespace

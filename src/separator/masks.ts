@@ -300,13 +300,17 @@ interface StemsKernelSpec {
   source: Int32Array;
 }
 
+/** Which build of the kernel runs: by the CPU (`auto`), the 2-lane baseline, or the AVX2 + FMA one. */
+export type StemsKernelIsa = "auto" | "baseline" | "avx2";
+
 type StemsBatch = (
   spec: StemsKernelSpec,
   clips: Float32Array[],
   planes: Float32Array,
   output: Float32Array,
   threads: number,
-) => void;
+  isa?: StemsKernelIsa,
+) => "baseline" | "avx2";
 
 /** The addon's stems kernel, or null when the addon (or this build of it) is not there. */
 function stemsKernel(): StemsBatch | null {
@@ -321,6 +325,7 @@ function stemsKernel(): StemsBatch | null {
  * @param planes [B, K, nMels, size] the model's separated planes
  * @param sources K
  * @param threads threads of the native kernel
+ * @param isa the kernel's build (tests run both; `auto`: the CPU's best)
  * @returns [B, K, clipLength] stems; clip b's stems sum to it
  */
 export function separateBatch(
@@ -329,6 +334,7 @@ export function separateBatch(
   sources: number,
   config: FeatureConfig,
   threads = 1,
+  isa: StemsKernelIsa = "auto",
 ): Float32Array {
   const plan = clipPlan(config);
   const n = plan.length;
@@ -351,7 +357,7 @@ export function separateBatch(
       weight: map.weight,
       source: map.source,
     };
-    kernel(spec, [...clips], planes, out, threads);
+    kernel(spec, [...clips], planes, out, threads, isa);
     return out;
   }
   const cell = planes.length / (clips.length * sources);
