@@ -404,22 +404,31 @@ export async function evaluate(
   const rate = separator.features.sampleRate;
   const tally = new Tally(classes, separator.config.naming?.none);
   const batchAt = (b0: number): SampleRef[] => samples.slice(b0, b0 + settings.batchSize);
-  // The next batch's audio is read while this one runs through the model.
+  // The next batch's audio is read while this one runs through the model, and the previous batch is
+  // scored meanwhile: onnxruntime runs the forward on its own threads, so the scoring (stems, audio
+  // metrics) takes CPU time its threads would spend waiting (libtorch's forward runs on this thread,
+  // so there the two simply follow each other).
   let next = readBatchAudio(batchAt(0), rate, featurizer.clipLength);
+  let scorePrevious: (() => void) | null = null;
   for (let b0 = 0; b0 < samples.length; b0 += settings.batchSize) {
     const batch = batchAt(b0);
     const audio = await next;
     if (b0 + settings.batchSize < samples.length)
       next = readBatchAudio(batchAt(b0 + settings.batchSize), rate, featurizer.clipLength);
     const features = featurizer.samples(audio.mixtures, audio.sources);
-    const out = await separator.forward(features.mixture, batch.length, {
+    const forward = separator.forward(features.mixture, batch.length, {
       planes: true,
       bf16: settings.bf16,
     });
-    scoreBatch(separator, tally, batch, audio, features.sources, out, settings);
-    onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
+    scorePrevious?.();
+    const out = await forward;
+    scorePrevious = () => {
+      scoreBatch(separator, tally, batch, audio, features.sources, out, settings);
+      onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
+    };
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+  scorePrevious?.();
   const k = separator.sources;
   return {
     formatVersion: EVAL_FORMAT_VERSION,
