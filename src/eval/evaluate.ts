@@ -404,22 +404,33 @@ export async function evaluate(
   const rate = separator.features.sampleRate;
   const tally = new Tally(classes, separator.config.naming?.none);
   const batchAt = (b0: number): SampleRef[] => samples.slice(b0, b0 + settings.batchSize);
-  // The next batch's audio is read while this one runs through the model, and the previous batch is
-  // scored meanwhile: onnxruntime runs the forward on its own threads, so the scoring (stems, audio
-  // metrics) takes CPU time its threads would spend waiting (libtorch's forward runs on this thread,
-  // so there the two simply follow each other).
-  let next = readBatchAudio(batchAt(0), rate, featurizer.clipLength);
+  // While onnxruntime runs a batch's forward on its own threads, this thread reads and featurizes the
+  // next batch and scores the previous one, so that work takes CPU time the forward's threads would
+  // otherwise spend waiting (libtorch's forward runs on this thread: there they follow each other).
+  const prepare = async (b0: number) => {
+    const audio = await readBatchAudio(batchAt(b0), rate, featurizer.clipLength);
+    return { b0, batch: batchAt(b0), audio, features: featurizer.samples(audio.mixtures, audio.sources) };
+  };
+  let current = samples.length > 0 ? await prepare(0) : null;
   let scorePrevious: (() => void) | null = null;
-  for (let b0 = 0; b0 < samples.length; b0 += settings.batchSize) {
-    const batch = batchAt(b0);
-    const audio = await next;
-    if (b0 + settings.batchSize < samples.length)
-      next = readBatchAudio(batchAt(b0 + settings.batchSize), rate, featurizer.clipLength);
-    const features = featurizer.samples(audio.mixtures, audio.sources);
+  while (current !== null) {
+    const { b0, batch, audio, features } = current;
     const forward = separator.forward(features.mixture, batch.length, {
       planes: true,
       bf16: settings.bf16,
     });
+    // handled now: a forward that fails while the next batch is read is thrown below, not reported as
+    // an unhandled rejection
+    forward.catch(() => undefined);
+    const following = b0 + settings.batchSize < samples.length ? prepare(b0 + settings.batchSize) : null;
+    // an error here waits for the forward first, so nothing runs on after evaluate has thrown
+    const ready =
+      following === null
+        ? null
+        : await following.catch(async (error: unknown) => {
+            await forward.catch(() => undefined);
+            throw error;
+          });
     scorePrevious?.();
     const out = await forward;
     scorePrevious = () => {
@@ -427,6 +438,7 @@ export async function evaluate(
       onProgress?.(Math.min(samples.length, b0 + batch.length), samples.length);
     };
     await new Promise<void>((resolve) => setImmediate(resolve));
+    current = ready;
   }
   scorePrevious?.();
   const k = separator.sources;
