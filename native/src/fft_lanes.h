@@ -103,8 +103,39 @@ struct Tables {
   }
 };
 
-// First stage on [lo, hi): loads the windowed frames in bit-reversed order (z[i] holds sample pair
-// m = rev[i]: re = x[2m]·w[2m], im = x[2m+1]·w[2m+1]) and does the size-2 or size-4 DFTs.
+// The size-2 DFT of a, b into z[i], z[i + 1].
+template <class V>
+SS_INLINE void Dft2(V* zr, V* zi, int i, V ar, V ai, V br, V bi) {
+  zr[i] = ar + br;
+  zi[i] = ai + bi;
+  zr[i + 1] = ar - br;
+  zi[i + 1] = ai - bi;
+}
+
+// The size-4 DFT of x0 … x3 into z[i … i + 3], for inputs in bit-reversed order (x0, x2, x1, x3).
+template <class V>
+SS_INLINE void Dft4(V* zr, V* zi, int i, V x0r, V x0i, V x1r, V x1i, V x2r, V x2i, V x3r, V x3i) {
+  const V ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
+  const V cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
+  zr[i] = ar + cr;
+  zi[i] = ai + ci;
+  zr[i + 2] = ar - cr;
+  zi[i + 2] = ai - ci;
+  zr[i + 1] = br + di;
+  zi[i + 1] = bi - dr;
+  zr[i + 3] = br - di;
+  zi[i + 3] = bi + dr;
+}
+
+// Sample j of W frames, windowed.
+template <int W>
+SS_INLINE typename Lanes<W>::V Windowed(const double* const* f, const double* win, int j) {
+  return Lanes<W>::Gather(f, j) * win[j];
+}
+
+// The first stage on [lo, hi): loads the W windowed real frames f[0..W) in bit-reversed order (z[i]
+// holds sample pair m = rev[i]: re = x[2m]·w[2m], im = x[2m+1]·w[2m+1]) and does the size-2 DFTs
+// when log2 half is odd, else the size-4 ones.
 template <int W>
 SS_INLINE void FirstStage(const Tables& p, const double* const* f, const double* win,
                           typename Lanes<W>::V* zr, typename Lanes<W>::V* zi, int lo, int hi) {
@@ -112,33 +143,17 @@ SS_INLINE void FirstStage(const Tables& p, const double* const* f, const double*
   const int32_t* rev = p.rev.data();
   if (p.bits & 1) {
     for (int i = lo; i < hi; i += 2) {
-      const int ja = 2 * rev[i], jb = 2 * rev[i + 1];
-      const V ar = Lanes<W>::Gather(f, ja) * win[ja], ai = Lanes<W>::Gather(f, ja + 1) * win[ja + 1];
-      const V br = Lanes<W>::Gather(f, jb) * win[jb], bi = Lanes<W>::Gather(f, jb + 1) * win[jb + 1];
-      zr[i] = ar + br;
-      zi[i] = ai + bi;
-      zr[i + 1] = ar - br;
-      zi[i + 1] = ai - bi;
+      const int a = 2 * rev[i], b = 2 * rev[i + 1];
+      Dft2<V>(zr, zi, i, Windowed<W>(f, win, a), Windowed<W>(f, win, a + 1), Windowed<W>(f, win, b),
+              Windowed<W>(f, win, b + 1));
     }
     return;
   }
   for (int i = lo; i < hi; i += 4) {
-    // In bit-reversed order the four inputs of a size-4 DFT are x0, x2, x1, x3.
     const int j0 = 2 * rev[i], j1 = 2 * rev[i + 1], j2 = 2 * rev[i + 2], j3 = 2 * rev[i + 3];
-    const V x0r = Lanes<W>::Gather(f, j0) * win[j0], x0i = Lanes<W>::Gather(f, j0 + 1) * win[j0 + 1];
-    const V x1r = Lanes<W>::Gather(f, j1) * win[j1], x1i = Lanes<W>::Gather(f, j1 + 1) * win[j1 + 1];
-    const V x2r = Lanes<W>::Gather(f, j2) * win[j2], x2i = Lanes<W>::Gather(f, j2 + 1) * win[j2 + 1];
-    const V x3r = Lanes<W>::Gather(f, j3) * win[j3], x3i = Lanes<W>::Gather(f, j3 + 1) * win[j3 + 1];
-    const V ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
-    const V cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
-    zr[i] = ar + cr;
-    zi[i] = ai + ci;
-    zr[i + 2] = ar - cr;
-    zi[i + 2] = ai - ci;
-    zr[i + 1] = br + di;
-    zi[i + 1] = bi - dr;
-    zr[i + 3] = br - di;
-    zi[i + 3] = bi + dr;
+    Dft4<V>(zr, zi, i, Windowed<W>(f, win, j0), Windowed<W>(f, win, j0 + 1), Windowed<W>(f, win, j1),
+            Windowed<W>(f, win, j1 + 1), Windowed<W>(f, win, j2), Windowed<W>(f, win, j2 + 1),
+            Windowed<W>(f, win, j3), Windowed<W>(f, win, j3 + 1));
   }
 }
 
@@ -148,29 +163,11 @@ SS_INLINE void FirstStageInPlace(const Tables& p, typename Lanes<W>::V* zr, type
                                  int hi) {
   using V = typename Lanes<W>::V;
   if (p.bits & 1) {
-    for (int i = lo; i < hi; i += 2) {
-      const V ar = zr[i], ai = zi[i], br = zr[i + 1], bi = zi[i + 1];
-      zr[i] = ar + br;
-      zi[i] = ai + bi;
-      zr[i + 1] = ar - br;
-      zi[i + 1] = ai - bi;
-    }
+    for (int i = lo; i < hi; i += 2) Dft2<V>(zr, zi, i, zr[i], zi[i], zr[i + 1], zi[i + 1]);
     return;
   }
-  for (int i = lo; i < hi; i += 4) {
-    const V x0r = zr[i], x0i = zi[i], x1r = zr[i + 1], x1i = zi[i + 1];
-    const V x2r = zr[i + 2], x2i = zi[i + 2], x3r = zr[i + 3], x3i = zi[i + 3];
-    const V ar = x0r + x1r, ai = x0i + x1i, br = x0r - x1r, bi = x0i - x1i;
-    const V cr = x2r + x3r, ci = x2i + x3i, dr = x2r - x3r, di = x2i - x3i;
-    zr[i] = ar + cr;
-    zi[i] = ai + ci;
-    zr[i + 2] = ar - cr;
-    zi[i + 2] = ai - ci;
-    zr[i + 1] = br + di;
-    zi[i + 1] = bi - dr;
-    zr[i + 3] = br - di;
-    zi[i + 3] = bi + dr;
-  }
+  for (int i = lo; i < hi; i += 4)
+    Dft4<V>(zr, zi, i, zr[i], zi[i], zr[i + 1], zi[i + 1], zr[i + 2], zi[i + 2], zr[i + 3], zi[i + 3]);
 }
 
 // One radix-4 DIT stage on [lo, hi) (a multiple of 4q): combines four length-q DFTs at s, s+q, s+2q,
