@@ -3,7 +3,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { liveTensorCount, tensor, tidy } from "../src/engine/index.js";
 import { permutations } from "../src/separator/assignment.js";
-import { applyPermutations, bestPermutations, pairwiseMse, permuteToSources } from "../src/separator/pit.js";
+import { sharesLoss } from "../src/model/index.js";
+import {
+  applyPermutations,
+  bestPermutations,
+  pairwiseMse,
+  pairwiseShares,
+  permuteToSources,
+} from "../src/separator/pit.js";
+import { lcgNoise } from "./feature-helpers.js";
 
 test("permutations: all K! orders, identity first", () => {
   assert.deepEqual(permutations(2), [
@@ -87,4 +95,41 @@ test("PIT gradients flow to the chosen outputs only through the permutation", ()
     assert.deepEqual(separated.grad!.toArray(), [10, 10, 1, 1]);
   });
   assert.equal(liveTensorCount(), before);
+});
+
+test("PIT by share errors: an order's summed pair costs are the shares loss of the outputs in that order, and the order chosen has the least loss", () => {
+  const before = liveTensorCount();
+  tidy(() => {
+    // B = 3, K = 3, H = 4, W = 5, values in [0, 1] (native features); mixture planes in [0.3, 1].
+    const [b, k, h, w] = [3, 3, 4, 5];
+    const noise = (n: number, seed: number): number[] => Array.from(lcgNoise(n, seed), (v) => 0.5 + 0.5 * v);
+    const separated = tensor(noise(b * k * h * w, 1), [b, k, h, w]);
+    const sources = tensor(noise(b * k * h * w, 2), [b, k, h, w]);
+    const mixture = tensor(
+      noise(b * h * w, 3).map((v) => 0.3 + 0.7 * v),
+      [b, 1, h, w],
+    );
+    const topDb = 80;
+    const logits = tensor(new Array(b * k * 2).fill(0), [b, k, 2]);
+    const costs = pairwiseShares(separated, sources, mixture, topDb);
+    const lossOf = (perms: number[][]): number =>
+      sharesLoss(
+        applyPermutations({ separated, logits }, perms).separated,
+        { sources, mixture, labels: logits },
+        topDb,
+      ).item();
+    for (const p of permutations(k)) {
+      const perms = [p, p, p];
+      // the loss is the mean over samples of K × mean over cells and sources, i.e. Σ_j cost[perm[j]][j]
+      const summed = costs.reduce((acc, c) => acc + p.reduce((s, i, j) => s + c[i * k + j]!, 0), 0) / b;
+      assert.ok(Math.abs(lossOf(perms) - summed) < 1e-6, `order ${p}: ${lossOf(perms)} vs ${summed}`);
+    }
+    const { perms } = permuteToSources({ separated, logits }, sources, { mixture, topDb });
+    // per sample, no other order has a smaller cost
+    perms.forEach((chosen, i) => {
+      const cost = (p: number[]): number => p.reduce((s, o, j) => s + costs[i]![o * k + j]!, 0);
+      for (const p of permutations(k)) assert.ok(cost(chosen) <= cost(p) + 1e-9);
+    });
+  });
+  assert.equal(liveTensorCount(), before, "PIT leaked tensors");
 });

@@ -3,6 +3,7 @@ export {
   type JointLoss,
   jointLoss,
   sharesLoss,
+  shareTerms,
   type JointModelConfig,
   JointModelConfigSchema,
   type JointOutput,

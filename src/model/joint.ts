@@ -150,20 +150,35 @@ function summedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
  * @param separated [batch, K, H, W]; targets.sources the same; targets.mixture [batch, 1, H, W]
  */
 export function sharesLoss(separated: Tensor, targets: LossTargets, topDb: number | undefined): Tensor {
+  const { shares, ideal, weight } = shareTerms(separated, targets, topDb, "sharesLoss");
+  return shares.sub(ideal).square().mul(weight).mean().mul(targets.sources.dim(1));
+}
+
+/**
+ * The terms of {@link sharesLoss}: the shares s [B, K, H, W] of the separated planes, the ideal shares
+ * r of the references (the same shape), and the magnitude weight w [B, 1, H, W] (mean 1 per sample);
+ * float32 (float64 stays, for gradient checks), even under bf16 autocast.
+ * @param caller named in the error when the mixture or topDb is missing
+ */
+export function shareTerms(
+  separated: Tensor,
+  targets: Pick<LossTargets, "sources" | "mixture">,
+  topDb: number | undefined,
+  caller: string,
+): { shares: Tensor; ideal: Tensor; weight: Tensor } {
   if (targets.mixture === undefined || topDb === undefined)
-    throw new Error("sharesLoss: needs the mixture features and topDb");
-  const k = targets.sources.dim(1);
+    throw new Error(`${caller}: needs the mixture features and topDb`);
   const a = (topDb * Math.LN10) / 10;
-  // float32 (float64 stays, for gradient checks), even under bf16 autocast.
   const wide = (t: Tensor): Tensor => (t.dtype === "float64" ? t : t.float());
-  const shares = F.softmax(wide(separated).mul(a), 1);
-  const ideal = F.softmax(wide(targets.sources).mul(a), 1);
   const magnitude = wide(targets.mixture)
     .sub(1)
     .mul(a / 2)
     .exp();
-  const weight = magnitude.div(magnitude.mean([1, 2, 3], true));
-  return shares.sub(ideal).square().mul(weight).mean().mul(k);
+  return {
+    shares: F.softmax(wide(separated).mul(a), 1),
+    ideal: F.softmax(wide(targets.sources).mul(a), 1),
+    weight: magnitude.div(magnitude.mean([1, 2, 3], true)),
+  };
 }
 
 /**

@@ -5,7 +5,7 @@
  * ({@link bestAssignment}), and outputs and logits are reordered to it before the loss.
  */
 import { noGrad, type Tensor, tensor, tidy } from "../engine/index.js";
-import type { JointOutput } from "../model/joint.js";
+import { type JointOutput, shareTerms } from "../model/joint.js";
 import { bestAssignment } from "./assignment.js";
 
 /**
@@ -21,6 +21,40 @@ export function pairwiseMse(separated: Tensor, sources: Tensor): Float32Array[] 
       const s = separated.detach().float().unsqueeze(2); // [B, K, 1, H, W]
       const t = sources.unsqueeze(1); // [B, 1, K, H, W]
       return s.sub(t).square().mean([3, 4]).toFloat32Array(); // [B, K, K]
+    }),
+  );
+  return Array.from({ length: b }, (_, i) => values.subarray(i * k * k, (i + 1) * k * k));
+}
+
+/**
+ * Pairwise share errors, the terms of the `shares` separation loss (src/model/joint.ts): cost[b][i][j]
+ * = mean over H·W of w·(s_i − r_j)², s the separated planes' shares, r the references' ideal shares,
+ * w the mixture's magnitude weight. The loss of an order is the sum of its pairs' costs (over K), so
+ * the best order by these costs is the one with the least training loss.
+ * @param separated [B, K, H, W]
+ * @param sources [B, K, H, W]
+ * @param mixture [B, 1, H, W] native features
+ * @param topDb the features' dynamic range, dB
+ * @returns B arrays of K·K numbers (row i = output i, column j = source j)
+ */
+export function pairwiseShares(
+  separated: Tensor,
+  sources: Tensor,
+  mixture: Tensor,
+  topDb: number,
+): Float32Array[] {
+  const [b, k] = separated.shape as [number, number];
+  const values = noGrad(() =>
+    tidy(() => {
+      const { shares, ideal, weight } = shareTerms(
+        separated.detach(),
+        { sources, mixture },
+        topDb,
+        "pairwiseShares",
+      );
+      const s = shares.unsqueeze(2); // [B, K, 1, H, W]
+      const r = ideal.unsqueeze(1); // [B, 1, K, H, W]
+      return s.sub(r).square().mul(weight.unsqueeze(1)).mean([3, 4]).toFloat32Array(); // [B, K, K]
     }),
   );
   return Array.from({ length: b }, (_, i) => values.subarray(i * k * k, (i + 1) * k * k));
@@ -58,16 +92,24 @@ export function applyPermutations(output: JointOutput, perms: number[][]): Joint
 }
 
 /**
- * PIT in one call: the per-sample best order by separation MSE, applied to outputs and logits.
+ * PIT in one call: the per-sample best order, applied to outputs and logits. The order is the one with
+ * the least separation loss: by the share errors when `shares` is given (the `shares` loss), else by
+ * MSE (the `mse` loss).
  * @param sources reference sources [B, K, H, W]
+ * @param shares the mixture features [B, 1, H, W] and topDb, for the `shares` loss
  * @returns the reordered output and the permutations chosen
  */
 export function permuteToSources(
   output: JointOutput,
   sources: Tensor,
+  shares?: { mixture: Tensor; topDb: number },
 ): { output: JointOutput; perms: number[][] } {
   const k = output.separated.dim(1);
-  const perms = bestPermutations(pairwiseMse(output.separated, sources), k);
+  const costs =
+    shares === undefined
+      ? pairwiseMse(output.separated, sources)
+      : pairwiseShares(output.separated, sources, shares.mixture, shares.topDb);
+  const perms = bestPermutations(costs, k);
   const identity = perms.every((p) => p.every((v, i) => v === i));
   return { output: identity ? output : applyPermutations(output, perms), perms };
 }

@@ -82,7 +82,11 @@ function batchStep(run: Run, batch: LabeledBatch, backward: boolean): PassSums {
       [n, k],
     );
     let output = autocast(() => model.forward(mixture));
-    if (config.pit) output = permuteToSources(output, sources).output;
+    if (config.pit) {
+      // the order with the least separation loss, by that loss's own terms
+      const shares = config.separationLoss === "shares" ? { mixture, topDb: run.features.topDb } : undefined;
+      output = permuteToSources(output, sources, shares).output;
+    }
     // The reference term only shapes the gradient: the reported losses stay the seed's.
     const referenceLogits =
       backward && config.referenceWeight > 0
