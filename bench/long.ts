@@ -4,16 +4,16 @@
 // Long files in bounded memory (issue 13: peak RSS under 400 MB for any length). Writes test files
 // of each length (synthesised: harmonic tones whose pitch moves every few seconds over quiet noise;
 // 44.1 kHz stereo and 16 kHz mono 16-bit WAV, written block by block; mp3stereo44k: the 44.1 kHz
-// stereo audio encoded to MP3 by lame), then runs `stemscope
-// separate` and `stemscope predict` on each through the CLI in a child process, and reports wall
-// time and the child's peak RSS (process.resourceUsage().maxRSS at its exit, read by a preloaded
-// module). The CLI is the compiled one users run (bin/stemscope.js over the TypeScript compiled into
-// the bench's temporary folder, so the checkout's dist/ is not touched); `--cli tsx` runs
-// src/cli/main.ts through tsx instead, whose in-memory compiler adds about 50 MB. Files are written to
-// disk block by block (a 2-h 44.1 kHz stereo file is 1.3 GB; the free space is checked first) and
-// removed after their runs. Baseline, in the same run: the whole-file path (separateFile +
-// writeSeparation, which holds the file and its stems in memory) in a child process, for lengths up
-// to --baseline-max minutes. The model: --model, else the packaged models/default. --batch-size
+// stereo audio encoded to MP3 by lame), then runs `stemscope separate` and `stemscope predict` on
+// each through the CLI in a child process, and reports wall time and the child's peak RSS
+// (process.resourceUsage().maxRSS at its exit, read by a preloaded module). The CLI is the compiled
+// one users run (bin/stemscope.js, with the node flags of its first line, over the TypeScript
+// compiled into the bench's temporary folder, so the checkout's dist/ is not touched); `--cli tsx`
+// runs src/cli/main.ts through tsx instead, whose in-memory compiler adds about 50 MB. Files are
+// written to disk block by block (a 2-h 44.1 kHz stereo file is 1.3 GB; the free space is checked
+// first) and removed after their runs. Baseline, in the same run: the whole-file path (separateFile
+// + writeSeparation, which holds the file and its stems in memory) in a child process, for lengths
+// up to --baseline-max minutes. The model: --model, else the packaged models/default. --batch-size
 // (windows per forward pass: the forward's working memory grows with it, not with the file) and
 // --backend are passed to the CLI. Prints one JSON line per run, then a summary line (the peak per
 // length).
@@ -148,13 +148,25 @@ interface Run {
   cpuSeconds: number;
 }
 
-/** Runs `node [--import tsx] --import probe <args>` and measures it. */
+/** The node flags of bin/stemscope.js's `#!/usr/bin/env -S node …` line (what users run it with). */
+function launcherFlags(): string[] {
+  const first = readFileSync(join(root, "bin", "stemscope.js"), "utf8").split("\n", 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m === null
+    ? []
+    : m[1]!
+        .trim()
+        .split(/\s+/)
+        .filter((f) => f !== "");
+}
+
+/** Runs `node <launcher flags> [--import tsx] --import probe <args>` and measures it. */
 function measure(dir: string, probe: string, args: string[], tsx: boolean): Run {
   const usage = join(dir, "rusage.json");
   rmSync(usage, { force: true });
   const start = performance.now();
   const loader = tsx ? ["--import", "tsx"] : [];
-  const r = spawnSync(process.execPath, [...loader, "--import", probe, ...args], {
+  const r = spawnSync(process.execPath, [...launcherFlags(), ...loader, "--import", probe, ...args], {
     cwd: root,
     env: { ...process.env, STEMSCOPE_RUSAGE: usage },
     encoding: "utf8",
