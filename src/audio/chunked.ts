@@ -9,6 +9,7 @@ import { openSync, closeSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { decodeChunked } from "audio-decode/stream";
 import { AudioError } from "./errors.js";
+import { describe } from "./load.js";
 import { type ByteSource, checkFileSampleRate, compressedFormat, streamEndProblem } from "./file-checks.js";
 
 /** Formats decoded in chunks: audio-decode's names for them. */
@@ -16,10 +17,6 @@ type ChunkedFormat = NonNullable<ReturnType<typeof compressedFormat>>;
 
 /** Bytes read from the file per decoder call. */
 const READ_BYTES = 1 << 18;
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A file's bytes read by position through a cached window (for the stream-end checks' header walks). */
 class FileBytes implements ByteSource {
@@ -55,11 +52,16 @@ function withFileBytes<T>(path: string, size: number, f: (bytes: ByteSource) => 
 }
 
 /**
- * The format of a file this module decodes in chunks (see compressedFormat), or undefined.
+ * The format of a file this module decodes in chunks (see compressedFormat), or undefined (also when
+ * the file cannot be read: the whole-file decoder then says why, naming it).
  * @param size the file's size in bytes
  */
 export function chunkedFormat(path: string, size: number): ChunkedFormat | undefined {
-  return withFileBytes(path, size, compressedFormat);
+  try {
+    return withFileBytes(path, size, compressedFormat);
+  } catch {
+    return undefined;
+  }
 }
 
 async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {

@@ -17,7 +17,8 @@ import {
   looksLikeWav,
 } from "./wav.js";
 
-function describe(error: unknown): string {
+/** An error's message (or the thrown value as text). */
+export function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
