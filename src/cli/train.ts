@@ -148,7 +148,10 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
       "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
     ],
     ["--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks"],
-    ["--pit", "permutation-invariant training: best source order per sample"],
+    [
+      "--pit",
+      "permutation-invariant training: each sample's source order is the one with the least separation loss",
+    ],
     [
       "--separation-loss <kind>",
       `mse (the seed's: squared error of the spectrogram values) | shares (--features native: error of each source's share of every mel cell, what resynthesis turns into masks, weighted by the mixture's magnitude) (default: ${d.separationLoss})`,
