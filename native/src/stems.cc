@@ -45,11 +45,11 @@ struct Spec : fft::Tables {
 template <int W>
 struct Scratch {
   using V = typename Lanes<W>::V;
-  Aligned<V> zr, zi, re, im;
+  Aligned<V> zr, zi, re, im, mre, mim;  // mre/mim: a source's masked spectrum
   std::vector<double> padded, shares, sums;
   std::vector<float> power;
   explicit Scratch(const Spec& s)
-      : zr(s.half), zi(s.half), re(s.nBins), im(s.nBins),
+      : zr(s.half), zi(s.half), re(s.nBins), im(s.nBins), mre(s.nBins), mim(s.nBins),
         padded(static_cast<size_t>(s.length) + s.nFft),
         shares(static_cast<size_t>(s.sources - 1) * s.nMels * s.frames),
         sums(static_cast<size_t>(s.sources - 1) * s.inverseWss.size()),
@@ -145,8 +145,6 @@ SS_INLINE void SeparateOne(const Spec& s, Scratch<W>& w, const float* clip, cons
   const double* __restrict weight = s.weight.data();
   const V* re = w.re.data();
   const V* im = w.im.data();
-  // the masked spectra reuse re/im's shape; zr/zi hold the inverse's output
-  Aligned<V> mre(nBins), mim(nBins);
   const double scale = 1.0 / h;
   for (int t0 = 0; t0 < frames; t0 += W) {
     const int lanes = std::min(W, frames - t0);
@@ -157,8 +155,8 @@ SS_INLINE void SeparateOne(const Spec& s, Scratch<W>& w, const float* clip, cons
       const double* column[W];
       for (int l = 0; l < W; ++l)
         column[l] = shares + src * cells + static_cast<size_t>(std::min(t0 + l, frames - 1)) * nMels;
-      V* __restrict mr = mre.data();
-      V* __restrict mi = mim.data();
+      V* __restrict mr = w.mre.data();
+      V* __restrict mi = w.mim.data();
       for (int b = 0; b < nBins; ++b) {
         const int g = binSource[b];
         const int a = binStart[g], e = binStart[g + 1];

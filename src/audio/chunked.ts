@@ -10,7 +10,13 @@ import { open } from "node:fs/promises";
 import { decodeChunked } from "audio-decode/stream";
 import { AudioError } from "./errors.js";
 import { describe } from "./load.js";
-import { type ByteSource, checkFileSampleRate, compressedFormat, streamEndProblem } from "./file-checks.js";
+import {
+  type ByteSource,
+  checkFileSampleRate,
+  checkFinite,
+  compressedFormat,
+  streamEndProblem,
+} from "./file-checks.js";
 
 /** Formats decoded in chunks: audio-decode's names for them. */
 type ChunkedFormat = NonNullable<ReturnType<typeof compressedFormat>>;
@@ -135,15 +141,7 @@ export async function surveyChunkedAudio(
         `${path}: the sample rate changes from ${sampleRate} to ${chunk.sampleRate} Hz at frame ${frames}; expected one rate`,
       );
     }
-    for (const [c, channel] of chunk.channels.entries()) {
-      for (let i = 0; i < channel.length; i++) {
-        if (!Number.isFinite(channel[i]!)) {
-          throw new AudioError(
-            `${path}: audio contains a ${channel[i]} sample (frame ${frames + i}, channel ${c}); expected finite samples`,
-          );
-        }
-      }
-    }
+    checkFinite(chunk.channels, frames, path);
     channels = Math.max(channels, chunk.channels.length);
     frames += chunk.channels[0]!.length;
   }

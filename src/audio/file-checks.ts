@@ -44,6 +44,23 @@ export function checkFileSampleRate(rate: number, sourceName: string): void {
 }
 
 /**
+ * Rejects non-finite samples, naming the first one's frame and channel.
+ * @param block one array per channel; `firstFrame` the frame its first sample is in the file
+ * @throws AudioError naming `name`
+ */
+export function checkFinite(block: readonly Float32Array[], firstFrame: number, name: string): void {
+  for (const [c, channel] of block.entries()) {
+    for (let i = 0; i < channel.length; i++) {
+      if (!Number.isFinite(channel[i]!)) {
+        throw new AudioError(
+          `${name}: audio contains a ${channel[i]} sample (frame ${firstFrame + i}, channel ${c}); expected finite samples`,
+        );
+      }
+    }
+  }
+}
+
+/**
  * Why the stream in `bytes` looks cut short, or undefined when it looks complete or the format has
  * no way to tell (WAV is checked by its own reader; other formats are not checked).
  *

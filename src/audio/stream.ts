@@ -10,6 +10,7 @@
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { chunkedBlocks, chunkedFormat, surveyChunkedAudio } from "./chunked.js";
 import { AudioError } from "./errors.js";
+import { checkFinite } from "./file-checks.js";
 import { decodeAudioFile, warnOnStderr } from "./load.js";
 import { type ResampleLayout, resampleLayout } from "./resample.js";
 import { decodeWav } from "./wav.js";
@@ -33,19 +34,6 @@ export interface AudioStream {
   blocks(blockFrames?: number): AsyncGenerator<Float32Array[]>;
   /** Releases the file (when there is one). */
   close(): Promise<void>;
-}
-
-/** Rejects non-finite samples as prepareDecoded does (whole-file checks, one block at a time). */
-function checkFinite(block: readonly Float32Array[], firstFrame: number, name: string): void {
-  for (const [c, channel] of block.entries()) {
-    for (let i = 0; i < channel.length; i++) {
-      if (!Number.isFinite(channel[i]!)) {
-        throw new AudioError(
-          `${name}: audio contains a ${channel[i]} sample (frame ${firstFrame + i}, channel ${c}); expected finite samples`,
-        );
-      }
-    }
-  }
 }
 
 /**

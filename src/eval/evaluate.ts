@@ -408,8 +408,9 @@ export async function evaluate(
   // next batch and scores the previous one, so that work takes CPU time the forward's threads would
   // otherwise spend waiting (libtorch's forward runs on this thread: there they follow each other).
   const prepare = async (b0: number) => {
-    const audio = await readBatchAudio(batchAt(b0), rate, featurizer.clipLength);
-    return { b0, batch: batchAt(b0), audio, features: featurizer.samples(audio.mixtures, audio.sources) };
+    const batch = batchAt(b0);
+    const audio = await readBatchAudio(batch, rate, featurizer.clipLength);
+    return { b0, batch, audio, features: featurizer.samples(audio.mixtures, audio.sources) };
   };
   let current = samples.length > 0 ? await prepare(0) : null;
   let scorePrevious: (() => void) | null = null;
