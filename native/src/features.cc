@@ -517,14 +517,7 @@ Parsed ParseBatch(const Napi::CallbackInfo& info, const std::string& fn) {
   if (!peaks.IsUndefined() && !peaks.IsNull())
     r.job.peaks =
         KeptTypedArg<double>(env, fn, "options.peaks", peaks, napi_float64_array, "Float64Array", batch, r.keep);
-  const Napi::Value isa = option("isa");
-  const std::string want = isa.IsString() ? isa.As<Napi::String>().Utf8Value() : isa.IsUndefined() ? "auto" : "";
-  if (want == "auto") r.job.wide = CpuHasAvx2();
-  else if (want == "baseline") r.job.wide = false;
-  else if (want == "avx2") {
-    if (!CpuHasAvx2()) Fail(env, fn, "options.isa \"avx2\": this CPU (or build) has no AVX2 + FMA", true);
-    r.job.wide = true;
-  } else Fail(env, fn, "options.isa must be \"auto\", \"baseline\" or \"avx2\", got " + Got(isa));
+  r.job.wide = WideBuildArg(env, fn, "options.isa", option("isa"), CpuHasAvx2());
   return r;
 }
 

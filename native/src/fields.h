@@ -92,4 +92,18 @@ std::vector<T> ArrayField(Napi::Object o, const std::string& fn, const char* obj
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
 }
 
+// Which SIMD build of a kernel runs, from `value` ("auto" or undefined: the CPU's best; "baseline";
+// "avx2", refused when this CPU or build lacks it): true for the 4-lane AVX2 + FMA build.
+inline bool WideBuildArg(Napi::Env env, const std::string& fn, const std::string& name, const Napi::Value& value,
+                         bool hasAvx2) {
+  const std::string want = value.IsString() ? value.As<Napi::String>().Utf8Value() : value.IsUndefined() ? "auto" : "";
+  if (want == "auto") return hasAvx2;
+  if (want == "baseline") return false;
+  if (want == "avx2") {
+    if (!hasAvx2) Fail(env, fn, name + " \"avx2\": this CPU (or build) has no AVX2 + FMA", true);
+    return true;
+  }
+  Fail(env, fn, name + " must be \"auto\", \"baseline\" or \"avx2\", got " + Got(value));
+}
+
 }  // namespace stemscope

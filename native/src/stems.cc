@@ -289,13 +289,7 @@ Napi::Value StemsBatch(const Napi::CallbackInfo& info) {
   job.out = TypedArg<float>(env, kFn, "argument 'output'", info[3], napi_float32_array, "Float32Array", outValues)
                 .Data();  // [B, K, length]
   job.threads = static_cast<int>(IntegerArg(env, kFn, "argument 'threads'", info[4], 1, 1024));
-  const std::string want = info[5].IsUndefined() ? "auto" : info[5].IsString() ? info[5].As<Napi::String>().Utf8Value() : "";
-  if (want == "auto") job.wide = CpuHasAvx2();
-  else if (want == "baseline") job.wide = false;
-  else if (want == "avx2") {
-    if (!CpuHasAvx2()) Fail(env, kFn, "argument 'isa' \"avx2\": this CPU (or build) has no AVX2 + FMA", true);
-    job.wide = true;
-  } else Fail(env, kFn, "argument 'isa' must be \"auto\", \"baseline\" or \"avx2\", got " + Got(info[5]));
+  job.wide = WideBuildArg(env, kFn, "argument 'isa'", info[5], CpuHasAvx2());
   try {
     RunJob(job);
   } catch (const std::exception& e) {
