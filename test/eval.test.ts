@@ -121,6 +121,13 @@ test("evaluate: the test part of split.json, consistent counts and bounds, align
   for (const v of [a.sdr.mean, a.siSdr.mean, a.mixtureSiSdr.mean, a.siSdrImprovement.mean])
     assert.ok(Number.isFinite(v));
   assert.ok(Math.abs(a.siSdrImprovement.mean - (a.siSdr.mean - a.mixtureSiSdr.mean)) < 1e-9);
+  // order-free: each mixture's best order totals at least as much as the aligned one; equal when
+  // every aligned order is the best one
+  const best = a.bestOrder!;
+  assert.equal(best.siSdrImprovement.count, 4);
+  assert.ok(best.siSdr.mean >= a.siSdr.mean - 1e-9, `${best.siSdr.mean} < ${a.siSdr.mean}`);
+  if (best.alignedIsBest === 1) assert.ok(Math.abs(best.siSdr.mean - a.siSdr.mean) < 1e-9);
+  assert.ok([0, 0.5, 1].includes(best.alignedIsBest), `${best.alignedIsBest}`);
 
   const all = await evaluate(model, data, { subset: "all", audio: false });
   assert.equal(all.samples, 6);
@@ -185,6 +192,13 @@ test("report: metrics.json, report.md with tables and pictures, training curves 
     "SI-SDR improvement",
   ])
     assert.ok(md.includes(needle), needle);
+  const best = m.separation.audio!.bestOrder!.siSdrImprovement;
+  assert.ok(
+    md.includes(
+      `| SI-SDRi in each mixture's best order (order-free), mean / median | ${best.mean.toFixed(2)} dB / ${best.median.toFixed(2)} dB |`,
+    ),
+    md,
+  );
   const loss = readFileSync(join(out, "loss.svg"), "utf8");
   assert.match(loss, />trainLoss</);
   assert.match(loss, />valLoss</);

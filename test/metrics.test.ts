@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
+  bestSiSdrOrder,
   classificationScores,
   confusionMatrix,
   finiteMean,
@@ -147,6 +148,31 @@ test("SI-SDR improvement over the mixture", () => {
   close(scores.siSdr, 20, 1e-9);
   close(scores.siSdrImprovement, 20, 1e-9);
   assert.deepEqual(finiteMean([1, Number.NaN, 3]), { mean: 2, count: 2 });
+});
+
+test("best SI-SDR order: swapped estimates are paired back; a silent reference never decides; K = 3", () => {
+  const { s, c } = waves(4000, 20);
+  const mixture = s.map((v, i) => v + c[i]!);
+  // estimate 0 is mostly c (20 dB), estimate 1 mostly s (10 dB): the best order is the swap
+  const e0 = c.map((v, i) => v + 0.1 * s[i]!);
+  const e1 = s.map((v, i) => v + Math.sqrt(0.1) * c[i]!);
+  const scores = [e0, e1].map((e) => [s, c].map((r) => sourceAudioScores(e, r, mixture)));
+  assert.deepEqual(bestSiSdrOrder(scores), [1, 0]);
+  close(scores[0]![1]!.siSdr, 20, 1e-9);
+  close(scores[1]![0]!.siSdr, 10, 1e-9);
+  // a silent second reference: its NaN scores do not count, so s goes to estimate 1 (10 dB, not −20)
+  const silent = new Float64Array(s.length);
+  const withSilent = [e0, e1].map((e) => [s, silent].map((r) => sourceAudioScores(e, r, mixture)));
+  assert.ok(Number.isNaN(withSilent[0]![1]!.siSdr));
+  close(withSilent[0]![0]!.siSdr, -20, 1e-9);
+  assert.deepEqual(bestSiSdrOrder(withSilent), [1, 0]);
+  // K = 3: the order of the highest total, though estimate 0 alone would rather take reference 1
+  const table = [
+    [0, 6, 5],
+    [0, 9, 1],
+    [4, 1, 0],
+  ].map((row) => row.map((siSdr) => ({ sdr: siSdr, siSdr, mixtureSiSdr: 0, siSdrImprovement: siSdr })));
+  assert.deepEqual(bestSiSdrOrder(table), [2, 1, 0]); // 5 + 9 + 4 = 18; greedy would total 6 + 1 + 4
 });
 
 test("named classes: the K highest play probabilities 1 − Π(1 − p_k), ascending; matched order-free", () => {

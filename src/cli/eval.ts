@@ -63,7 +63,7 @@ function summaryLines(m: EvalMetrics, reportDir: string): string {
     ...(a === undefined
       ? []
       : [
-          `  SDR ${f(a.sdr.mean, 2)} dB, SI-SDR ${f(a.siSdr.mean, 2)} dB, SI-SDRi ${f(a.siSdrImprovement.mean, 2)} dB`,
+          `  SDR ${f(a.sdr.mean, 2)} dB, SI-SDR ${f(a.siSdr.mean, 2)} dB, SI-SDRi ${f(a.siSdrImprovement.mean, 2)} dB${a.bestOrder === undefined ? "" : ` (in each mixture's best order ${f(a.bestOrder.siSdrImprovement.mean, 2)} dB)`}`,
           ...(a.oracle === undefined
             ? []
             : [

@@ -15,7 +15,9 @@
  *   1 − Π_k (1 − p_k)), compared with the labels order-free — the share of sources named correctly,
  *   and the share of mixtures whose K instruments are all named (named exact match);
  * - audio: stems from masks on the mixture's STFT (src/separator/masks.ts), scored against the
- *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR);
+ *   reference source audio by SDR, SI-SDR, and SI-SDRi (improvement over the mixture's SI-SDR), in
+ *   the aligned order and, order-free, in each mixture's best order (the permutation with the highest
+ *   total SI-SDR, as permutation-invariant separation papers score);
  * - oracle (when asked): the same resynthesis from the reference sources' own features instead of
  *   the model's — the ideal ratio masks in the model's 128-band domain, so the ceiling any model
  *   with this feature domain and resynthesis can reach — scored the same way, source k against
@@ -41,6 +43,7 @@ import {
 } from "../separator/naming.js";
 import type { BatchOutputs, Separator } from "../separator/separator.js";
 import {
+  bestSiSdrOrder,
   classificationScores,
   confusionMatrix,
   finiteMean,
@@ -152,6 +155,17 @@ export interface EvalMetrics {
       /** SI-SDR and SI-SDRi means by the reference source's class. */
       perClass: Record<string, { siSdr: number; siSdrImprovement: number; count: number }>;
       /**
+       * Order-free: each mixture's stems scored in the permutation with the highest total SI-SDR
+       * (so the most SI-SDRi too), whatever the spectrogram MSE prefers. Absent from metrics.json
+       * files written before it was added.
+       */
+      bestOrder?: {
+        siSdr: DbSummary;
+        siSdrImprovement: DbSummary;
+        /** Share of mixtures whose aligned order (least spectrogram MSE) is that best order. */
+        alignedIsBest: number;
+      };
+      /**
        * With `oracle`: the stems resynthesised from the reference sources' features (ideal ratio
        * masks in the model's feature domain), source k scored against reference k.
        */
@@ -246,6 +260,7 @@ class Tally {
   readonly siSdrs: number[] = [];
   readonly mixSiSdrs: number[] = [];
   readonly improvements: number[] = [];
+  readonly best = { siSdrs: [] as number[], improvements: [] as number[], alignedIsBest: 0, mixtures: 0 };
   readonly byClass: { siSdr: number[]; imp: number[] }[];
   readonly oracle = { sdrs: [] as number[], siSdrs: [] as number[], improvements: [] as number[] };
 
@@ -289,7 +304,10 @@ class Tally {
     return perm;
   }
 
-  /** The audio scores of one sample's stems against its references, in the aligned order. */
+  /**
+   * The audio scores of one sample's stems against its references, in the aligned order and in the
+   * order of the highest total SI-SDR.
+   */
   addAudio(
     stems: Float32Array[],
     references: Float32Array[],
@@ -297,17 +315,25 @@ class Tally {
     labels: number[],
     perm: number[],
   ): void {
-    stems.forEach((stem, s) => {
+    const scores = stems.map((stem) => references.map((ref) => sourceAudioScores(stem, ref, mixture)));
+    stems.forEach((_, s) => {
       const j = perm[s]!;
-      const scores = sourceAudioScores(stem, references[j]!, mixture);
-      this.sdrs.push(scores.sdr);
-      this.siSdrs.push(scores.siSdr);
-      this.mixSiSdrs.push(scores.mixtureSiSdr);
-      this.improvements.push(scores.siSdrImprovement);
+      const score = scores[s]![j]!;
+      this.sdrs.push(score.sdr);
+      this.siSdrs.push(score.siSdr);
+      this.mixSiSdrs.push(score.mixtureSiSdr);
+      this.improvements.push(score.siSdrImprovement);
       const entry = this.byClass[labels[j]!];
-      entry?.siSdr.push(scores.siSdr);
-      entry?.imp.push(scores.siSdrImprovement);
+      entry?.siSdr.push(score.siSdr);
+      entry?.imp.push(score.siSdrImprovement);
     });
+    const best = bestSiSdrOrder(scores);
+    best.forEach((j, s) => {
+      this.best.siSdrs.push(scores[s]![j]!.siSdr);
+      this.best.improvements.push(scores[s]![j]!.siSdrImprovement);
+    });
+    this.best.mixtures++;
+    if (best.every((j, s) => j === perm[s])) this.best.alignedIsBest++;
   }
 
   /** The audio scores of one sample's oracle stems: stem k against reference k. */
@@ -379,6 +405,11 @@ class Tally {
       mixtureSiSdr: dbSummary(this.mixSiSdrs),
       siSdrImprovement: dbSummary(this.improvements),
       perClass,
+      bestOrder: {
+        siSdr: dbSummary(this.best.siSdrs),
+        siSdrImprovement: dbSummary(this.best.improvements),
+        alignedIsBest: this.best.alignedIsBest / Math.max(1, this.best.mixtures),
+      },
     };
   }
 }

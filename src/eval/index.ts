@@ -1,6 +1,7 @@
 // Evaluation: metrics (classification, spectrogram MSE, SDR / SI-SDR), `evaluate()` on a labels.txt
 // dataset, and the Markdown + SVG report.
 export {
+  bestSiSdrOrder,
   classificationScores,
   type ClassificationScores,
   type ClassScores,

@@ -7,6 +7,8 @@
  * cases (test/metrics.test.ts). The naming rules (named classes, label matching) and the best
  * assignment of outputs to references live in src/separator/.
  */
+import { bestAssignment } from "../separator/assignment.js";
+
 /** SDR and SI-SDR values are capped at this many dB (a perfect estimate would be +∞). */
 export const SDR_CAP_DB = 100;
 
@@ -226,6 +228,20 @@ export function sourceAudioScores(
   const s = siSdrOfSums(ss, ee, se);
   const mix = siSdrOfSums(ss, mm, sm);
   return { sdr: sdrOfSums(ss, ee, se), siSdr: s, mixtureSiSdr: mix, siSdrImprovement: s - mix };
+}
+
+/**
+ * The order-free pairing of K estimates with K references: the permutation with the highest total
+ * SI-SDR (so the highest total SI-SDRi too, since the mixture's terms sum to the same in every order),
+ * as permutation-invariant separation is scored. A non-finite SI-SDR (a silent reference) counts as
+ * the lowest SI-SDR there is, −{@link SDR_CAP_DB}, the same in every order, so it never decides it.
+ * @param scores [K][K]: scores[k][j] of estimate k against reference j
+ * @returns π: estimate k goes with reference π[k]
+ */
+export function bestSiSdrOrder(scores: readonly (readonly SourceAudioScores[])[]): number[] {
+  return bestAssignment(
+    scores.map((row) => row.map((x) => (Number.isFinite(x.siSdr) ? -x.siSdr : SDR_CAP_DB))),
+  );
 }
 
 // ---------------------------------------------------------------- summaries

@@ -112,8 +112,14 @@ export function reportMarkdown(metrics: EvalMetrics, pictures: readonly string[]
       `| SI-SDR, mean / median | ${meanMedian(a.siSdr)} |`,
       `| SI-SDR of the unprocessed mixture | ${db(a.mixtureSiSdr.mean)} |`,
       `| SI-SDR improvement (SI-SDRi), mean / median | ${meanMedian(a.siSdrImprovement)} |`,
-      "",
     );
+    if (a.bestOrder !== undefined) {
+      lines.push(
+        `| SI-SDRi in each mixture's best order (order-free), mean / median | ${meanMedian(a.bestOrder.siSdrImprovement)} |`,
+        `| mixtures whose aligned order is the best order | ${pct(a.bestOrder.alignedIsBest)} |`,
+      );
+    }
+    lines.push("");
     if (a.oracle !== undefined) {
       const o = a.oracle;
       lines.push(
