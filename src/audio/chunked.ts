@@ -15,7 +15,9 @@ import {
   checkFileSampleRate,
   checkFinite,
   compressedFormat,
+  noAudioError,
   streamEndProblem,
+  truncationWarning,
 } from "./file-checks.js";
 
 /** Formats decoded in chunks: audio-decode's names for them. */
@@ -146,18 +148,8 @@ export async function surveyChunkedAudio(
     frames += chunk.channels[0]!.length;
   }
   const problem = withFileBytes(path, size, (bytes) => streamEndProblem(bytes, frames));
-  if (frames === 0) {
-    throw new AudioError(
-      problem === undefined
-        ? `${path}: decoder returned no audio (corrupt or empty stream)`
-        : `${path}: no audio decoded: ${problem}; the file looks truncated`,
-    );
-  }
-  if (problem !== undefined) {
-    onWarning(
-      `${path}: ${problem}; the file looks truncated, using the ${(frames / sampleRate).toFixed(2)} s that decoded`,
-    );
-  }
+  if (frames === 0) throw noAudioError(path, problem);
+  if (problem !== undefined) onWarning(truncationWarning(path, problem, frames / sampleRate));
   return { format, sampleRate, channels, frames };
 }
 

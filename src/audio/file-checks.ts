@@ -61,6 +61,27 @@ export function checkFinite(block: readonly Float32Array[], firstFrame: number, 
 }
 
 /**
+ * The error for a file of which nothing decoded.
+ * @param problem {@link streamEndProblem}'s phrase, when the stream also looks cut short
+ */
+export function noAudioError(path: string, problem: string | undefined): AudioError {
+  return new AudioError(
+    problem === undefined
+      ? `${path}: decoder returned no audio (corrupt or empty stream)`
+      : `${path}: no audio decoded: ${problem}; the file looks truncated`,
+  );
+}
+
+/**
+ * The warning for a file whose stream looks cut short but some of which decoded.
+ * @param problem {@link streamEndProblem}'s phrase
+ * @param seconds how much decoded, seconds
+ */
+export function truncationWarning(path: string, problem: string, seconds: number): string {
+  return `${path}: ${problem}; the file looks truncated, using the ${seconds.toFixed(2)} s that decoded`;
+}
+
+/**
  * Why the stream in `bytes` looks cut short, or undefined when it looks complete or the format has
  * no way to tell (WAV is checked by its own reader; other formats are not checked).
  *

@@ -6,7 +6,7 @@ import decode from "audio-decode";
 import { writeFileAtomic } from "../util/atomic.js";
 import { AudioError } from "./errors.js";
 import { resample } from "./resample.js";
-import { checkFileSampleRate, streamEndProblem } from "./file-checks.js";
+import { checkFileSampleRate, noAudioError, streamEndProblem, truncationWarning } from "./file-checks.js";
 import {
   type ClipMode,
   type DecodedAudio,
@@ -74,17 +74,11 @@ export async function decodeAudioFile(
   const frames = decoded.channelData[0]?.length ?? 0;
   const problem = streamEndProblem(bytes, frames);
   if (decoded.channelData.length === 0 || !(decoded.sampleRate > 0)) {
-    throw new AudioError(
-      problem === undefined
-        ? `${path}: decoder returned no audio (corrupt or empty stream)`
-        : `${path}: no audio decoded: ${problem}; the file looks truncated`,
-    );
+    throw noAudioError(path, problem);
   }
   checkFileSampleRate(decoded.sampleRate, path);
   if (problem !== undefined) {
-    (options.onWarning ?? warnOnStderr)(
-      `${path}: ${problem}; the file looks truncated, using the ${(frames / decoded.sampleRate).toFixed(2)} s that decoded`,
-    );
+    (options.onWarning ?? warnOnStderr)(truncationWarning(path, problem, frames / decoded.sampleRate));
   }
   return { channels: decoded.channelData.map((c) => c.slice()), sampleRate: decoded.sampleRate };
 }

@@ -15,15 +15,11 @@ import { bestAssignment } from "./assignment.js";
  * @returns B arrays of K·K numbers (row i = output i, column j = source j)
  */
 export function pairwiseMse(separated: Tensor, sources: Tensor): Float32Array[] {
-  const [b, k] = separated.shape as [number, number];
-  const values = noGrad(() =>
-    tidy(() => {
-      const s = separated.detach().float().unsqueeze(2); // [B, K, 1, H, W]
-      const t = sources.unsqueeze(1); // [B, 1, K, H, W]
-      return s.sub(t).square().mean([3, 4]).toFloat32Array(); // [B, K, K]
-    }),
-  );
-  return Array.from({ length: b }, (_, i) => values.subarray(i * k * k, (i + 1) * k * k));
+  return perSample(separated, () => {
+    const s = separated.detach().float().unsqueeze(2); // [B, K, 1, H, W]
+    const t = sources.unsqueeze(1); // [B, 1, K, H, W]
+    return s.sub(t).square().mean([3, 4]);
+  });
 }
 
 /**
@@ -43,20 +39,27 @@ export function pairwiseShares(
   mixture: Tensor,
   topDb: number,
 ): Float32Array[] {
+  return perSample(separated, () => {
+    const { shares, ideal, weight } = shareTerms(
+      separated.detach(),
+      { sources, mixture },
+      topDb,
+      "pairwiseShares",
+    );
+    const s = shares.unsqueeze(2); // [B, K, 1, H, W]
+    const r = ideal.unsqueeze(1); // [B, 1, K, H, W]
+    return s.sub(r).square().mul(weight.unsqueeze(1)).mean([3, 4]);
+  });
+}
+
+/**
+ * Runs a pairwise cost computation without gradients and splits its [B, K, K] result by sample.
+ * @param separated [B, K, H, W], for B and K
+ * @returns B arrays of K·K numbers
+ */
+function perSample(separated: Tensor, costs: () => Tensor): Float32Array[] {
   const [b, k] = separated.shape as [number, number];
-  const values = noGrad(() =>
-    tidy(() => {
-      const { shares, ideal, weight } = shareTerms(
-        separated.detach(),
-        { sources, mixture },
-        topDb,
-        "pairwiseShares",
-      );
-      const s = shares.unsqueeze(2); // [B, K, 1, H, W]
-      const r = ideal.unsqueeze(1); // [B, 1, K, H, W]
-      return s.sub(r).square().mul(weight.unsqueeze(1)).mean([3, 4]).toFloat32Array(); // [B, K, K]
-    }),
-  );
+  const values = noGrad(() => tidy(() => costs().toFloat32Array()));
   return Array.from({ length: b }, (_, i) => values.subarray(i * k * k, (i + 1) * k * k));
 }
 
