@@ -367,6 +367,19 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
     message: '--features must be one of seed, native, got "mel"',
   });
   assert.throws(() => trainFlagsToConfig({ data }), { message: /--out <dir> is required/ });
+  assert.throws(() => trainFlagsToConfig({ data, out: "x", resnetWidth: "0" }), {
+    message: "--resnet-width must be ≥ 1, got 0",
+  });
+  assert.throws(() => trainFlagsToConfig({ data, out: "x", unetChannels: "wide" }), {
+    message: /^--unet-channels must be an integer/,
+  });
+  assert.deepEqual(
+    [trainFlagsToConfig({ data, out: "x", unetChannels: "24", resnetWidth: "32" })].map((c) => [
+      c.unetChannels,
+      c.resnetWidth,
+    ]),
+    [[24, 32]],
+  );
 });
 
 test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask and --augment reach the model folder", async () => {
@@ -396,18 +409,30 @@ test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask 
   );
 });
 
-test("--reference-weight changes what is learned; --classifier-input and --unet-skips reach the model folder, and it reloads", async () => {
+test("--reference-weight changes what is learned; --classifier-input, --unet-skips and the widths reach the model folder, and it reloads", async () => {
   const base = await train(tiny("ref0", {}));
   const withRef = await train(
-    tiny("ref1", { referenceWeight: 1, classifierInput: "source+mixture", unetSkips: "full" }),
+    tiny("ref1", {
+      referenceWeight: 1,
+      classifierInput: "source+mixture",
+      unetSkips: "full",
+      unetChannels: 6,
+      resnetWidth: 5,
+    }),
   );
   const config = JSON.parse(readFileSync(join(withRef.out, "config.json"), "utf8"));
   assert.equal(config.training.referenceWeight, 1);
   assert.equal(config.model.classifierInput, "source+mixture");
   assert.equal(config.model.unet.skips, "full");
-  // The folder describes itself: it reloads with a 2-channel classifier stem and a full-skip U-Net.
+  assert.equal(config.model.unet.baseChannels, 6);
+  assert.equal(config.model.resnet.width, 5);
+  assert.equal(config.model.preset, "custom");
+  // The folder describes itself: it reloads with a 2-channel classifier stem, a full-skip U-Net and
+  // the widths asked for (tiny's own: 4 and 4).
   const loaded = await loadModelFolder(withRef.out);
   assert.equal(loaded.model.classifier.config.inChannels, 2);
+  assert.equal(loaded.model.classifier.config.width, 5);
+  assert.equal(loaded.model.unet.config.baseChannels, 6);
   assert.notEqual(loaded.model.unet.head, null);
   loaded.model.dispose();
   // Same seed, same data, same architecture: the reference term alone changes the weights.

@@ -29,6 +29,8 @@ interface TrainFlags extends LaunchFlags {
   unetOutput?: string;
   pit?: boolean;
   unetSkips?: string;
+  unetChannels?: string;
+  resnetWidth?: string;
   classifierInput?: string;
   referenceWeight?: string;
   augment?: boolean;
@@ -78,6 +80,10 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.unetOutput = parseChoice("--unet-output", flags.unetOutput, ["direct", "mask", "ratio"] as const);
   if (flags.unetSkips !== undefined)
     c.unetSkips = parseChoice("--unet-skips", flags.unetSkips, ["pooled", "full"] as const);
+  if (flags.unetChannels !== undefined)
+    c.unetChannels = parseIntFlag("--unet-channels", flags.unetChannels, { min: 1, max: 256 });
+  if (flags.resnetWidth !== undefined)
+    c.resnetWidth = parseIntFlag("--resnet-width", flags.resnetWidth, { min: 1, max: 256 });
   if (flags.classifierInput !== undefined)
     c.classifierInput = parseChoice("--classifier-input", flags.classifierInput, [
       "source",
@@ -142,6 +148,14 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
     [
       "--unet-skips <kind>",
       "pooled (the seed's: pooled encoder outputs, half-resolution output) | full (standard U-Net) (default: the preset's)",
+    ],
+    [
+      "--unet-channels <n>",
+      "U-Net channels of its first level, doubled at each level below (default: the preset's; fast 16)",
+    ],
+    [
+      "--resnet-width <n>",
+      "ResNet channels of its stem and first stage, doubled at each stage (default: the preset's; fast 16)",
     ],
     [
       "--classifier-input <kind>",

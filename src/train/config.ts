@@ -53,6 +53,10 @@ export const TrainConfigSchema = z
     unetSkips: z.enum(["pooled", "full"]).optional(),
     /** Classifier input override: `source` (the seed's) or `source+mixture` (see JointModelConfigSchema). */
     classifierInput: z.enum(["source", "source+mixture"]).optional(),
+    /** U-Net width override: channels of its first level (each level doubles them; `fast` 16, seed 64). */
+    unetChannels: z.number().int().min(1).max(256).optional(),
+    /** ResNet width override: channels of its stem and first stage (each stage doubles them; `fast` 16, seed 64). */
+    resnetWidth: z.number().int().min(1).max(256).optional(),
     /** ReduceLROnPlateau on the validation loss. */
     plateauPatience: z.number().int().min(0).default(2),
     plateauFactor: z.number().gt(0).lt(1).default(0.5),

@@ -383,8 +383,8 @@ function resolvePrecision(
 }
 
 /**
- * The preset's model config with the `unetOutput`, `unetSkips` and `classifierInput` overrides
- * applied; a `ratio` U-Net takes the features' `topDb` (it writes native feature values).
+ * The preset's model config with the `unetOutput`, `unetSkips`, `unetChannels`, `resnetWidth` and
+ * `classifierInput` overrides applied; a `ratio` U-Net takes the features' `topDb` (it writes native feature values).
  * @throws ParameterError for `unetOutput` ratio with seed features (min-max normalised per clip, so
  *   not relative to the mixture's power)
  */
@@ -413,7 +413,9 @@ function modelConfigOf(
       ...(config.unetOutput === undefined ? {} : { output: config.unetOutput }),
       ...(config.unetOutput === "ratio" ? { topDb: features.topDb } : {}),
       ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
+      ...(config.unetChannels === undefined ? {} : { baseChannels: config.unetChannels }),
     },
+    resnet: { ...model.resnet, ...(config.resnetWidth === undefined ? {} : { width: config.resnetWidth }) },
     ...(config.classifierInput === undefined ? {} : { classifierInput: config.classifierInput }),
   };
 }
