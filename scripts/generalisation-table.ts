@@ -2,8 +2,9 @@
  * The table of scripts/eval-generalisation.sh: `node --import tsx scripts/generalisation-table.ts <work>`.
  * Reads `<work>/runs/k<K>-<group>/{heldout,indomain}/metrics.json` (written by `stemscope eval
  * --oracle`) and prints Markdown: per held-out group and source count, named accuracy (predict's
- * rule), all-named, SI-SDRi of the model (aligned, and in each mixture's best order) and of its oracle, the in-domain numbers, the averages per
- * source count, and per-class recall on the held-out groups.
+ * rule), all-named, SI-SDRi of the model (aligned, and in each mixture's best order) and of its
+ * oracle, the in-domain numbers, the averages per source count, and per-class recall on the held-out
+ * groups.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
