@@ -260,7 +260,7 @@ class Tally {
   readonly siSdrs: number[] = [];
   readonly mixSiSdrs: number[] = [];
   readonly improvements: number[] = [];
-  readonly best = { siSdrs: [] as number[], improvements: [] as number[], alignedIsBest: 0, mixtures: 0 };
+  readonly best = { siSdrs: [] as number[], improvements: [] as number[], alignedIsBest: 0 };
   readonly byClass: { siSdr: number[]; imp: number[] }[];
   readonly oracle = { sdrs: [] as number[], siSdrs: [] as number[], improvements: [] as number[] };
 
@@ -332,7 +332,6 @@ class Tally {
       this.best.siSdrs.push(scores[s]![j]!.siSdr);
       this.best.improvements.push(scores[s]![j]!.siSdrImprovement);
     });
-    this.best.mixtures++;
     if (best.every((j, s) => j === perm[s])) this.best.alignedIsBest++;
   }
 
@@ -362,7 +361,7 @@ class Tally {
       spectrogramMseAligned: this.mseAligned / (n * k),
     };
     if (withAudio) {
-      separation.audio = this.audioSummary();
+      separation.audio = this.audioSummary(k);
       if (withOracle) {
         separation.audio.oracle = {
           sdr: dbSummary(this.oracle.sdrs),
@@ -388,7 +387,7 @@ class Tally {
     };
   }
 
-  private audioSummary(): NonNullable<EvalMetrics["separation"]["audio"]> {
+  private audioSummary(k: number): NonNullable<EvalMetrics["separation"]["audio"]> {
     const perClass: Record<string, { siSdr: number; siSdrImprovement: number; count: number }> = {};
     this.classes.forEach((name, i) => {
       const e = this.byClass[i]!;
@@ -408,7 +407,7 @@ class Tally {
       bestOrder: {
         siSdr: dbSummary(this.best.siSdrs),
         siSdrImprovement: dbSummary(this.best.improvements),
-        alignedIsBest: this.best.alignedIsBest / Math.max(1, this.best.mixtures),
+        alignedIsBest: this.best.alignedIsBest / Math.max(1, this.best.siSdrs.length / k),
       },
     };
   }
