@@ -9,6 +9,11 @@
  */
 import type { z } from "zod";
 
+/** An error's message, or the thrown value as text (anything can be thrown). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /** An error for the person running stemscope (see above). */
 export class StemscopeError extends Error {
   readonly exitCode: number;

@@ -8,8 +8,8 @@
 import { openSync, closeSync, readSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { decodeChunked } from "audio-decode/stream";
+import { errorMessage } from "../errors.js";
 import { AudioError } from "./errors.js";
-import { describe } from "./load.js";
 import {
   type ByteSource,
   checkFileSampleRate,
@@ -102,7 +102,7 @@ async function* decodedChunks(
       next = await chunks.next();
     } catch (error) {
       if (error instanceof AudioError) throw error;
-      throw new AudioError(`${path}: cannot decode audio (${describe(error)})`, { cause: error });
+      throw new AudioError(`${path}: cannot decode audio (${errorMessage(error)})`, { cause: error });
     }
     if (next.done === true) return;
     const { channelData, sampleRate } = next.value;

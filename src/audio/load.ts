@@ -4,6 +4,7 @@
 import { readFile } from "node:fs/promises";
 import decode from "audio-decode";
 import { writeFileAtomic } from "../util/atomic.js";
+import { errorMessage } from "../errors.js";
 import { AudioError } from "./errors.js";
 import { resample } from "./resample.js";
 import { checkFileSampleRate, noAudioError, streamEndProblem, truncationWarning } from "./file-checks.js";
@@ -16,11 +17,6 @@ import {
   encodeWav,
   looksLikeWav,
 } from "./wav.js";
-
-/** An error's message (or the thrown value as text). */
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** Where warnings go unless the caller passes `onWarning`: stderr, as the CLI prints them. */
 export function warnOnStderr(message: string): void {
@@ -50,7 +46,7 @@ export async function decodeAudioFile(
     if (code === "ENOENT") throw new AudioError(`${path}: file not found`, { cause: error });
     if (code === "EISDIR")
       throw new AudioError(`${path}: is a directory, expected an audio file`, { cause: error });
-    throw new AudioError(`${path}: cannot read file (${describe(error)})`, { cause: error });
+    throw new AudioError(`${path}: cannot read file (${errorMessage(error)})`, { cause: error });
   }
   if (bytes.length === 0) throw new AudioError(`${path}: file is empty (0 bytes)`);
   if (looksLikeWav(bytes) || (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === "RIFX")) {
@@ -60,7 +56,7 @@ export async function decodeAudioFile(
   try {
     decoded = await decode(bytes);
   } catch (error) {
-    const message = describe(error);
+    const message = errorMessage(error);
     if (/unknown audio format/i.test(message)) {
       throw new AudioError(
         `${path}: unknown audio format (expected WAV, MP3, FLAC, OGG or another format audio-decode reads)`,
@@ -229,7 +225,7 @@ export async function writeWav(
   try {
     await writeFileAtomic(path, bytes);
   } catch (error) {
-    throw new AudioError(`${path}: cannot write file (${describe(error)})`, { cause: error });
+    throw new AudioError(`${path}: cannot write file (${errorMessage(error)})`, { cause: error });
   }
   return report;
 }

@@ -7,6 +7,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isMainThread } from "node:worker_threads";
+import { errorMessage } from "../errors.js";
 
 /** The addon files looked for, in order: the release build, then a debug build. */
 export function addonCandidates(): string[] {
@@ -51,7 +52,7 @@ export function loadOptionalKernel<T>(
       return { binding: null, reason: `${path} predates the ${kernel} (rebuild the addon)` };
     return { binding: addon as T, reason: "" };
   } catch (error) {
-    const why = error instanceof Error ? error.message : String(error);
+    const why = errorMessage(error);
     return { binding: null, reason: `${path ?? "the native addon"} could not be loaded: ${why}` };
   }
 }

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
-import { StemscopeError } from "../errors.js";
+import { errorMessage, StemscopeError } from "../errors.js";
 import { addonCandidates, findAddon } from "./addon-path.js";
 
 /** An opaque libtorch tensor owned by the native addon. Use the `Tensor` class, not this. */
@@ -188,7 +188,7 @@ function loadBinding(): NativeBinding {
   try {
     return createRequire(import.meta.url)(path) as NativeBinding;
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = errorMessage(error);
     // The addon's own start-up checks (e.g. STEMSCOPE_ALLOCATOR) say what is wrong themselves.
     if (reason.startsWith("stemscope: ")) throw new EngineLoadError(reason, { cause: error });
     throw new EngineLoadError(

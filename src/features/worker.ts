@@ -3,6 +3,7 @@
  * SharedArrayBuffer and writes them into a shared output buffer.
  */
 import { parentPort } from "node:worker_threads";
+import { errorMessage } from "../errors.js";
 import type { FeatureConfig } from "./config.js";
 import { getExtractor } from "./pipeline.js";
 
@@ -49,7 +50,7 @@ if (parentPort !== null) {
     } catch (error) {
       port.postMessage({
         id: job.id,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       } satisfies WorkerReply);
     }
   });

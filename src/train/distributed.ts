@@ -30,7 +30,7 @@ import {
   tensor,
   tidy,
 } from "../engine/index.js";
-import { ParameterError, parseSettings } from "../errors.js";
+import { errorMessage, ParameterError, parseSettings } from "../errors.js";
 import type { ModelFolderConfig } from "../model/folder.js";
 import { fromJson, toJson } from "../util/json.js";
 import { TrainConfigSchema, type TrainConfig } from "./config.js";
@@ -316,7 +316,7 @@ export class DataParallel {
       }
       return;
     }
-    const reason = failure instanceof Error ? failure.message : String(failure);
+    const reason = errorMessage(failure);
     await this.group.abandon(reason.split("\n")[0]!);
   }
 }

@@ -5,7 +5,7 @@
  * ({@link WorkerRequests}: the training batch loader, the feature worker pool).
  */
 import { Worker } from "node:worker_threads";
-import { StemscopeError } from "../errors.js";
+import { errorMessage, StemscopeError } from "../errors.js";
 
 /**
  * Starts a worker thread running the module `moduleUrl`.
@@ -49,7 +49,7 @@ export interface WorkerFailure {
 export function workerFailure(error: unknown): WorkerFailure {
   return {
     type: "error",
-    message: error instanceof Error ? error.message : String(error),
+    message: errorMessage(error),
     userError: error instanceof StemscopeError,
     ...(error instanceof Error && error.stack !== undefined ? { stack: error.stack } : {}),
   };

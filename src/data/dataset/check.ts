@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { AudioError, type DecodedAudio, decodeWav, prepareDecoded } from "../../audio/index.js";
-import { parseSettings } from "../../errors.js";
+import { errorMessage, parseSettings } from "../../errors.js";
 import { DataError } from "../errors.js";
 import { tooFewClassesMessage } from "./dataset.js";
 import { LABELS_TXT_NAME, readLabelsTxt, resolveSamplePath } from "../formats/labels.js";
@@ -118,7 +118,7 @@ function readWav(path: string): DecodedAudio {
 }
 
 function describeError(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorMessage(error);
   return text;
 }
 
