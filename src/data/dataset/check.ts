@@ -117,11 +117,6 @@ function readWav(path: string): DecodedAudio {
   return decodeWav(readFileSync(path), path);
 }
 
-function describeError(error: unknown): string {
-  const text = errorMessage(error);
-  return text;
-}
-
 /**
  * Why `mix` and `train` would refuse this audio's samples (NaN or infinite: the loader's own check and
  * words), or null when they are finite.
@@ -262,7 +257,7 @@ function checkClip(path: string, options: CheckSettings, s: ClassStats, issues: 
     s.unreadable++;
     issues.error(
       "unreadable",
-      `${path}: cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+      `${path}: cannot be decoded (${errorMessage(error).replace(`${path}: `, "")})`,
       { file: path },
     );
     return undefined;
@@ -368,7 +363,7 @@ function checkMixJson(dir: string, report: TrainDataReport, issues: Issues): str
       : mix.classes;
     return mix.classes;
   } catch (error) {
-    issues.error("bad-mix-json", describeError(error), { file: join(dir, MIX_JSON_NAME) });
+    issues.error("bad-mix-json", errorMessage(error), { file: join(dir, MIX_JSON_NAME) });
     return null;
   }
 }
@@ -542,7 +537,7 @@ function checkSampleAudio(
     } catch (error) {
       issues.error(
         "unreadable",
-        `${labelsPath}:${line}: ${path} cannot be decoded (${describeError(error).replace(`${path}: `, "")})`,
+        `${labelsPath}:${line}: ${path} cannot be decoded (${errorMessage(error).replace(`${path}: `, "")})`,
         { file: path, line },
       );
       continue;
@@ -608,7 +603,7 @@ function checkSplit(dir: string, samples: ListedSample[], report: TrainDataRepor
   } catch (error) {
     issues.error(
       "bad-split",
-      `${splitPath}: unusable (${describeError(error).replace(`${splitPath}: `, "")})`,
+      `${splitPath}: unusable (${errorMessage(error).replace(`${splitPath}: `, "")})`,
       { file: splitPath },
     );
     return;
