@@ -9,11 +9,11 @@ RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-800}
 # Clip length, seconds. Mixtures are 2 s, cut at a random place of each longer clip (as `predict`'s
 # windows cut a recording), so the model also hears notes that began before the window: trained on
 # 2-s clips (every window starting at a note) the 14-epoch model named 51.6 % of in-domain windows
-# that begin anywhere, trained on 4-s clips 64.9 % (README, "How good it is").
+# that begin anywhere, trained on 4-s clips 64.9 % (docs/quality.md).
 RECIPE_SECONDS=${RECIPE_SECONDS:-4}
 # Mixtures drawn afresh from the clips per epoch, and epochs: 14 × 8,640 took 62–74 min on 2 cores
 # (AMD EPYC Zen 4, bf16); with 2-s clips that named 68.4 % in-domain against 64.8 % after 6 and
-# 59.1 % after 3 epochs (README, "How good it is"), and the validation naming still rose at the end,
+# 59.1 % after 3 epochs (docs/quality.md), and the validation naming still rose at the end,
 # so the 2-hour budget decides.
 RECIPE_MIXTURES=${RECIPE_MIXTURES:-8640}
 RECIPE_EPOCHS=${RECIPE_EPOCHS:-14}
@@ -23,7 +23,7 @@ RECIPE_EPOCHS=${RECIPE_EPOCHS:-14}
 # 2 × 8,640 in class order); the classifier is also trained on the reference sources (β 1); cosine
 # schedule. bf16 by measurement: the trainer times bf16 autocast against float32 for this model and
 # batch here and takes bf16 only where it is ≥ 1.1× faster (without native bf16 it is ~12× slower).
-# See the README, "How good it is", for what each choice measured.
+# See docs/quality.md for what each choice measured.
 RECIPE_TRAIN_FLAGS=${RECIPE_TRAIN_FLAGS:---preset fast --features native --unet-output ratio --separation-loss shares --pit --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --batch-size 32 --bf16 auto --seed 0}
 
 # recipe_synth <raw_data>: the clip library (4-s clips: 170 s for 800 per class on 2 cores).
