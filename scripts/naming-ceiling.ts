@@ -1,6 +1,6 @@
 /**
  * Where a trained model loses its naming: `node --import tsx scripts/naming-ceiling.ts --model <folder>
- * --data <train_data> [--subset test|all] [--json]`.
+ * --data <train_data> [--subset auto|test|all] [--json]`.
  *
  * Runs the model's own classifier on three inputs of every mixture and names the K instruments from
  * each with predict's rule (the K highest play probabilities, `namedClasses`):
@@ -16,9 +16,10 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildFeatureCache, readBatch } from "../src/data/dataset/cache.js";
-import { labelIndices, readTrainData, splitTrainData } from "../src/data/dataset/dataset.js";
+import { labelIndices, readTrainData } from "../src/data/dataset/dataset.js";
 import { F, noGrad, setNumThreads, tensor, tidy } from "../src/engine/index.js";
 import { StemscopeError } from "../src/errors.js";
+import { evaluationSamples } from "../src/eval/index.js";
 import { loadModelFolder } from "../src/model/folder.js";
 import { matchedLabels, namedClasses } from "../src/separator/naming.js";
 
@@ -26,19 +27,21 @@ const { values } = parseArgs({
   options: {
     model: { type: "string" },
     data: { type: "string" },
-    subset: { type: "string", default: "test" },
+    subset: { type: "string", default: "auto" },
     batch: { type: "string", default: "32" },
     json: { type: "boolean", default: false },
   },
 });
 if (values.model === undefined || values.data === undefined) {
   console.error(
-    "usage: scripts/naming-ceiling.ts --model <model folder> --data <train_data> [--subset test|all] [--json]",
+    "usage: scripts/naming-ceiling.ts --model <model folder> --data <train_data> [--subset auto|test|all] [--json]",
   );
   process.exit(2);
 }
-if (values.subset !== "test" && values.subset !== "all") {
-  console.error(`--subset ${values.subset}: expected test (split.json's test part) or all`);
+if (values.subset !== "auto" && values.subset !== "test" && values.subset !== "all") {
+  console.error(
+    `--subset ${values.subset}: expected auto (split.json's test part when there is one, else all), test or all`,
+  );
   process.exit(2);
 }
 const batchSize = Number(values.batch);
@@ -55,28 +58,20 @@ try {
   process.exit(1);
 }
 
-async function main(modelDir: string, dataDir: string, subset: "test" | "all"): Promise<void> {
+async function main(modelDir: string, dataDir: string, subset: "auto" | "test" | "all"): Promise<void> {
   setNumThreads(availableParallelism());
 
   const { model, classes, features } = await loadModelFolder(modelDir);
   // With the model's classes, a label the model does not know is an error naming its line.
   const data = readTrainData(dataDir, { classes });
-  let indices = data.samples.map((_, i) => i);
-  if (subset === "test") {
-    const split = splitTrainData(data, "auto", { seed: 0, testFraction: 0.2 });
-    if (split.source !== "split.json") {
-      console.error(`${data.dir}: no split.json, so there is no test part; use --subset all`);
-      process.exit(2);
-    }
-    indices = split.test;
-  }
-  const store = await buildFeatureCache(data.samples, features, {
-    cacheDir: join(data.dir, ".stemscope-cache"),
-  });
+  // The same choice as eval's `--subset`.
+  const { samples, description } = evaluationSamples(data, subset);
+  const store = await buildFeatureCache(samples, features, { cacheDir: join(data.dir, ".stemscope-cache") });
+  const indices = samples.map((_, i) => i);
   const k = data.sources;
   const c = classes.length;
   const [rows, cols] = [store.rows, store.cols];
-  const labelsOf = (i: number): number[] => labelIndices(data, data.samples[i]!);
+  const labelsOf = (i: number): number[] => labelIndices(data, samples[i]!);
 
   const INPUTS = ["separated", "references", "mixture"] as const;
   type Input = (typeof INPUTS)[number];
@@ -147,7 +142,7 @@ async function main(modelDir: string, dataDir: string, subset: "test" | "all"): 
   const result = {
     model: modelDir,
     data: data.dir,
-    subset,
+    subset: description,
     mixtures: total,
     sources: k,
     separated: scores("separated"),
@@ -158,7 +153,7 @@ async function main(modelDir: string, dataDir: string, subset: "test" | "all"): 
     console.log(JSON.stringify(result));
   } else {
     const pct = (x: number | null): string => (x === null ? "–" : `${(100 * x).toFixed(1)} %`);
-    console.log(`${modelDir} on ${data.dir} (${subset}: ${total} mixtures of ${k} sources)\n`);
+    console.log(`${modelDir} on ${data.dir} (${description}: ${total} mixtures of ${k} sources)\n`);
     console.log(`| classifier input | named | all named | ${classes.join(" | ")} |`);
     console.log(`|---|---|---|${classes.map(() => "---|").join("")}`);
     for (const input of INPUTS) {
