@@ -38,3 +38,10 @@ export {
   type LineSeries,
   niceTicks,
 } from "./svg.js";
+export {
+  NAMING_INPUTS,
+  type NamingCeiling,
+  namingCeiling,
+  type NamingInput,
+  type NamingScores,
+} from "./ceiling.js";
