@@ -11,12 +11,13 @@ RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-800}
 # 2-s clips (every window starting at a note) the 14-epoch model named 51.6 % of in-domain windows
 # that begin anywhere, trained on 4-s clips 64.9 % (docs/quality.md).
 RECIPE_SECONDS=${RECIPE_SECONDS:-4}
-# Mixtures drawn afresh from the clips per epoch, and epochs: 14 × 8,640 took 62–74 min on 2 cores
-# (AMD EPYC Zen 4, bf16); with 2-s clips that named 68.4 % in-domain against 64.8 % after 6 and
-# 59.1 % after 3 epochs (docs/quality.md), and the validation naming still rose at the end,
-# so the 2-hour budget decides.
+# Mixtures drawn afresh from the clips per epoch, and epochs: the 2-hour budget decides. 24 × 8,640
+# took 94 min of training on 2 cores (AMD EPYC Zen 4, bf16; ~225 s an epoch on a quiet machine) and
+# named 66.4 % of in-domain windows anywhere (SI-SDRi +6.1 dB) against 64.9 % (+5.4 dB) after 14
+# epochs; with 2-s clips 14 epochs named 68.4 % against 64.8 % after 6 and 59.1 % after 3
+# (docs/quality.md).
 RECIPE_MIXTURES=${RECIPE_MIXTURES:-8640}
-RECIPE_EPOCHS=${RECIPE_EPOCHS:-14}
+RECIPE_EPOCHS=${RECIPE_EPOCHS:-24}
 # The `fast` preset on native features; the U-Net outputs softmax ratio masks on mel power, trained by
 # the magnitude-weighted share loss (λ 0.9) in each sample's best output order by that loss (`--pit`:
 # +3.6 dB SI-SDRi on held-out A320U mixtures after 3 × 4,320 mixtures, against +1.3 dB after
