@@ -234,16 +234,27 @@ test(
   async () => {
     const masterPort = await freePort();
     const engine = new URL("../src/engine/index.ts", import.meta.url).href;
-    // Rank 0 in a child process: joins, then all-reduces until it is stopped.
+    // Rank 0 in a child process: joins, then all-reduces until it is stopped. It says "joining" once
+    // loaded, and rank 1 joins only then: loading the engine can take longer than the 3-s timeout on
+    // a busy machine, which would fail the rendezvous, not the collective under test.
     const script = `
     const { ProcessGroup, tensor } = await import(${JSON.stringify(engine)});
+    process.stdout.write("joining\\n");
     const g = await ProcessGroup.create({ masterAddr: "127.0.0.1", masterPort: ${masterPort}, worldSize: 2, rank: 0, timeoutSeconds: 3 });
     const x = tensor([1], [1]);
     for (;;) await g.allReduce([x]);`;
     const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
-      stdio: "ignore",
+      stdio: ["ignore", "pipe", "ignore"],
     });
     try {
+      await new Promise<void>((resolve, reject) => {
+        let said = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          said += chunk.toString();
+          if (said.includes("joining\n")) resolve();
+        });
+        child.once("exit", (code) => reject(new Error(`rank 0's process exited (${code}) before joining`)));
+      });
       const g = await ProcessGroup.create({
         masterAddr: "127.0.0.1",
         masterPort,
