@@ -19,8 +19,10 @@ import {
   tidy,
 } from "../src/engine/index.js";
 import {
+  interleavedStepTimes,
   JointModel,
   jointLoss,
+  pairedSpeedup,
   type PresetName,
   presetConfig,
   UNet,
@@ -307,4 +309,23 @@ test("cli: stemscope model info --preset prints parameter counts", () => {
   m.dispose();
   assert.match(r.stdout, /^preset tiny: 2 sources, 3 classes$/m);
   assert.match(r.stdout, new RegExp(`total +${total.toLocaleString("en-US")} parameters`));
+});
+
+test("bf16 speed-up: the median of per-pair ratios, which a burst of load on one pair does not move", () => {
+  // Five pairs where B is twice as fast, but pair 4's A step and pair 5's B step were slowed 5× by
+  // other work: the per-pair ratios are 2, 2, 2, 10, 0.4 → median 2. (The best rate of each mode
+  // would say 1×, a mean of ratios 3.3×.)
+  assert.equal(pairedSpeedup([2, 2, 2, 10, 2], [1, 1, 1, 1, 5]), 2);
+  assert.equal(pairedSpeedup([3, 1], [1, 1]), 2); // even count: the mean of the middle two
+  assert.throws(() => pairedSpeedup([1, 2], [1]), /as many A as B times/);
+  assert.throws(() => pairedSpeedup([], []), /as many A as B times/);
+});
+
+test("interleaved step times: one model, as many float32 as bf16 steps, every time positive", () => {
+  const before = liveTensorCount();
+  const times = interleavedStepTimes(presetConfig("tiny", 3, 2), { batch: 2, pairs: 3 });
+  assert.equal(times.float32.length, 3);
+  assert.equal(times.bf16.length, 3);
+  for (const t of [...times.float32, ...times.bf16]) assert.ok(t > 0 && Number.isFinite(t), String(t));
+  assert.equal(liveTensorCount(), before, "the model, optimizer and batch are freed");
 });

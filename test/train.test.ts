@@ -234,7 +234,11 @@ test("bf16 auto: measures bf16 against float32 here, says which it chose and rec
   assert.ok(said.startsWith(`\`bf16\` auto: ${recorded ? "bf16" : "float32"} — `), said);
   // Without native bf16 it is float32 without a measurement; with it, both rates are named.
   if (cpuHasNativeBf16() === false) assert.match(said, /no native bfloat16/);
-  else assert.match(said, /measured: bf16 [\d.]+ vs float32 [\d.]+ samples\/s \(by CPU time\)/);
+  else
+    assert.match(
+      said,
+      /measured: bf16 [\d.]+× float32's speed \(median of 5 step pairs; [\d.]+ vs [\d.]+ samples\/s\)/,
+    );
 });
 
 /** A copy of the generated train_data folder (without its cache) to break. */

@@ -45,4 +45,11 @@ export {
   readCheckpoint,
   writeCheckpoint,
 } from "./checkpoint.js";
-export { BF16_MIN_SPEEDUP, choosePrecision, type PrecisionChoice, trainingRate } from "./precision.js";
+export {
+  BF16_MIN_SPEEDUP,
+  choosePrecision,
+  interleavedStepTimes,
+  pairedSpeedup,
+  type PrecisionChoice,
+  trainingRate,
+} from "./precision.js";
