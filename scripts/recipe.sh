@@ -6,7 +6,7 @@ stemscope() { node --import tsx src/cli/main.ts "$@"; }
 # Clips per class, synthesised from every allowed source group with timbre transformations
 # (`stemscope synth --list-timbres` shows them). 2,400 rather than 800: the same training (24 × 8,640
 # mixtures, the same time) named 61.6 % of the held-out A320U sources against 56.0 % (+6.7 against
-# +6.3 dB), as each clip's own notes, levels and transformations are heard 3× less often
+# +6.3 dB): each clip (its notes, level and transformations) is heard ~27 times instead of ~80
 # (docs/quality.md, "A larger clip library"). Synthesis: ~8 min on 2 cores; the trainer holds the
 # clips as 16-bit samples (~4 GiB peak RSS).
 RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-2400}
