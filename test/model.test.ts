@@ -313,8 +313,7 @@ test("cli: stemscope model info --preset prints parameter counts", () => {
 
 test("bf16 speed-up: the median of per-pair ratios, which a burst of load on one pair does not move", () => {
   // Five pairs where B is twice as fast, but pair 4's A step and pair 5's B step were slowed 5× by
-  // other work: the per-pair ratios are 2, 2, 2, 10, 0.4 → median 2. (The best rate of each mode
-  // would say 1×, a mean of ratios 3.3×.)
+  // other work: the per-pair ratios are 2, 2, 2, 10, 0.4 → median 2 (their mean would say 3.3×).
   assert.equal(pairedSpeedup([2, 2, 2, 10, 2], [1, 1, 1, 1, 5]), 2);
   assert.equal(pairedSpeedup([3, 1], [1, 1]), 2); // even count: the mean of the middle two
   assert.throws(() => pairedSpeedup([1, 2], [1]), /as many A as B times/);

@@ -95,8 +95,8 @@ export const BF16_MIN_SPEEDUP = 1.1;
  * The speed-up of B over A from interleaved pairs of step times (seconds): the median of the
  * per-pair ratios A / B. Steps of a pair run one right after the other, so a machine whose load
  * changes during the measurement slows both alike, and the median ignores the pairs that a burst of
- * other work hit: the best or mean of a few steps per mode did not (on a shared 2-core machine
- * single steps varied 2×, and float32 was once chosen where bf16 trains 1.5× faster).
+ * other work hit (on a shared 2-core machine single steps varied 2×, and the best of two CPU-timed
+ * steps per mode once chose float32 for a recipe that had always trained in bf16 there).
  */
 export function pairedSpeedup(timesA: readonly number[], timesB: readonly number[]): number {
   if (timesA.length === 0 || timesA.length !== timesB.length) {
