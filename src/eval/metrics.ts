@@ -8,6 +8,7 @@
  * assignment of outputs to references live in src/separator/.
  */
 import { bestAssignment } from "../separator/assignment.js";
+import { median } from "../util/stats.js";
 
 /** SDR and SI-SDR values are capped at this many dB (a perfect estimate would be +∞). */
 export const SDR_CAP_DB = 100;
@@ -261,8 +262,5 @@ export function finiteMean(values: readonly number[]): { mean: number; count: nu
 
 /** Median of the finite values (NaN when there are none). */
 export function finiteMedian(values: readonly number[]): number {
-  const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return Number.NaN;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return median(values.filter((x) => Number.isFinite(x)));
 }

@@ -6,13 +6,13 @@ import {
   Adam,
   cpuHasNativeBf16,
   cudaAvailable,
-  getNumThreads,
   manualSeed,
   rand,
   randint,
   tidy,
   withAutocast,
 } from "../engine/index.js";
+import { median } from "../util/stats.js";
 import { JointModel, type JointModelConfig, jointLoss } from "./joint.js";
 
 /**
@@ -51,31 +51,24 @@ function randomTrainingStep(
 }
 
 /**
- * Samples/s of each of `steps` timed training steps after one warm-up step ({@link randomTrainingStep}).
- * `rates` by wall time; `cpuRates` by this process's CPU time spread over the engine's threads
- * (batch / (CPU seconds / threads)), which other processes on a busy machine slow far less. Also the
- * model's parameter count.
+ * Samples/s (wall time) of each of `steps` timed training steps after one warm-up step
+ * ({@link randomTrainingStep}), and the model's parameter count.
  */
 export function trainingRate(
   config: JointModelConfig,
   options: { batch: number; steps: number; bf16: boolean },
-): { rates: number[]; cpuRates: number[]; params: number } {
+): { rates: number[]; params: number } {
   const { batch, steps, bf16 } = options;
   const { step, params, dispose } = randomTrainingStep(config, batch);
   step(bf16);
   const rates: number[] = [];
-  const cpuRates: number[] = [];
-  const threads = getNumThreads();
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
     step(bf16);
-    const cpu = process.cpuUsage(cpu0);
     rates.push(batch / ((performance.now() - t0) / 1000));
-    cpuRates.push(batch / ((cpu.user + cpu.system) / 1e6 / threads));
   }
   dispose();
-  return { rates, cpuRates, params };
+  return { rates, params };
 }
 
 /** The outcome of {@link choosePrecision}: the choice, why, and the rates measured (samples/s). */
@@ -105,13 +98,6 @@ export function pairedSpeedup(timesA: readonly number[], timesB: readonly number
     );
   }
   return median(timesA.map((a, i) => a / timesB[i]!));
-}
-
-/** The median of `xs` (the mean of the middle two for an even count). */
-export function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**
