@@ -19,10 +19,10 @@ import {
   tidy,
 } from "../src/engine/index.js";
 import {
-  interleavedStepTimes,
   JointModel,
   jointLoss,
   pairedSpeedup,
+  PrecisionTrial,
   type PresetName,
   presetConfig,
   UNet,
@@ -320,11 +320,39 @@ test("bf16 speed-up: the median of per-pair ratios, which a burst of load on one
   assert.throws(() => pairedSpeedup([], []), /as many A as B times/);
 });
 
-test("interleaved step times: one model, as many float32 as bf16 steps, every time positive", () => {
-  const before = liveTensorCount();
-  const times = interleavedStepTimes(presetConfig("tiny", 3, 2), { batch: 2, pairs: 3 });
-  assert.equal(times.float32.length, 3);
-  assert.equal(times.bf16.length, 3);
-  for (const t of [...times.float32, ...times.bf16]) assert.ok(t > 0 && Number.isFinite(t), String(t));
-  assert.equal(liveTensorCount(), before, "the model, optimizer and batch are freed");
+test("precision trial: float32 and bf16 warm-ups, then pairs alternating which goes first; the median pair decides", () => {
+  const trial = new PrecisionTrial(32, 5);
+  const order: string[] = [];
+  // bf16 steps take 1 s, float32 steps 2 s, except a burst of other work that slows one bf16 step 10×.
+  while (!trial.done) {
+    const bf16 = trial.nextIsBf16();
+    order.push(bf16 ? "b" : "f");
+    trial.record(order.length === 5 ? 10 : bf16 ? 1 : 2);
+  }
+  assert.equal(order.join(""), "fb" + "fb" + "bf" + "fb" + "bf" + "fb");
+  const choice = trial.choice();
+  assert.equal(choice.bf16, true);
+  assert.equal(choice.speedup, 2); // per-pair ratios 2, 0.2, 2, 2, 2
+  assert.equal(choice.bf16Rate, 32);
+  assert.equal(choice.float32Rate, 16);
+  assert.match(
+    choice.reason,
+    /^measured: bf16 2\.00× float32's speed on the run's first training steps \(median of 5 step pairs; 32\.0 vs 16\.0 samples\/s\) \(≥ 1\.1×\)$/,
+  );
+  trial.record(100); // steps after the trial do not count
+  assert.equal(trial.choice().speedup, 2);
+
+  // Barely faster is not enough (bf16 also costs accuracy); too few steps is float32, said why.
+  const close = new PrecisionTrial(8, 2);
+  for (const t of [5, 5, 1.05, 1, 1, 1.05]) close.record(t);
+  assert.equal(close.choice().speedup, 1.05);
+  assert.equal(close.choice().bf16, false);
+  assert.match(close.choice().reason, /not 1\.1× faster here/);
+  const short = new PrecisionTrial(8);
+  for (const t of [1, 1, 1]) short.record(t);
+  assert.equal(short.done, false);
+  assert.deepEqual(short.choice(), {
+    bf16: false,
+    reason: "too few training steps to time bf16 against float32 (3; it takes at least 4)",
+  });
 });

@@ -17,6 +17,7 @@ import {
   rand,
   tidy,
 } from "../src/engine/index.js";
+import { disposeCheckpoint, readCheckpoint } from "../src/model/checkpoint.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { type TrainConfigInput, train, TrainError } from "../src/train/index.js";
 import { trainFlagsToConfig } from "../src/cli/train.js";
@@ -224,21 +225,63 @@ test("PIT, native features and bf16 train too", async () => {
   assert.ok(Number.isFinite(r.last!.valLoss));
 });
 
-test("bf16 auto: measures bf16 against float32 here, says which it chose and records it as a boolean", async () => {
+test("bf16 auto: times the run's first steps in both, says which it chose, records it as a boolean", async () => {
+  // batch 2: 9 steps an epoch, so the trial (2 warm-ups + 5 pairs) decides in the first epoch on
+  // the 3 pairs it has; batch 6: 3 steps, too few for a pair.
+  const cases = [
+    {
+      name: "auto",
+      batchSize: 2,
+      said: /measured: bf16 [\d.]+× float32's speed on the run's first training steps \(median of 3 step pairs; [\d.]+ vs [\d.]+ samples\/s\)/,
+    },
+    {
+      name: "auto-short",
+      batchSize: 6,
+      said: /too few training steps to time bf16 against float32 \(3; it takes at least 4\)/,
+    },
+  ];
+  for (const c of cases) {
+    const warnings: string[] = [];
+    await train(tiny(c.name, { bf16: "auto", epochs: 2, batchSize: c.batchSize }), {
+      onWarning: (m) => warnings.push(m),
+    });
+    const said = warnings.filter((m) => m.startsWith("`bf16` auto: "));
+    assert.equal(said.length, 1, `one bf16 choice among the warnings: ${warnings.join(" | ")}`);
+    const out = join(root, "runs", c.name);
+    const recorded = readModelConfig(out).training?.bf16;
+    assert.equal(typeof recorded, "boolean");
+    assert.ok(said[0]!.startsWith(`\`bf16\` auto: ${recorded ? "bf16" : "float32"} — `), said[0]);
+    const checkpoint = readCheckpoint(out)!;
+    assert.equal(checkpoint.state.config.bf16, recorded, "the checkpoint trains on as config.json says");
+    disposeCheckpoint(checkpoint);
+    // Without native bf16 it is float32 without a measurement.
+    if (cpuHasNativeBf16() === false) assert.match(said[0]!, /no native bfloat16/);
+    else assert.match(said[0]!, c.said);
+  }
+});
+
+test('bf16 auto: a run killed before its trial decided says "auto" in config.json and measures again when started over', async () => {
+  const out = join(root, "runs", "auto-killed");
+  await train(tiny("auto-killed", { bf16: "auto", epochs: 1, batchSize: 2 }));
+  // What a kill in the first steps leaves: config.json as written at the start, no checkpoint.
+  const folder = readModelConfig(out);
+  writeFileSync(
+    join(out, "config.json"),
+    JSON.stringify({ ...folder, training: { ...folder.training, bf16: "auto" } }),
+  );
+  rmSync(join(out, "checkpoint.json"), { force: true });
+  rmSync(join(out, "checkpoint.safetensors"), { force: true });
+  assert.equal(readModelConfig(out).training?.bf16, "auto");
   const warnings: string[] = [];
-  await train(tiny("auto", { bf16: "auto", epochs: 1 }), { onWarning: (m) => warnings.push(m) });
-  const said = warnings.find((m) => m.startsWith("`bf16` auto: "));
-  assert.ok(said, `no bf16 choice among the warnings: ${warnings.join(" | ")}`);
-  const recorded = readModelConfig(join(root, "runs", "auto")).training?.bf16;
-  assert.equal(typeof recorded, "boolean");
-  assert.ok(said.startsWith(`\`bf16\` auto: ${recorded ? "bf16" : "float32"} — `), said);
-  // Without native bf16 it is float32 without a measurement; with it, both rates are named.
-  if (cpuHasNativeBf16() === false) assert.match(said, /no native bfloat16/);
-  else
-    assert.match(
-      said,
-      /measured: bf16 [\d.]+× float32's speed \(median of 5 step pairs; [\d.]+ vs [\d.]+ samples\/s\)/,
-    );
+  await train({ out, resume: true, data }, { onWarning: (m) => warnings.push(m) });
+  assert.ok(
+    warnings.some((m) => m.includes("starting it over")),
+    warnings.join(" | "),
+  );
+  const said = warnings.filter((m) => m.startsWith("`bf16` auto: "));
+  assert.equal(said.length, 1, warnings.join(" | "));
+  if (cpuHasNativeBf16() !== false) assert.match(said[0]!, /measured: bf16 .*\(median of 3 step pairs;/);
+  assert.equal(typeof readModelConfig(out).training?.bf16, "boolean");
 });
 
 /** A copy of the generated train_data folder (without its cache) to break. */

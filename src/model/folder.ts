@@ -85,7 +85,8 @@ export const TrainingRecordSchema = z
     separationLoss: z.enum(["mse", "shares"]).optional(),
     pit: z.boolean(),
     augment: z.boolean(),
-    bf16: z.boolean(),
+    /** bf16 autocast; "auto" while a run has not yet timed its first steps in both (`bf16` auto). */
+    bf16: z.union([z.boolean(), z.literal("auto")]),
     seed: z.number().int(),
     earlyStop: z.number().int().min(1).optional(),
     /** Ranks that trained data-parallel, each on batchSize samples a step (absent in older folders: 1). */

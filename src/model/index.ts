@@ -47,9 +47,9 @@ export {
 } from "./checkpoint.js";
 export {
   BF16_MIN_SPEEDUP,
-  choosePrecision,
-  interleavedStepTimes,
   pairedSpeedup,
   type PrecisionChoice,
+  PrecisionTrial,
   trainingRate,
+  unmeasuredPrecision,
 } from "./precision.js";

@@ -84,9 +84,9 @@ export const TrainConfigSchema = z
     /** Permutation-invariant training: each sample's source order is the one with the least separation loss. */
     pit: z.boolean().default(false),
     /**
-     * bfloat16 CPU autocast for the forward pass: on, off, or "auto" — time a few training steps of
-     * the model in both on this machine and take bf16 only where it is clearly faster (see
-     * choosePrecision in src/model/precision.ts). The choice is recorded and kept on resume.
+     * bfloat16 CPU autocast for the forward pass: on, off, or "auto" — time the run's first training
+     * steps in both on this machine and train on in bf16 only where it is clearly faster (see
+     * PrecisionTrial in src/model/precision.ts). The choice is recorded and kept on resume.
      */
     bf16: z.union([z.boolean(), z.literal("auto")]).default(false),
     /** libtorch intra-op threads (default: the machine's cores). */

@@ -11,7 +11,7 @@ import { Random } from "../util/random.js";
 import { augmentBatch, DEFAULT_AUGMENT } from "./augment.js";
 import { TrainError } from "./errors.js";
 import type { LabeledBatch } from "./feed.js";
-import type { Run } from "./setup.js";
+import { type Run, settlePrecision } from "./setup.js";
 
 /** Progress of one pass: samples done of the total, with running means. */
 export interface PassProgress {
@@ -62,15 +62,16 @@ export function cosineLr(lr: number, warmup: number, totalSteps: number, step: n
 }
 
 /**
- * Losses and counts of one batch. With `backward`, gradients of the objective are accumulated (the
- * caller zeroes them and steps the optimizer) and the named count is skipped; without, only the
- * numbers are computed (call under noGrad).
+ * Losses and counts of one batch, in bf16 autocast or float32 (the run's choice unless `bf16` says).
+ * With `backward`, gradients of the objective are accumulated (the caller zeroes them and steps the
+ * optimizer) and the named count is skipped; without, only the numbers are computed (call under
+ * noGrad).
  */
-function batchStep(run: Run, batch: LabeledBatch, backward: boolean): PassSums {
+function batchStep(run: Run, batch: LabeledBatch, backward: boolean, bf16 = run.config.bf16): PassSums {
   const { config, model, feed } = run;
   const k = feed.sources;
   const c = feed.classes.length;
-  const autocast = <T>(fn: () => T): T => (config.bf16 ? withAutocast(fn) : fn());
+  const autocast = <T>(fn: () => T): T => (bf16 ? withAutocast(fn) : fn());
   // Only the objective leaves the scope: every other activation is released as soon as the forward
   // pass is done with it, and the saved ones while backward runs (PyTorch's lifetimes).
   const r = tidy(() => {
@@ -206,9 +207,12 @@ export async function trainEpoch(
       const settings = { ...DEFAULT_AUGMENT, topDb: run.features.topDb };
       augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
     }
+    const s0 = performance.now();
+    // `bf16` auto's trial times these first steps in both precisions (a data-parallel run has none).
+    const trial = run.precisionTrial;
     optimizer.zeroGrad();
     await parallel?.syncBuffers(run.model);
-    const sums = batchStep(run, batch, true);
+    const sums = batchStep(run, batch, true, trial?.nextIsBf16() ?? run.config.bf16);
     const agreed =
       parallel === null
         ? { total: sums.total, samples: sums.samples, aborted: false }
@@ -225,6 +229,10 @@ export async function trainEpoch(
     if (config.schedule === "cosine")
       optimizer.lr = cosineLr(config.lr, config.warmup, totalSteps, state.globalStep);
     optimizer.step();
+    if (trial !== null) {
+      trial.record((performance.now() - s0) / 1000);
+      if (trial.done) await settlePrecision(run);
+    }
     pass.steps++;
     state.globalStep++;
     pass.sums = addSums(pass.sums, sums);
@@ -235,6 +243,8 @@ export async function trainEpoch(
     }
   }
   if (next !== null) await next.catch(() => undefined);
+  // An epoch shorter than the trial decides on the pairs it timed, before its checkpoint.
+  await settlePrecision(run);
   if (parallel !== null) pass.sums = await parallel.sumOver(pass.sums);
   pass.seconds = (performance.now() - t0) / 1000;
   return pass;

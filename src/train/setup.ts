@@ -33,7 +33,7 @@ import {
   writeModelConfig,
 } from "../model/folder.js";
 import { JointModel, type JointModelConfig } from "../model/joint.js";
-import { choosePrecision } from "../model/precision.js";
+import { PrecisionTrial, unmeasuredPrecision } from "../model/precision.js";
 import { presetConfig } from "../model/presets.js";
 import { TrainConfigSchema, type TrainConfig, type TrainConfigInput } from "./config.js";
 import type { DataParallel } from "./distributed.js";
@@ -89,8 +89,13 @@ export interface RunState {
 
 /** Everything a run works with, from {@link setupRun} until {@link closeRun}. */
 export interface Run {
-  /** The settings in effect: `bf16` "auto" resolved to what was measured faster here. */
+  /**
+   * The settings in effect: `bf16` "auto" resolved to what was measured faster here (float32 while
+   * `precisionTrial` measures).
+   */
   config: TrainConfig & { bf16: boolean };
+  /** `bf16` auto's trial on the run's first training steps, until {@link settlePrecision}. */
+  precisionTrial: PrecisionTrial | null;
   out: string;
   /** The batches: a train_data folder's cached features, or mixtures drawn from a clip library. */
   feed: DataFeed;
@@ -363,23 +368,43 @@ function prepareClipLibrary(config: TrainConfig, folder: ModelFolderConfig | nul
 }
 
 /**
- * `bf16` as a boolean: "auto" measures bf16 autocast against float32 for this model at the run's batch
- * size (a few seconds) and says what it chose; several ranks must agree, so they keep float32.
+ * `bf16` as a boolean, and for "auto" in a fresh single-process run on a CPU with native bf16 the
+ * trial that times the run's first training steps in both (the run trains in float32 after the
+ * trial until then; see {@link settlePrecision}). Elsewhere "auto" is float32, said why; several
+ * ranks must agree, so they keep float32.
  */
 function resolvePrecision(
   config: TrainConfig,
-  model: JointModelConfig,
   parallel: DataParallel | null,
   warn: (message: string) => void,
-): boolean {
-  if (config.bf16 !== "auto") return config.bf16;
+): { bf16: boolean; trial: PrecisionTrial | null } {
+  if (config.bf16 !== "auto") return { bf16: config.bf16, trial: null };
   if (parallel !== null) {
     warn("`bf16` auto with several ranks: float32 (every rank must use the same; set `bf16` to choose)");
-    return false;
+    return { bf16: false, trial: null };
   }
-  const choice = choosePrecision(model, config.batchSize);
-  warn(`\`bf16\` auto: ${choice.bf16 ? "bf16" : "float32"} — ${choice.reason}`);
-  return choice.bf16;
+  const unmeasured = unmeasuredPrecision();
+  if (unmeasured !== null) {
+    warn(`\`bf16\` auto: float32 — ${unmeasured.reason}`);
+    return { bf16: false, trial: null };
+  }
+  return { bf16: false, trial: new PrecisionTrial(config.batchSize) };
+}
+
+/**
+ * Ends a run's precision trial: trains on in what it measured faster, says so, and records the
+ * choice in config.json (which said "auto" until now) and so in every checkpoint from here on.
+ */
+export async function settlePrecision(run: Run): Promise<void> {
+  const trial = run.precisionTrial;
+  if (trial === null) return;
+  const choice = trial.choice();
+  run.precisionTrial = null;
+  run.config = { ...run.config, bf16: choice.bf16 };
+  run.warn(`\`bf16\` auto: ${choice.bf16 ? "bf16" : "float32"} — ${choice.reason}`);
+  const folder = readModelConfig(run.out);
+  if (folder.training !== undefined)
+    await writeModelConfig(run.out, { ...folder, training: { ...folder.training, bf16: choice.bf16 } });
 }
 
 /**
@@ -508,8 +533,8 @@ export async function setupRun(
   // Before the feature cache is built, so a bad override fails at once.
   const modelConfig = folder?.model ?? modelConfigOf(config, data, features);
   const feed = await data.openFeed(onCacheProgress);
-  const bf16 = resolvePrecision(config, modelConfig, parallel, warn);
-  manualSeed(config.seed); // after the precision measurement, which draws random numbers
+  const { bf16, trial } = resolvePrecision(config, parallel, warn);
+  manualSeed(config.seed);
   const model = new JointModel(modelConfig).toChannelsLast();
   const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
@@ -519,6 +544,7 @@ export async function setupRun(
   });
   const run: Run = {
     config: { ...config, bf16 },
+    precisionTrial: trial,
     out: config.out,
     feed,
     features,
@@ -547,7 +573,8 @@ export async function setupRun(
         model: modelConfig,
         features,
         classes: feed.classes,
-        training: trainingRecord(run.config, feed),
+        // "auto" until the trial has measured (a run stopped before then measures again).
+        training: { ...trainingRecord(run.config, feed), ...(trial === null ? {} : { bf16: "auto" }) },
       });
     }
   } catch (error) {
