@@ -228,6 +228,7 @@ export {
   permuteToSources,
   playProbabilities,
   rankInstruments,
+  resolveModelDir,
   type RunnerFactory,
   separateClip,
   Separator,

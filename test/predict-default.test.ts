@@ -5,7 +5,8 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { defaultModelDir, InferenceError, loadModel } from "../src/infer/index.js";
+import { defaultModelDir, InferenceError, loadModel, resolveModelDir } from "../src/infer/index.js";
+import { ModelFolderError } from "../src/model/folder.js";
 
 const modelDir = defaultModelDir();
 const examplesJson = join("examples", "expected.json");
@@ -62,6 +63,46 @@ test(
           peak = Math.max(peak, Math.abs(mixture[i]!));
         }
         assert.ok(err <= 1e-4 * Math.max(1, peak), `${ex.file}: stems sum to the mixture (error ${err})`);
+      }
+    } finally {
+      model.dispose();
+    }
+  },
+);
+
+test("a model argument is a folder, or the name of a packaged model where no such path exists", () => {
+  assert.equal(resolveModelDir("runs/x/"), "runs/x/", "a path is taken as it is, even when missing");
+  assert.equal(resolveModelDir("examples"), "examples", "an existing folder wins over a packaged name");
+  if (haveModel) assert.equal(resolveModelDir("default"), defaultModelDir());
+  assert.throws(
+    () => resolveModelDir("no-such-model"),
+    (e: Error) =>
+      e instanceof ModelFolderError &&
+      /^no-such-model: model folder not found, and no packaged model has that name \(packaged: .+\)$/.test(
+        e.message,
+      ) &&
+      (!haveModel || /packaged: [^)]*\bdefault\b/.test(e.message)),
+  );
+});
+
+test(
+  "packaged general model: loads by name, names the bass + flute and piano + violin examples right",
+  { skip: !existsSync(join("models", "general", "config.json")) && "needs models/general" },
+  async () => {
+    const model = await loadModel("general");
+    try {
+      assert.equal(model.dir, resolveModelDir("general"));
+      for (const [file, instruments] of [
+        ["bass+flute.wav", ["bass", "flute"]],
+        ["piano+violin.wav", ["piano", "violin"]],
+      ] as const) {
+        const prediction = await model.predictFile(join("examples", file));
+        const top = prediction.instruments.slice(0, 2).map((i) => i.name);
+        assert.deepEqual(
+          top.sort(),
+          [...instruments],
+          `${file}: ${JSON.stringify(prediction.instruments.slice(0, 4))}`,
+        );
       }
     } finally {
       model.dispose();

@@ -82,7 +82,10 @@ export function registerEvalCommand(program: Command): void {
     .description(
       "Evaluate a model on a labels.txt dataset (by default the test part of its split.json when it has one): named accuracy, per-source accuracy, pair exact match, per-class P/R/F1, confusion matrix, spectrogram MSE, SDR / SI-SDR / SI-SDRi; writes metrics.json and report.md with SVG charts.",
     )
-    .option("--model <dir>", "model folder (default: the packaged models/default)")
+    .option(
+      "--model <dir>",
+      "model folder, or the name of a packaged model (models/<name>) (default: the packaged models/default)",
+    )
     .requiredOption("--data <dir>", "dataset folder with labels.txt (e.g. made by `stemscope mix`)")
     .option("--out <dir>", "where to write metrics.json, report.md and the pictures", "eval-report")
     .option(

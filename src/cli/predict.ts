@@ -38,7 +38,7 @@ export function addInferenceOptions(command: Command): Command {
   command
     .option(
       "--model <dir>",
-      "model folder (config.json + weights.safetensors); default: the packaged models/default",
+      "model folder (config.json + weights.safetensors), or the name of a packaged model (models/<name>: default, general); default: the packaged models/default",
     )
     .option("--hop-seconds <s>", `seconds between the starts of the 2-s windows (default: ${d.hopSeconds})`)
     .option("--batch-size <n>", `windows per forward pass (default: ${d.batchSize})`)

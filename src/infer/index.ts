@@ -18,7 +18,7 @@ export {
   type StemSink,
   type WindowPrediction,
 } from "./model.js";
-export { defaultModelDir } from "../separator/separator.js";
+export { defaultModelDir, resolveModelDir } from "../separator/separator.js";
 export { audibleDb, INFRASONIC_HZ } from "./level.js";
 export { crossfadeWeights, OverlapAdd } from "./overlap-add.js";
 export { formatPrediction, predictionRecord, timelinePng } from "./output.js";

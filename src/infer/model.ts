@@ -806,7 +806,8 @@ export class StemscopeModel extends Separator {
 
 /**
  * Loads a model folder (config.json + weights.safetensors, see src/model/folder.ts) for inference.
- * @param dir the folder; default: the packaged `models/default`
+ * @param dir the folder, or a packaged model's name (`general`); default: the packaged
+ *   `models/default`
  * @param options.backend which backend runs the model (default "libtorch")
  * @throws ModelFolderError / SafetensorsError naming the file (missing folder, unsupported
  *   formatVersion, weights that do not fit), InferenceError when the default model is not installed,

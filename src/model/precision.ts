@@ -72,7 +72,10 @@ export function trainingRate(
   return { rates, params };
 }
 
-/** The outcome of a {@link PrecisionTrial} or {@link unmeasuredPrecision}: the choice, why, and the rates measured (samples/s). */
+/**
+ * The outcome of a {@link PrecisionTrial} or {@link unmeasuredPrecision}: the choice, why, and the
+ * rates measured (samples/s).
+ */
 export interface PrecisionChoice {
   bf16: boolean;
   reason: string;
@@ -111,13 +114,14 @@ export function unmeasuredPrecision(): PrecisionChoice | null {
 }
 
 /**
- * Chooses bf16 autocast or float32 on a run's own first training steps, so the choice measures the
- * step that will be trained — its batches, loss terms and data loading — not a stand-in. The steps
- * go float32, bf16 (each one's first step, which builds oneDNN's kernels, is not timed), then
- * `pairs` pairs of one float32 and one bf16 step, which of them first alternating per pair. bf16 is
- * chosen where the median pair's speed-up ({@link pairedSpeedup}) is ≥ {@link BF16_MIN_SPEEDUP}.
- * (A stand-in — five pairs of steps on random tensors, without the reference classification or the
- * loader — measured 1.10–1.22× quiet on a Zen 4 EPYC and 0.78× beside a light other job; TODO.)
+ * Chooses bf16 autocast or float32 on a run's own first training steps, so that it times the step
+ * that will be trained (its batches and loss terms; the wait for the loader is not counted), not a
+ * stand-in. The steps go float32, bf16 (each one's first step, which builds oneDNN's kernels, is not
+ * timed), then `pairs` pairs of one float32 and one bf16 step, which of them first alternating per
+ * pair. bf16 is chosen where the median pair's speed-up ({@link pairedSpeedup}) is ≥
+ * {@link BF16_MIN_SPEEDUP}. (Why not a stand-in: five pairs of steps on random tensors, without the
+ * reference classification or the loader, measured 1.10–1.22× quiet for the recipe on a Zen 4 EPYC,
+ * where its real loop trains 1.29–1.44× faster in bf16 and this trial measured 1.36–1.43×.)
  *   const trial = new PrecisionTrial(batch);
  *   while (!trial.done) { const bf16 = trial.nextIsBf16(); …step…; trial.record(seconds); }
  *   trial.choice();

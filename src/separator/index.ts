@@ -39,5 +39,6 @@ export {
   LoadOptionsSchema,
   loadSeparator,
   openModelFolder,
+  resolveModelDir,
   Separator,
 } from "./separator.js";

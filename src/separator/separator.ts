@@ -11,22 +11,46 @@
  * separator.dispose();
  * ```
  */
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { ParameterError, parseSettings } from "../errors.js";
 import { type FeatureConfig } from "../features/config.js";
-import { MODEL_FILES, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
+import { MODEL_FILES, ModelFolderError, type ModelFolderConfig, readModelConfig } from "../model/folder.js";
 import { InferenceError } from "./errors.js";
 import { Featurizer } from "./featurizer.js";
 import { softmaxRows } from "./naming.js";
 import { BACKENDS, type ModelRunner } from "./runner.js";
 
+/** Where the packaged models live: `<package root>/models`. */
+function packagedModelsDir(): string {
+  // src/separator/separator.ts and dist/separator/separator.js both sit two folders below the root.
+  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models");
+}
+
 /** Where the packaged default model lives: `<package root>/models/default`. */
 export function defaultModelDir(): string {
-  // src/separator/separator.ts and dist/separator/separator.js both sit two folders below the root.
-  return join(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "default");
+  return join(packagedModelsDir(), "default");
+}
+
+/**
+ * The folder a `model` argument names: a path, or where no such path exists, the name of a model
+ * packaged with stemscope (`general` → `<package root>/models/general`).
+ * @throws ModelFolderError for a plain name that is neither a folder here nor a packaged model
+ */
+export function resolveModelDir(model: string): string {
+  if (existsSync(model) || !/^[\w.-]+$/.test(model)) return model;
+  const packaged = join(packagedModelsDir(), model);
+  if (existsSync(join(packaged, MODEL_FILES.config))) return packaged;
+  const names = existsSync(packagedModelsDir())
+    ? readdirSync(packagedModelsDir()).filter((name) =>
+        existsSync(join(packagedModelsDir(), name, MODEL_FILES.config)),
+      )
+    : [];
+  throw new ModelFolderError(
+    `${model}: model folder not found, and no packaged model has that name (packaged: ${names.join(", ") || "none"})`,
+  );
 }
 
 /** Whether every value is finite (no NaN, no ±infinity). */
@@ -144,7 +168,8 @@ export type LoadOptions = z.input<typeof LoadOptionsSchema>;
 
 /**
  * Reads a model folder (see src/model/folder.ts) and loads its model with the chosen backend.
- * @param dir the folder; default: the packaged `models/default`
+ * @param dir the folder, or a packaged model's name ({@link resolveModelDir}); default: the packaged
+ *   `models/default`
  * @throws ModelFolderError / SafetensorsError naming the file; InferenceError when the default model
  *   is not installed; ParameterError for an unknown backend
  */
@@ -160,7 +185,7 @@ export async function openModelFolder(
   dir: string | undefined,
   options: LoadOptions = {},
 ): Promise<[ModelRunner, ModelFolderConfig, string]> {
-  const folder = dir ?? defaultModelDir();
+  const folder = dir === undefined ? defaultModelDir() : resolveModelDir(dir);
   if (dir === undefined && !existsSync(join(folder, MODEL_FILES.config))) {
     throw new InferenceError(
       `no default model: ${folder} is missing (this installation has no trained default model); pass \`model\` with a folder written by \`stemscope train\``,
