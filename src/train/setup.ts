@@ -368,10 +368,10 @@ function prepareClipLibrary(config: TrainConfig, folder: ModelFolderConfig | nul
 }
 
 /**
- * `bf16` as a boolean, and for "auto" in a fresh single-process run on a CPU with native bf16 the
- * trial that times the run's first training steps in both (the run trains in float32 after the
- * trial until then; see {@link settlePrecision}). Elsewhere "auto" is float32, said why; several
- * ranks must agree, so they keep float32.
+ * `bf16` as a boolean, and for "auto" in a single-process run on a CPU with native bf16 the trial
+ * that times the run's first training steps in both (its steps alternate; `bf16` reads false until
+ * {@link settlePrecision} decides). Elsewhere "auto" is float32, said why; several ranks must
+ * agree, so they keep float32. (A resumed run's `bf16` is the boolean its checkpoint recorded.)
  */
 function resolvePrecision(
   config: TrainConfig,
