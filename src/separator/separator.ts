@@ -41,13 +41,10 @@ export function defaultModelDir(): string {
  */
 export function resolveModelDir(model: string): string {
   if (existsSync(model) || !/^[\w.-]+$/.test(model)) return model;
-  const packaged = join(packagedModelsDir(), model);
-  if (existsSync(join(packaged, MODEL_FILES.config))) return packaged;
-  const names = existsSync(packagedModelsDir())
-    ? readdirSync(packagedModelsDir()).filter((name) =>
-        existsSync(join(packagedModelsDir(), name, MODEL_FILES.config)),
-      )
-    : [];
+  const root = packagedModelsDir();
+  const isModel = (name: string): boolean => existsSync(join(root, name, MODEL_FILES.config));
+  if (isModel(model)) return join(root, model);
+  const names = existsSync(root) ? readdirSync(root).filter(isModel) : [];
   throw new ModelFolderError(
     `${model}: model folder not found, and no packaged model has that name (packaged: ${names.join(", ") || "none"})`,
   );
