@@ -18,6 +18,7 @@ import {
   tidy,
 } from "../src/engine/index.js";
 import { disposeCheckpoint, readCheckpoint } from "../src/model/checkpoint.js";
+import { PrecisionTrial } from "../src/model/precision.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { type TrainConfigInput, train, TrainError } from "../src/train/index.js";
 import { trainFlagsToConfig } from "../src/cli/train.js";
@@ -340,6 +341,19 @@ test("bad input: a NaN loss stops training with a clear message and keeps the la
     assert.match(error.message, /has no checkpoint\. Try a lower `lr`\./);
     return true;
   });
+  // During `bf16` auto's trial (config.json still "auto"): the advice names bf16 exactly when the
+  // step that diverged ran in bf16 (the trial's order: a float32 warm-up, a bf16 one, then pairs).
+  if (cpuHasNativeBf16() === true) {
+    await assert.rejects(train(tiny("nan-auto", { lr: 1e30, epochs: 1, bf16: "auto" })), (error: unknown) => {
+      assert.ok(error instanceof TrainError, String(error));
+      const step = Number(/at epoch 1, step (\d+);/.exec(error.message)?.[1]);
+      const order = new PrecisionTrial(1);
+      for (let s = 1; s < step; s++) order.record(0);
+      const advice = order.nextIsBf16() ? "Try a lower `lr` or train without `bf16`." : "Try a lower `lr`.";
+      assert.ok(error.message.endsWith(advice), `step ${step}: ${error.message}`);
+      return true;
+    });
+  }
   // After a good epoch: a NaN planted in the checkpoint's weights makes epoch 2's loss NaN; the
   // checkpoint of epoch 1 stays as it was.
   const out = join(root, "runs", "a");

@@ -147,15 +147,19 @@ function addSums(a: PassSums, b: PassSums): PassSums {
   };
 }
 
-/** The message of a non-finite loss: what happened where, and what the folder keeps. */
-function divergedMessage(run: Run, what: string): string {
+/**
+ * The message of a non-finite loss: what happened where, and what the folder keeps. `bf16`: whether
+ * the diverging pass ran in bfloat16 (during `bf16` auto's trial a step may, while the config reads
+ * false until the trial decides).
+ */
+function divergedMessage(run: Run, what: string, bf16 = run.config.bf16): string {
   const kept = run.state.history[run.state.history.length - 1];
   return (
     `the ${what}; training stopped. ` +
     (kept === undefined
       ? `No epoch had finished, so ${run.out} has no checkpoint. `
       : `${run.out} keeps the last good checkpoint (epoch ${kept.epoch}). `) +
-    `Try a lower \`lr\`${run.config.bf16 ? " or train without `bf16`" : ""}.`
+    `Try a lower \`lr\`${bf16 ? " or train without `bf16`" : ""}.`
   );
 }
 
@@ -212,7 +216,8 @@ export async function trainEpoch(
     const trial = run.precisionTrial;
     optimizer.zeroGrad();
     await parallel?.syncBuffers(run.model);
-    const sums = batchStep(run, batch, true, trial?.nextIsBf16() ?? run.config.bf16);
+    const stepBf16 = trial?.nextIsBf16() ?? run.config.bf16;
+    const sums = batchStep(run, batch, true, stepBf16);
     const agreed =
       parallel === null
         ? { total: sums.total, samples: sums.samples, aborted: false }
@@ -224,7 +229,8 @@ export async function trainEpoch(
     if (!Number.isFinite(agreed.total)) {
       optimizer.zeroGrad();
       const loss = agreed.total / agreed.samples;
-      throw new TrainError(divergedMessage(run, `loss became ${loss} at epoch ${epoch}, step ${bi + 1}`));
+      const where = `loss became ${loss} at epoch ${epoch}, step ${bi + 1}`;
+      throw new TrainError(divergedMessage(run, where, stepBf16));
     }
     if (config.schedule === "cosine")
       optimizer.lr = cosineLr(config.lr, config.warmup, totalSteps, state.globalStep);
