@@ -12,7 +12,7 @@
 # (mixtures drawn per epoch, epochs), TEST_PER_COMBINATION (held-out test mixtures per class
 # combination: 20 for K=2, 8 for K=3), TRAIN_FLAGS; the defaults are scripts/recipe.sh's (the clip
 # library, RECIPE_PER_CLASS clips per class, is synthesised once into <work>/raw_data). With the
-# recipe's 24 epochs a fold trains for about 95 min on 2 cores (and the library takes ~8 min once);
+# recipe's 24 epochs a fold trains for about 95 min on 2 cores (and the library takes ~15 min once);
 # MIXTURES=4320 EPOCHS=3 (~15 min) is the quick protocol the README's diagnostics use — those were
 # measured on the library of before, which RECIPE_PER_CLASS=800 reproduces.
 set -euo pipefail

@@ -4,12 +4,14 @@
 stemscope() { node --import tsx src/cli/main.ts "$@"; }
 
 # Clips per class, synthesised from every allowed source group with timbre transformations
-# (`stemscope synth --list-timbres` shows them). 2,400 rather than 800: the same training (24 × 8,640
-# mixtures, the same time) named 61.6 % of the held-out A320U sources against 56.0 % (+6.7 against
-# +6.3 dB): each clip (its notes, level and transformations) is heard ~27 times instead of ~80
-# (docs/quality.md, "A larger clip library"). Synthesis: ~8 min on 2 cores; the trainer holds the
-# clips as 16-bit samples (~4 GiB peak RSS).
-RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-2400}
+# (`stemscope synth --list-timbres` shows them). More clips, the same training (24 × 8,640 mixtures,
+# the same time), name more unheard sources: 800 → 2,400 named 56.0 → 61.6 % of the held-out A320U
+# sources (+6.3 → +6.7 dB), 2,400 → 4,800 named 47.9 → 52.6 % of the held-out Sonivox sources, the
+# weakest group (all named 18.4 → 23.4 %, +6.3 → +6.5 dB): each clip (its notes, level and
+# transformations) is heard ~14 times in training instead of ~27 (~80 with 800; docs/quality.md, "A larger clip library",
+# "4,800 clips per class"). Synthesis: ~15 min on 2 cores, 6 GiB on disk; the trainer holds the
+# clips as 16-bit samples (~8 GiB peak RSS).
+RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-4800}
 # Clip length, seconds. Mixtures are 2 s, cut at a random place of each longer clip (as `predict`'s
 # windows cut a recording), so the model also hears notes that began before the window: trained on
 # 2-s clips (every window starting at a note) the 14-epoch model named 51.6 % of in-domain windows
@@ -31,7 +33,8 @@ RECIPE_EPOCHS=${RECIPE_EPOCHS:-24}
 # See docs/quality.md for what each choice measured.
 RECIPE_TRAIN_FLAGS=${RECIPE_TRAIN_FLAGS:---preset fast --features native --unet-output ratio --separation-loss shares --pit --loss-weight 0.9 --reference-weight 1 --schedule cosine --lr 0.003 --batch-size 32 --bf16 auto --seed 0}
 
-# recipe_synth <raw_data>: the clip library (4-s clips: ~3 min for 800 per class on 2 cores, ~8 for 2,400).
+# recipe_synth <raw_data>: the clip library (4-s clips on 2 cores: ~3 min for 800 per class, ~8 for
+# 2,400, ~15 for 4,800).
 recipe_synth() {
   stemscope synth --out "$1" --per-class "$RECIPE_PER_CLASS" --seconds "$RECIPE_SECONDS" --seed 0
 }
