@@ -22,6 +22,7 @@ import {
   JointModel,
   jointLoss,
   pairedSpeedup,
+  type PrecisionChoice,
   PrecisionTrial,
   type PresetName,
   presetConfig,
@@ -29,6 +30,7 @@ import {
   UNetConfigSchema,
 } from "../src/model/index.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
+import { type CpuSample, otherCpuShare, sampleCpu } from "../src/util/cpu-load.js";
 import { tempDir } from "./data-helpers.js";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -321,7 +323,7 @@ test("bf16 speed-up: the median of per-pair ratios, which a burst of load on one
 });
 
 test("precision trial: float32 and bf16 warm-ups, then pairs alternating which goes first; the median pair decides", () => {
-  const trial = new PrecisionTrial(32, 5);
+  const trial = new PrecisionTrial(32, 5, () => null); // no CPU-load sample: the reason is the timing's alone
   const order: string[] = [];
   // bf16 steps take 1 s, float32 steps 2 s, except a burst of other work that slows one bf16 step 10×.
   while (!trial.done) {
@@ -343,16 +345,111 @@ test("precision trial: float32 and bf16 warm-ups, then pairs alternating which g
   assert.equal(trial.choice().speedup, 2);
 
   // Barely faster is not enough (bf16 also costs accuracy); too few steps is float32, said why.
-  const close = new PrecisionTrial(8, 2);
+  const close = new PrecisionTrial(8, 2, () => null);
   for (const t of [5, 5, 1.05, 1, 1, 1.05]) close.record(t);
   assert.equal(close.choice().speedup, 1.05);
   assert.equal(close.choice().bf16, false);
   assert.match(close.choice().reason, /not 1\.1× faster here/);
-  const short = new PrecisionTrial(8);
+  const short = new PrecisionTrial(8, 5, () => null);
   for (const t of [1, 1, 1]) short.record(t);
   assert.equal(short.done, false);
   assert.deepEqual(short.choice(), {
     bf16: false,
     reason: "too few training steps to time bf16 against float32 (3; it takes at least 4)",
   });
+});
+
+test("precision trial: other work's share of the CPUs while the pairs ran is sampled at their start and end, and from a fifth on the choice says it may be off", () => {
+  // Fake samples: 2 CPUs; between the pairs' start and end 10 s of wall time pass, the machine is
+  // busy for `busy` of its 2000 ticks and this process used 12 CPU seconds (0.6 of the machine).
+  const run = (busy: number): { choice: PrecisionChoice; samples: number[] } => {
+    const samples: number[] = [];
+    let steps = 0;
+    const cpu = (): CpuSample => {
+      samples.push(steps);
+      const end = samples.length > 1;
+      return {
+        machineBusy: end ? busy : 0,
+        machineTotal: end ? 2000 : 0,
+        cpus: 2,
+        ownSeconds: end ? 12 : 0,
+        wallSeconds: end ? 10 : 0,
+      };
+    };
+    const trial = new PrecisionTrial(32, 2, cpu);
+    while (!trial.done) {
+      steps++;
+      trial.record(trial.nextIsBf16() ? 1 : 2);
+    }
+    trial.record(5); // after the trial: no further sample
+    return { choice: trial.choice(), samples };
+  };
+  const quiet = run(1300); // machine 0.65 busy, this process 0.6: other work 0.05
+  assert.deepEqual(quiet.samples, [2, 6]); // at the 2nd step's record (the warm-ups done), at the last pair's
+  assert.equal(quiet.choice.bf16, true);
+  assert.ok(Math.abs(quiet.choice.otherCpuShare! - 0.05) < 1e-12);
+  assert.match(quiet.choice.reason, /\(≥ 1\.1×\)$/);
+  const busy = run(1800); // machine 0.9 busy: other work 0.3
+  assert.ok(Math.abs(busy.choice.otherCpuShare! - 0.3) < 1e-12);
+  assert.equal(busy.choice.bf16, true);
+  assert.match(
+    busy.choice.reason,
+    /\(≥ 1\.1×\); other work kept 30 % of the machine's CPU time busy meanwhile, so this may be off \(set `bf16` on or off to choose without measuring\)$/,
+  );
+  // Where the machine cannot be sampled (not Linux), the choice says nothing of the load.
+  const unsampled = new PrecisionTrial(32, 1, () => null);
+  for (const t of [1, 1, 2, 1]) unsampled.record(t);
+  assert.equal(unsampled.choice().otherCpuShare, undefined);
+});
+
+test("CPU samples: /proc/stat's busy and total ticks and CPU count; other work's share is the machine's busy share less this process's", () => {
+  const stat = [
+    "cpu  100 5 50 800 20 3 2 10 7 0",
+    "cpu0 50 2 25 400 10 1 1 5 3 0",
+    "cpu1 50 3 25 400 10 2 1 5 4 0",
+    "intr 12345 0 0",
+    "ctxt 999",
+  ].join("\n");
+  // Busy: user 100 + nice 5 + system 50 + irq 3 + softirq 2 + steal 10 (guest is inside user).
+  assert.deepEqual(sampleCpu(stat, { ownSeconds: 4, wallSeconds: 9 }), {
+    machineBusy: 170,
+    machineTotal: 990,
+    cpus: 2,
+    ownSeconds: 4,
+    wallSeconds: 9,
+  });
+  assert.equal(sampleCpu("intr 1 2 3\n"), null);
+  assert.equal(sampleCpu("cpu  1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n"), null);
+
+  const at = (busy: number, total: number, own: number, wall: number): CpuSample => ({
+    machineBusy: busy,
+    machineTotal: total,
+    cpus: 2,
+    ownSeconds: own,
+    wallSeconds: wall,
+  });
+  // 1 s on 2 CPUs: the machine 150 of 200 ticks busy (0.75), this process 1 CPU second (0.5).
+  assert.equal(otherCpuShare(at(0, 0, 0, 0), at(150, 200, 1, 1)), 0.25);
+  // This process counted busier than the machine (sampling jitter): no other work, not negative.
+  assert.equal(otherCpuShare(at(0, 0, 0, 0), at(50, 200, 1, 1)), 0);
+  assert.equal(otherCpuShare(at(5, 10, 0, 1), at(5, 10, 0, 2)), null); // no ticks passed
+  assert.equal(otherCpuShare(at(0, 0, 0, 1), at(5, 10, 0, 1)), null); // no wall time passed
+
+  // This machine's own /proc/stat (Linux, as every test machine): while this process spins for
+  // 0.2 CPU seconds (however long a busy machine makes that take), the machine is counted at least
+  // that busy, and the other share is a share.
+  const before = sampleCpu();
+  assert.ok(before !== null && before.cpus >= 1 && before.machineTotal >= before.machineBusy);
+  const deadline = performance.now() + 30_000;
+  let after = sampleCpu()!;
+  while (after.ownSeconds - before.ownSeconds < 0.2 && performance.now() < deadline) after = sampleCpu()!;
+  const own = after.ownSeconds - before.ownSeconds;
+  assert.ok(own >= 0.2, `own CPU time grew by ${own} s in 30 s`);
+  const machineBusySeconds =
+    ((after.machineBusy - before.machineBusy) / (after.machineTotal - before.machineTotal)) *
+    (after.wallSeconds - before.wallSeconds) *
+    after.cpus;
+  assert.ok(machineBusySeconds >= 0.8 * own, `machine busy ${machineBusySeconds} s, this process ${own} s`);
+  const share = otherCpuShare(before, after);
+  assert.ok(share !== null && share >= 0 && share <= 1, String(share));
 });

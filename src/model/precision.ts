@@ -13,6 +13,7 @@ import {
   tidy,
   withAutocast,
 } from "../engine/index.js";
+import { type CpuSample, otherCpuShare, sampleCpu } from "../util/cpu-load.js";
 import { median } from "../util/stats.js";
 import { JointModel, type JointModelConfig, jointLoss } from "./joint.js";
 
@@ -83,10 +84,18 @@ export interface PrecisionChoice {
   bf16Rate?: number;
   /** The median over step pairs of float32 step time / bf16 step time. */
   speedup?: number;
+  /** The share (0…1) of the machine's CPU time that other work used while the pairs were timed. */
+  otherCpuShare?: number;
 }
 
 /** bf16 must beat float32 by this factor to be chosen (it also costs accuracy). */
 export const BF16_MIN_SPEEDUP = 1.1;
+
+/**
+ * Other work using this share of the machine's CPU time while the trial's pairs run makes its
+ * choice say that it may be off (a fifth: on 2 cores, other work busy 0.4 of a core on average).
+ */
+export const TRIAL_BUSY_SHARE = 0.2;
 
 /**
  * The speed-up of B over A from interleaved pairs of step times (seconds): the median of the
@@ -122,6 +131,10 @@ export function unmeasuredPrecision(): PrecisionChoice | null {
  * {@link BF16_MIN_SPEEDUP}. (Why not a stand-in: five pairs of steps on random tensors, without the
  * reference classification or the loader, measured 1.10–1.22× quiet for the recipe on a Zen 4 EPYC,
  * where its real loop trains 1.29–1.44× faster in bf16 and this trial measured 1.36–1.43×.)
+ * Pairing does not make it immune to other work: on a 2-core Zen 5 a light other job running beside
+ * the trial made it measure 0.65× for that recipe; so the choice also says how much of the CPUs
+ * other work used meanwhile ({@link otherCpuShare}) and, from {@link TRIAL_BUSY_SHARE} on, that the
+ * measurement may be off.
  *   const trial = new PrecisionTrial(batch);
  *   while (!trial.done) { const bf16 = trial.nextIsBf16(); …step…; trial.record(seconds); }
  *   trial.choice();
@@ -129,11 +142,17 @@ export function unmeasuredPrecision(): PrecisionChoice | null {
 export class PrecisionTrial {
   private readonly times = { float32: [] as number[], bf16: [] as number[] };
   private steps = 0;
+  private cpuAtPairs: CpuSample | null = null;
+  private busyShare: number | null = null;
 
-  /** `batch`: samples per step (for the rates it reports); `pairs`: timed step pairs. */
+  /**
+   * `batch`: samples per step (for the rates it reports); `pairs`: timed step pairs; `cpu`: samples
+   * the machine's CPU time when the pairs start and end ({@link sampleCpu}; tests pass their own).
+   */
   constructor(
     private readonly batch: number,
     readonly pairs = 5,
+    private readonly cpu: () => CpuSample | null = () => sampleCpu(),
   ) {}
 
   /** Whether the next step runs in bf16 autocast: float32, bf16, then pairs (f, b), (b, f), … */
@@ -146,9 +165,14 @@ export class PrecisionTrial {
 
   /** Records the wall time (seconds) of the step just run in the precision {@link nextIsBf16} gave. */
   record(seconds: number): void {
-    if (this.steps >= 2 && !this.done)
-      (this.nextIsBf16() ? this.times.bf16 : this.times.float32).push(seconds);
+    if (this.done) return;
+    if (this.steps >= 2) (this.nextIsBf16() ? this.times.bf16 : this.times.float32).push(seconds);
     this.steps++;
+    if (this.steps === 2) this.cpuAtPairs = this.cpu();
+    if (this.done && this.cpuAtPairs !== null) {
+      const now = this.cpu();
+      this.busyShare = now === null ? null : otherCpuShare(this.cpuAtPairs, now);
+    }
   }
 
   /** Every pair timed. */
@@ -172,9 +196,20 @@ export class PrecisionTrial {
     const [float32Rate, bf16Rate] = [rate(float32), rate(bf16Times)];
     const bf16 = speedup >= BF16_MIN_SPEEDUP;
     const rates = `bf16 ${speedup.toFixed(2)}× float32's speed on the run's first training steps (median of ${n} step pairs; ${bf16Rate.toFixed(1)} vs ${float32Rate.toFixed(1)} samples/s)`;
+    const busy =
+      this.busyShare !== null && this.busyShare >= TRIAL_BUSY_SHARE
+        ? `; other work kept ${Math.round(this.busyShare * 100)} % of the machine's CPU time busy meanwhile, so this may be off (set \`bf16\` on or off to choose without measuring)`
+        : "";
     const reason = bf16
-      ? `measured: ${rates} (≥ ${BF16_MIN_SPEEDUP}×)`
-      : `measured: ${rates} (bf16 is not ${BF16_MIN_SPEEDUP}× faster here)`;
-    return { bf16, reason, float32Rate, bf16Rate, speedup };
+      ? `measured: ${rates} (≥ ${BF16_MIN_SPEEDUP}×)${busy}`
+      : `measured: ${rates} (bf16 is not ${BF16_MIN_SPEEDUP}× faster here)${busy}`;
+    return {
+      bf16,
+      reason,
+      float32Rate,
+      bf16Rate,
+      speedup,
+      ...(this.busyShare === null ? {} : { otherCpuShare: this.busyShare }),
+    };
   }
 }
