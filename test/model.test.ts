@@ -31,6 +31,7 @@ import {
 } from "../src/model/index.js";
 import { loadModelFolder, readModelConfig } from "../src/model/folder.js";
 import { type CpuSample, otherCpuShare, sampleCpu } from "../src/util/cpu-load.js";
+import { readProcText } from "../src/util/proc.js";
 import { tempDir } from "./data-helpers.js";
 
 const repo = fileURLToPath(new URL("..", import.meta.url));
@@ -420,6 +421,9 @@ test("CPU samples: /proc/stat's busy and total ticks and CPU count; other work's
   });
   assert.equal(sampleCpu("intr 1 2 3\n"), null);
   assert.equal(sampleCpu("cpu  1 2 x 4 5 6 7 8\ncpu0 1 2 3 4 5 6 7 8\n"), null);
+  // A /proc file that is not there reads as unknown, not as an error.
+  assert.equal(readProcText("/proc/no-such-file"), null);
+  assert.match(readProcText("/proc/stat") ?? "", /^cpu\s/);
 
   const at = (busy: number, total: number, own: number, wall: number): CpuSample => ({
     machineBusy: busy,

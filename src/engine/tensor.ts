@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readProcText } from "../util/proc.js";
 import { type AllocatorStats, native, type NativeTensor } from "./native.js";
 
 /** Element types the engine supports. bfloat16 data crosses to JS as raw bits in a Uint16Array. */
@@ -610,14 +610,8 @@ export function cudaAvailable(): boolean {
  * @param cpuinfo the text of /proc/cpuinfo (read from the system when omitted; for tests)
  */
 export function cpuHasNativeBf16(cpuinfo?: string): boolean | null {
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/cpuinfo", "utf8");
-    } catch {
-      return null;
-    }
-  }
+  const text = cpuinfo ?? readProcText("/proc/cpuinfo");
+  if (text === null) return null;
   const flags = /^(?:flags|Features)\s*:(.*)$/m.exec(text);
   if (flags === null) return null;
   const set = new Set((flags[1] ?? "").trim().split(/\s+/));

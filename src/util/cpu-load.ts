@@ -1,7 +1,7 @@
 // How busy other work keeps this machine's CPUs, for measurements that time our own work (the
 // `bf16` auto trial): on a shared 2-core machine a light other job made that trial choose float32
 // (0.65×) for a recipe that trains 1.4× faster in bf16.
-import { readFileSync } from "node:fs";
+import { readProcText } from "./proc.js";
 
 /** The CPU time of the whole machine and of this process at one moment. */
 export interface CpuSample {
@@ -29,14 +29,8 @@ export function sampleCpu(
   procStat?: string,
   own?: { ownSeconds: number; wallSeconds: number },
 ): CpuSample | null {
-  let text = procStat;
-  if (text === undefined) {
-    try {
-      text = readFileSync("/proc/stat", "utf8");
-    } catch {
-      return null;
-    }
-  }
+  const text = procStat ?? readProcText("/proc/stat");
+  if (text === null) return null;
   const lines = text.split("\n");
   const total = lines.find((line) => /^cpu\s/.test(line));
   const cpus = lines.filter((line) => /^cpu\d+\s/.test(line)).length;
