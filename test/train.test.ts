@@ -439,6 +439,34 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
   assert.equal(wide.resnetWidth, 32);
 });
 
+test("--optimizer adamw: other weights than Adam's L2 at the same decay, recorded in config.json, resumed exactly", async () => {
+  assert.equal(trainFlagsToConfig({ data, out: "x", optimizer: "adamw" }).optimizer, "adamw");
+  assert.throws(() => trainFlagsToConfig({ data, out: "x", optimizer: "sgd" }), {
+    message: '--optimizer must be one of adam, adamw, got "sgd"',
+  });
+  const settings = { optimizer: "adamw", weightDecay: 0.5 } as const;
+  const adamw = await train(tiny("adamw", settings));
+  const adam = await train(tiny("adam-l2", { weightDecay: 0.5 }));
+  const weights = (dir: string) => readFileSync(join(dir, "last.safetensors"));
+  assert.ok(!weights(adamw.out).equals(weights(adam.out)), "adamw trained the same weights as adam");
+  assert.equal(readModelConfig(adamw.out).training?.optimizer, "adamw");
+  assert.equal(readModelConfig(adam.out).training?.optimizer, undefined, "adam (the seed's) is not recorded");
+
+  // Interrupted in epoch 2 and resumed: the AdamW moments come back (a resume as Adam would refuse them).
+  const controller = new AbortController();
+  const out = join(root, "runs", "adamw-resumed");
+  await train(tiny("adamw-resumed", settings), {
+    signal: controller.signal,
+    onProgress: (e) => {
+      if (e.phase === "train" && e.epoch === 2) controller.abort();
+    },
+  });
+  const resumed = await train({ out, resume: true });
+  assert.equal(resumed.epochs, 2);
+  assert.ok(weights(out).equals(weights(adamw.out)), "resumed adamw weights differ");
+  assert.equal(checkpointTensorsDigest(out), checkpointTensorsDigest(adamw.out));
+});
+
 test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask and --augment reach the model folder", async () => {
   // 18 training samples in batches of 6: 3 steps per epoch, 6 in all; warm-up floor(0.2 · 6) = 1 step.
   const lr = 0.002;

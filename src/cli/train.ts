@@ -22,6 +22,7 @@ interface TrainFlags extends LaunchFlags {
   epochs?: string;
   batchSize?: string;
   lr?: string;
+  optimizer?: string;
   weightDecay?: string;
   lossWeight?: string;
   schedule?: string;
@@ -69,6 +70,8 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.epochs !== undefined) c.epochs = parseIntFlag("--epochs", flags.epochs, { min: 1 });
   if (flags.batchSize !== undefined) c.batchSize = parseIntFlag("--batch-size", flags.batchSize, { min: 1 });
   if (flags.lr !== undefined) c.lr = parseFloatFlag("--lr", flags.lr, { min: 1e-12 });
+  if (flags.optimizer !== undefined)
+    c.optimizer = parseChoice("--optimizer", flags.optimizer, ["adam", "adamw"] as const);
   if (flags.weightDecay !== undefined)
     c.weightDecay = parseFloatFlag("--weight-decay", flags.weightDecay, { min: 0 });
   if (flags.lossWeight !== undefined)
@@ -133,7 +136,11 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
     ["--epochs <n>", `epochs (default: ${d.epochs})`],
     ["--batch-size <n>", `batch size (default: ${d.batchSize})`],
     ["--lr <x>", `Adam learning rate (default: ${d.lr})`],
-    ["--weight-decay <x>", `Adam L2 weight decay (default: ${d.weightDecay})`],
+    [
+      "--optimizer <name>",
+      `adam (weight decay as an L2 penalty, the seed's) | adamw (decoupled weight decay; torch's default decay is 0.01) (default: ${d.optimizer})`,
+    ],
+    ["--weight-decay <x>", `Adam's L2 penalty or AdamW's decoupled decay (default: ${d.weightDecay})`],
     ["--loss-weight <x>", `λ in λ·L_sep + (1−λ)·L_cls (default: ${d.lossWeight})`],
     [
       "--schedule <name>",

@@ -71,6 +71,8 @@ export const TrainingRecordSchema = z
     epochs: z.number().int().min(1),
     lr: z.number().positive(),
     weightDecay: z.number().min(0),
+    /** Absent in older folders and for the seed's Adam: `adam`. */
+    optimizer: z.enum(["adam", "adamw"]).optional(),
     schedule: z.enum(["plateau", "cosine"]),
     /** `cosine` only. */
     warmup: z.number().min(0).lt(1).optional(),

@@ -33,7 +33,13 @@ export const TrainConfigSchema = z
     epochs: z.number().int().min(1).default(30),
     /** Adam learning rate. */
     lr: z.number().positive().default(0.0015),
-    /** Adam's L2 penalty (added to the gradient, as torch.optim.Adam). */
+    /**
+     * `adam` (the seed's): `weightDecay` is an L2 penalty added to the gradient, as torch.optim.Adam.
+     * `adamw`: decoupled decay, param ← param·(1 − lr·weightDecay), as torch.optim.AdamW (whose
+     * default decay is 0.01: set `weightDecay` with it).
+     */
+    optimizer: z.enum(["adam", "adamw"]).default("adam"),
+    /** Adam's L2 penalty or AdamW's decoupled decay (see `optimizer`). */
     weightDecay: z.number().min(0).default(1e-4),
     /**
      * Learning-rate schedule. `plateau` (the seed's): ReduceLROnPlateau on the validation loss.

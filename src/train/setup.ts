@@ -9,6 +9,7 @@ import { availableParallelism, homedir } from "node:os";
 import { join, resolve } from "node:path";
 import {
   Adam,
+  AdamW,
   cpuHasNativeBf16,
   cudaAvailable,
   manualSeed,
@@ -453,6 +454,7 @@ function trainingRecord(config: Run["config"], feed: DataFeed): TrainingRecord {
     epochs: config.epochs,
     lr: config.lr,
     weightDecay: config.weightDecay,
+    ...(config.optimizer === "adam" ? {} : { optimizer: config.optimizer }),
     schedule: config.schedule,
     ...(config.schedule === "cosine"
       ? { warmup: config.warmup }
@@ -536,7 +538,8 @@ export async function setupRun(
   const { bf16, trial } = resolvePrecision(config, parallel, warn);
   manualSeed(config.seed);
   const model = new JointModel(modelConfig).toChannelsLast();
-  const optimizer = new Adam(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
+  const Optimizer = config.optimizer === "adamw" ? AdamW : Adam;
+  const optimizer = new Optimizer(model.parameters(), { lr: config.lr, weightDecay: config.weightDecay });
   const scheduler = new ReduceLROnPlateau(optimizer, {
     mode: "min",
     patience: config.plateauPatience,
@@ -588,7 +591,7 @@ export async function setupRun(
 function restore(run: Run, checkpoint: Checkpoint): void {
   const s = checkpoint.state;
   run.model.loadStateDict(checkpoint.model);
-  run.optimizer.loadStateDict({ kind: "adam", hyper: s.optimizer, tensors: checkpoint.optimizer });
+  run.optimizer.loadStateDict({ kind: run.config.optimizer, hyper: s.optimizer, tensors: checkpoint.optimizer });
   run.scheduler.loadStateDict(s.scheduler);
   // Everything was copied into the model and optimizer: free the loaded copies now, not at the end.
   disposeCheckpoint(checkpoint);
