@@ -591,7 +591,11 @@ export async function setupRun(
 function restore(run: Run, checkpoint: Checkpoint): void {
   const s = checkpoint.state;
   run.model.loadStateDict(checkpoint.model);
-  run.optimizer.loadStateDict({ kind: run.config.optimizer, hyper: s.optimizer, tensors: checkpoint.optimizer });
+  run.optimizer.loadStateDict({
+    kind: run.config.optimizer,
+    hyper: s.optimizer,
+    tensors: checkpoint.optimizer,
+  });
   run.scheduler.loadStateDict(s.scheduler);
   // Everything was copied into the model and optimizer: free the loaded copies now, not at the end.
   disposeCheckpoint(checkpoint);
