@@ -64,6 +64,17 @@ const tiny = (out: string, extra: Partial<TrainConfigInput> = {}): TrainConfigIn
   ...extra,
 });
 
+/** Trains `config` and aborts it as its second epoch starts (one epoch done, a checkpoint to resume). */
+async function trainInterruptedInEpoch2(config: TrainConfigInput) {
+  const controller = new AbortController();
+  return train(config, {
+    signal: controller.signal,
+    onProgress: (e) => {
+      if (e.phase === "train" && e.epoch === 2) controller.abort();
+    },
+  });
+}
+
 test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no leaks, exact resume", async () => {
   const live = liveTensorCount();
   const epochsSeen: number[] = [];
@@ -139,13 +150,7 @@ test("tiny preset trains end to end: model folder, log, metrics, cache reuse, no
   loaded.model.dispose();
 
   // Interrupted in epoch 2, then resumed: the same weights, bytes for bytes, as the uninterrupted run.
-  const controller = new AbortController();
-  const b = await train(tiny("b"), {
-    signal: controller.signal,
-    onProgress: (e) => {
-      if (e.phase === "train" && e.epoch === 2) controller.abort();
-    },
-  });
+  const b = await trainInterruptedInEpoch2(tiny("b"));
   assert.equal(b.stopReason, "aborted");
   assert.equal(b.epochs, 1);
   assert.equal(b.cache!.computed, 0, "features were not reused from the cache");
@@ -453,14 +458,8 @@ test("--optimizer adamw: other weights than Adam's L2 at the same decay, recorde
   assert.equal(readModelConfig(adam.out).training?.optimizer, undefined, "adam (the seed's) is not recorded");
 
   // Interrupted in epoch 2 and resumed: the AdamW moments come back (a resume as Adam would refuse them).
-  const controller = new AbortController();
   const out = join(root, "runs", "adamw-resumed");
-  await train(tiny("adamw-resumed", settings), {
-    signal: controller.signal,
-    onProgress: (e) => {
-      if (e.phase === "train" && e.epoch === 2) controller.abort();
-    },
-  });
+  assert.equal((await trainInterruptedInEpoch2(tiny("adamw-resumed", settings))).epochs, 1);
   const resumed = await train({ out, resume: true });
   assert.equal(resumed.epochs, 2);
   assert.ok(weights(out).equals(weights(adamw.out)), "resumed adamw weights differ");
