@@ -29,12 +29,18 @@ export function writeTestWav(path: string, samples: Float32Array | Float32Array[
 
 /**
  * Writes `<root>/<class>/clip<i>.wav` for each class: `perClass` clips of 0.3–0.6 s at `sampleRate`
- * with class-specific pitches. Returns root.
+ * (`options.seconds` each when given) with class-specific pitches. Returns root.
  */
-export function makeRawData(root: string, classes: string[], perClass: number, sampleRate = 8000): string {
+export function makeRawData(
+  root: string,
+  classes: string[],
+  perClass: number,
+  sampleRate = 8000,
+  options: { seconds?: number } = {},
+): string {
   classes.forEach((cls, c) => {
     for (let i = 0; i < perClass; i++) {
-      const seconds = 0.3 + 0.1 * (i % 4);
+      const seconds = options.seconds ?? 0.3 + 0.1 * (i % 4);
       writeTestWav(
         join(root, cls, `clip${i}.wav`),
         tone(seconds, sampleRate, 110 * (c + 2) + 13 * i, 0.3 + 0.1 * (i % 3)),

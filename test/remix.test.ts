@@ -5,13 +5,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { buildMixtures, planMixtures } from "../src/data/mix/mix.js";
-import { loadClipPool, Remixer } from "../src/data/mix/remix.js";
+import { loadClipPool, readPoolClip, Remixer } from "../src/data/mix/remix.js";
+import { encodeWav } from "../src/audio/index.js";
 import { FeatureConfigSchema } from "../src/features/config.js";
 import { readModelConfig } from "../src/model/folder.js";
+import { trainFlagsToConfig } from "../src/cli/train.js";
 import { RemixFeed } from "../src/train/feed.js";
 import { type TrainConfigInput, train } from "../src/train/index.js";
 import { Random } from "../src/util/random.js";
-import { makeRawData, tempDir } from "./data-helpers.js";
+import { makeRawData, tempDir, writeTestWav } from "./data-helpers.js";
 
 let root = "";
 let library = "";
@@ -50,10 +52,10 @@ test("drawn mixtures: the mixture is exactly the sum of its sources, K distinct 
     pool.clips.map((_, i) => i),
     { sources: 2, length: 8000, gainDb: [-6, 6], peak: 0.9 },
   );
-  const a = remixer.draw(20, new Random(3));
-  const b = remixer.draw(20, new Random(3));
+  const a = await remixer.draw(20, new Random(3));
+  const b = await remixer.draw(20, new Random(3));
   assert.deepEqual(a, b, "the same seed draws the same mixtures");
-  const c = remixer.draw(20, new Random(4));
+  const c = await remixer.draw(20, new Random(4));
   assert.notDeepEqual(a.labels, c.labels);
   let peak = 0;
   a.mixtures.forEach((mix, m) => {
@@ -70,6 +72,55 @@ test("drawn mixtures: the mixture is exactly the sum of its sources, K distinct 
   assert.ok(peak <= 0.9 + 1e-4 && peak > 0.85, `peak ${peak}`);
   // Every pair of classes turns up in 20 draws of 3 choose 2.
   assert.equal(new Set(a.labels.map((l) => l.join())).size, 3);
+});
+
+test("disk storage: the pool holds no audio yet draws the same mixtures, at the same rate and resampled; a clip changed mid-run is named", async () => {
+  const settings = { sources: 2, length: 4000, gainDb: [-6, 6] as const, peak: 0.9 };
+  for (const sampleRate of [16000, 11025]) {
+    const memory = await loadClipPool(library, { sampleRate });
+    const disk = await loadClipPool(library, { sampleRate, storage: "disk" });
+    assert.equal(disk.storage, "disk");
+    assert.ok(disk.clips.every((clip) => clip.audio === undefined));
+    // At the files' own rate the samples are read from the file as they are; resampled, decoded again.
+    assert.ok(disk.clips.every((clip) => (clip.pcm !== undefined) === (sampleRate === 16000)));
+    assert.deepEqual(
+      disk.clips.map((clip) => clip.length),
+      memory.clips.map((clip) => clip.audio!.length),
+    );
+    const ids = memory.clips.map((_, i) => i);
+    const fromDisk = await new Remixer(disk, ids, settings).draw(12, new Random(5));
+    const fromMemory = await new Remixer(memory, ids, settings).draw(12, new Random(5));
+    assert.deepEqual(fromDisk, fromMemory, `${sampleRate} Hz`);
+  }
+  // Every 16-bit value, read from the file as it is and decoded: the same samples.
+  const full = makeRawData(join(root, "full-scale"), classes, 1, 16000);
+  const path = join(full, "bass", "clip0.wav");
+  const bytes = encodeWav(new Float32Array(65536), 16000).bytes;
+  const values = new Int16Array(65536).map((_, i) => i - 32768);
+  bytes.set(new Uint8Array(values.buffer), bytes.length - 2 * 65536);
+  writeFileSync(path, bytes);
+  const [fromFile, decoded] = await Promise.all(
+    (["disk", "memory"] as const).map((storage) => loadClipPool(full, { sampleRate: 16000, storage })),
+  );
+  assert.ok(fromFile!.clips[0]!.pcm !== undefined);
+  assert.deepEqual(await readPoolClip(fromFile!, 0), decoded!.clips[0]!.audio);
+
+  const changing = makeRawData(join(root, "changing"), classes, 2, 16000);
+  for (const sampleRate of [16000, 11025]) {
+    const pool = await loadClipPool(changing, { sampleRate, storage: "disk" });
+    const id = pool.clips.findIndex((clip) => clip.key === "flute/clip1.wav");
+    assert.equal((await readPoolClip(pool, id)).length, pool.clips[id]!.length);
+    writeTestWav(join(changing, "flute", "clip1.wav"), new Float32Array(100), 16000);
+    // Read as it is: the file's size tells; decoded again: its length.
+    const now = sampleRate === 16000 ? "244 bytes" : "69 samples";
+    await assert.rejects(readPoolClip(pool, id), {
+      name: "DataError",
+      message: new RegExp(
+        `flute/clip1\\.wav: ${now} now, \\d+ when training began; the library changed during the run`,
+      ),
+    });
+    makeRawData(changing, classes, 2, 16000);
+  }
 });
 
 test("held-out groups leave the pool; unknown groups and a class left empty are refused", async () => {
@@ -158,10 +209,49 @@ test("train on a clip library: records how it drew, and a resumed run ends with 
     testClips: 3,
   });
   assert.equal(record.split.source, "clips");
-  await train(tiny("halves", { epochs: 1 }));
-  await train({ out: join(root, "runs", "halves"), resume: true, epochs: 2 });
+  // The first half reads its clips from disk, the resumed half holds them in memory: the same draws.
+  await train(tiny("halves", { epochs: 1, clipStorage: "disk" }));
+  await train({ out: join(root, "runs", "halves"), resume: true, epochs: 2, clipStorage: "memory" });
   const weights = (run: string): Buffer => readFileSync(join(root, "runs", run, "last.safetensors"));
   assert.ok(weights("whole").equals(weights("halves")), "1 + 1 resumed epochs = 2 epochs, bit for bit");
+});
+
+test("--clip-storage disk: the run reads its clips from their files (one changed mid-run stops it, named)", async () => {
+  assert.equal(trainFlagsToConfig({ data: library, out: "x", clipStorage: "disk" }).clipStorage, "disk");
+  assert.throws(() => trainFlagsToConfig({ data: library, out: "x", clipStorage: "ram" }), {
+    message: '--clip-storage must be one of memory, disk, got "ram"',
+  });
+  const copy = makeRawData(join(root, "copy"), classes, 6, 16000);
+  const run = (name: string, clipStorage: "memory" | "disk") =>
+    train(
+      {
+        data: copy,
+        out: join(root, "runs", name),
+        preset: "tiny",
+        features: "native",
+        mixtures: 8,
+        valMixtures: 4,
+        batchSize: 4,
+        epochs: 2,
+        threads: 1,
+        cacheJobs: 1,
+        clipStorage,
+      },
+      {
+        // After the first epoch every clip is cut to 100 samples.
+        onEpoch: () =>
+          classes.forEach((cls) => {
+            for (let i = 0; i < 6; i++)
+              writeTestWav(join(copy, cls, `clip${i}.wav`), new Float32Array(100).fill(0.1), 16000);
+          }),
+      },
+    );
+  await assert.rejects(run("disk-changed", "disk"), {
+    name: "DataError",
+    message: /clip\d\.wav: 244 bytes now, \d+ when training began; the library changed during the run/,
+  });
+  makeRawData(copy, classes, 6, 16000);
+  assert.equal((await run("memory-changed", "memory")).epochs, 2, "memory storage holds the clips it loaded");
 });
 
 test("mix --groups: only the clips of the named groups", async () => {

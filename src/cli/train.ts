@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { CLIP_STORAGES } from "../data/mix/remix.js";
 import { UsageError } from "../errors.js";
 import { PRESET_NAMES } from "../model/presets.js";
 import { type TrainConfig, type TrainConfigInput, TrainConfigSchema } from "../train/config.js";
@@ -48,6 +49,7 @@ interface TrainFlags extends LaunchFlags {
   valMixtures?: string;
   gainDb?: string;
   holdOut?: string;
+  clipStorage?: string;
   testFraction?: string;
   separationLoss?: string;
   quiet?: boolean;
@@ -116,6 +118,8 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.valMixtures = parseIntFlag("--val-mixtures", flags.valMixtures, { min: 1 });
   if (flags.gainDb !== undefined) c.gainDb = parseRange("--gain-db", flags.gainDb);
   if (flags.holdOut !== undefined) c.holdOut = parseNameList("--hold-out", flags.holdOut);
+  if (flags.clipStorage !== undefined)
+    c.clipStorage = parseChoice("--clip-storage", flags.clipStorage, CLIP_STORAGES);
   if (flags.testFraction !== undefined)
     c.testFraction = parseFloatFlag("--test-fraction", flags.testFraction, { min: 0.001, max: 0.999 });
   return c as TrainInput;
@@ -210,6 +214,10 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
     [
       "--hold-out <groups>",
       "clip library: comma-separated source groups of its manifest (e.g. a320u) left out of training and validation",
+    ],
+    [
+      "--clip-storage <where>",
+      `clip library: memory (every clip held decoded: 2 bytes a sample) | disk (each drawn clip read from its file again: memory does not grow with the library; the same mixtures) (default: ${d.clipStorage})`,
     ],
     [
       "--test-fraction <x>",

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CLIP_STORAGES } from "../data/mix/remix.js";
 import { PRESET_NAMES, type PresetName } from "../model/presets.js";
 
 /**
@@ -131,6 +132,12 @@ export const TrainConfigSchema = z
      * validation, to measure how the model does on timbres it never heard.
      */
     holdOut: z.array(z.string().min(1)).default([]),
+    /**
+     * Clip library only: `memory` holds every clip decoded (2 bytes a sample, ~6 GiB for 48,000 4-s
+     * clips at 16 kHz); `disk` reads each drawn clip from its file again (memory no longer grows with
+     * the library). The same mixtures either way; a resumed run may change it.
+     */
+    clipStorage: z.enum(CLIP_STORAGES).default("memory"),
     /** Stop after this many optimizer steps in total (benchmarks, memory runs); absent = no limit. */
     maxSteps: z.number().int().min(1).optional(),
   })

@@ -240,9 +240,9 @@ export class RemixFeed implements DataFeed {
     if (pass.train) {
       // Every draw from its own stream: the same mixtures whatever the batch size or rank it lands on.
       const random = new Random(this.settings.seed).fork(`remix:train:${pass.epoch}`);
-      drawn = this.train.render(keys.map((key) => this.train.task(random.fork(key))));
+      drawn = await this.train.render(keys.map((key) => this.train.task(random.fork(key))));
     } else {
-      drawn = this.validation.render(keys.map((i) => this.#valTasks[i]!));
+      drawn = await this.validation.render(keys.map((i) => this.#valTasks[i]!));
     }
     const f = sampleFeaturesBatch(drawn.mixtures, drawn.sources, this.features, {
       threads: this.settings.threads ?? availableParallelism(),
@@ -253,7 +253,7 @@ export class RemixFeed implements DataFeed {
   digest(): string {
     const hash = createHash("sha256");
     hash.update(JSON.stringify([this.pool.classes, this.settings, this.pool.heldOut]));
-    for (const clip of this.pool.clips) hash.update(`${clip.key} ${clip.audio.length}\n`);
+    for (const clip of this.pool.clips) hash.update(`${clip.key} ${clip.length}\n`);
     return hash.digest("hex").slice(0, 16);
   }
 

@@ -43,7 +43,7 @@ import { type DataFeed, DatasetFeed, RemixFeed } from "./feed.js";
 
 /**
  * What {@link train} takes: a full config input, or `{ out, resume: true }` plus the settings a
- * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs); any other
+ * resumed run may change (epochs, earlyStop, threads, maxSteps, cacheDir, cacheJobs, clipStorage); any other
  * setting must equal the run's (`data` may name the run's data moved elsewhere).
  */
 export type TrainInput = TrainConfigInput | (Partial<TrainConfigInput> & { out: string; resume: true });
@@ -52,7 +52,15 @@ export type TrainInput = TrainConfigInput | (Partial<TrainConfigInput> & { out: 
  * Fields a resumed run may change (applied, and recorded in its checkpoint and config.json); any
  * other setting given must equal the run's, or the resume is refused naming it.
  */
-const RESUMABLE_OVERRIDES = ["epochs", "earlyStop", "threads", "maxSteps", "cacheDir", "cacheJobs"] as const;
+const RESUMABLE_OVERRIDES = [
+  "epochs",
+  "earlyStop",
+  "threads",
+  "maxSteps",
+  "cacheDir",
+  "cacheJobs",
+  "clipStorage",
+] as const;
 
 /** Settings that say how to run, not what the run is: never compared with the run's. */
 const RUN_CONTROLS = new Set<string>(["out", "resume", "worldSize", "data", ...RESUMABLE_OVERRIDES]);
@@ -352,6 +360,7 @@ function prepareClipLibrary(config: TrainConfig, folder: ModelFolderConfig | nul
       const pool = await loadClipPool(config.data, {
         sampleRate: features.sampleRate,
         holdOut: config.holdOut,
+        storage: config.clipStorage,
         ...(folder === null ? {} : { classes: folder.classes }),
         onProgress,
       });

@@ -1,6 +1,7 @@
 /**
- * Mixtures drawn afresh (Demucs-style remixing): a raw_data clip library is loaded once into memory
- * and every training step draws new mixtures from it — which classes, which clips, where in them and
+ * Mixtures drawn afresh (Demucs-style remixing): a raw_data clip library is loaded once (into memory,
+ * or only checked and then read from disk at every draw) and every training step draws new mixtures
+ * from it — which classes, which clips, where in them and
  * at what gains — so a longer run sees new mixtures instead of the same fixed set again. The
  * arithmetic of one mixture is `mix`'s (renderMixture: crop, gain, common peak normalisation, 16-bit
  * quantisation with mixture = Σ sources exactly), so a drawn mixture is one that `stemscope mix`
@@ -10,8 +11,9 @@
  * as `mix --split-by clip`), and whole source groups of the manifest (e.g. `a320u`) can be held out
  * of both, for leave-one-group-out measurements.
  */
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { loadAudio } from "../../audio/index.js";
+import { AudioError, loadAudio } from "../../audio/index.js";
 import { StemscopeError } from "../../errors.js";
 import type { Random } from "../../util/random.js";
 import { DataError } from "../errors.js";
@@ -27,9 +29,29 @@ export interface PoolClip {
   classIndex: number;
   /** The manifest's source group (e.g. "fluidr3"); "" for a library without a manifest. */
   group: string;
-  /** Mono audio at the pool's sample rate, 16-bit integers (half the memory of float32). */
-  audio: Int16Array;
+  /** Samples at the pool's sample rate. */
+  length: number;
+  /**
+   * Mono audio at the pool's sample rate, 16-bit integers (half the memory of float32); absent when
+   * the pool reads its clips from disk (see {@link readPoolClip}).
+   */
+  audio?: Int16Array;
+  /**
+   * Disk storage: where the clip's samples lie in its file when they can be read as they are — a
+   * 16-bit mono WAV at the pool's rate whose data are the file's last `2·length` bytes (checked
+   * against the decoded clip when the pool loads); absent: decoded again at every draw.
+   */
+  pcm?: { fileBytes: number; offset: number };
 }
+
+/**
+ * Where a pool keeps its clips: `memory` decodes each once and holds it (2 bytes a sample: ~6 GiB for
+ * 48,000 4-s clips at 16 kHz); `disk` decodes each once to check it, then reads it again at every
+ * draw (the OS's file cache keeps what fits), so memory no longer grows with the library. Both draw
+ * the same samples.
+ */
+export const CLIP_STORAGES = ["memory", "disk"] as const;
+export type ClipStorage = (typeof CLIP_STORAGES)[number];
 
 /** A raw_data library in memory. */
 export interface ClipPool {
@@ -37,6 +59,7 @@ export interface ClipPool {
   /** Class names (the folder names), sorted by code point. */
   classes: string[];
   sampleRate: number;
+  storage: ClipStorage;
   clips: PoolClip[];
   /** Source groups present (sorted), from the manifest; [] without one. */
   groups: string[];
@@ -56,6 +79,8 @@ export interface LoadClipPoolOptions {
   classes?: readonly string[];
   /** Manifest source groups to leave out entirely. */
   holdOut?: readonly string[];
+  /** Where the clips are kept (default `memory`); see {@link ClipStorage}. */
+  storage?: ClipStorage;
   /** Called with clips loaded and the total. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -125,21 +150,108 @@ export async function loadClipPool(dir: string, options: LoadClipPoolOptions): P
       );
     }
   }
+  const storage = options.storage ?? "memory";
   const clips: PoolClip[] = [];
   options.onProgress?.(0, wanted.length);
   for (const w of wanted) {
-    const { samples } = await loadAudio(join(dir, w.key), { sampleRate: options.sampleRate });
-    const audio = new Int16Array(samples.length);
-    for (let i = 0; i < samples.length; i++) {
-      const v = Math.round(samples[i]! * 32767);
-      audio[i] = v > 32767 ? 32767 : v < -32767 ? -32767 : v;
-    }
-    clips.push({ ...w, audio });
+    // Every clip is decoded once either way: a clip that cannot be read fails here, not mid-run.
+    const audio = await decodeClip(dir, w.key, options.sampleRate);
+    const kept = storage === "memory" ? { audio } : pcmLayout(join(dir, w.key), audio);
+    clips.push({ ...w, length: audio.length, ...kept });
     if (clips.length % 256 === 0 || clips.length === wanted.length)
       options.onProgress?.(clips.length, wanted.length);
   }
   const libraryKeys = folders.map((f) => f.files.map((file) => `${f.name}/${file}`));
-  return { dir, classes, sampleRate: options.sampleRate, clips, groups, heldOut: holdOut, libraryKeys };
+  return {
+    dir,
+    classes,
+    sampleRate: options.sampleRate,
+    storage,
+    clips,
+    groups,
+    heldOut: holdOut,
+    libraryKeys,
+  };
+}
+
+/** Clip `key` of library `dir` as mono 16-bit samples at `sampleRate` Hz. */
+async function decodeClip(dir: string, key: string, sampleRate: number): Promise<Int16Array> {
+  const { samples } = await loadAudio(join(dir, key), { sampleRate });
+  const audio = new Int16Array(samples.length);
+  for (let i = 0; i < samples.length; i++) {
+    const v = Math.round(samples[i]! * 32767);
+    audio[i] = v > 32767 ? 32767 : v < -32767 ? -32767 : v;
+  }
+  return audio;
+}
+
+/**
+ * A 16-bit PCM value as the pool holds it: `decodeClip`'s round(v / 32768 · 32767) in integers
+ * (v − v/32768 rounds to v − 1 above 16384 and to v + 1 from −16384 down, Math.round taking halves up).
+ */
+function poolSample(v: number): number {
+  return v > 16384 ? v - 1 : v < -16383 ? v + 1 : v;
+}
+
+/** The {@link PoolClip.pcm} layout of the file at `path` whose decoded clip is `audio`, if it has one. */
+function pcmLayout(path: string, audio: Int16Array): { pcm?: PoolClip["pcm"] } {
+  const fileBytes = statSync(path).size;
+  const offset = fileBytes - 2 * audio.length;
+  if (offset < 12) return {};
+  const pcm = { fileBytes, offset };
+  const raw = readPcm16(path, pcm, audio.length);
+  for (let i = 0; i < raw.length; i++) if (raw[i] !== audio[i]) return {};
+  return { pcm };
+}
+
+/** The error of a clip whose file changed after the pool was loaded. */
+function libraryChanged(path: string, now: string, then: string): DataError {
+  return new DataError(
+    `${path}: ${now} now, ${then} when training began; the library changed during the run`,
+  );
+}
+
+/**
+ * `length` 16-bit little-endian values at byte `pcm.offset` of the file at `path`, as the pool
+ * holds them.
+ * @throws DataError when the file is not `pcm.fileBytes` long; AudioError naming it when it cannot be read
+ */
+function readPcm16(path: string, pcm: NonNullable<PoolClip["pcm"]>, length: number): Int16Array {
+  const out = new Int16Array(length);
+  const bytes = new Uint8Array(out.buffer);
+  let size = 0;
+  let read = 0;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      size = fstatSync(fd).size;
+      if (size === pcm.fileBytes) read = readSync(fd, bytes, 0, bytes.length, pcm.offset);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    throw new AudioError(`${path}: cannot read file (${(error as Error).message})`, { cause: error });
+  }
+  if (size !== pcm.fileBytes) throw libraryChanged(path, `${size} bytes`, `${pcm.fileBytes}`);
+  if (read !== bytes.length) throw new AudioError(`${path}: ends ${bytes.length - read} bytes early`);
+  // A big-endian host reads other values here: the load-time check then keeps such clips decoded.
+  for (let i = 0; i < length; i++) out[i] = poolSample(out[i]!);
+  return out;
+}
+
+/**
+ * Clip `id` of a pool: the held samples, or (disk storage) its samples read from the file again.
+ * @throws DataError when the file is not the size or length it was when the pool was loaded (the
+ *   library changed during training); AudioError naming it when it cannot be read
+ */
+export async function readPoolClip(pool: ClipPool, id: number): Promise<Int16Array> {
+  const clip = pool.clips[id]!;
+  if (clip.audio !== undefined) return clip.audio;
+  const path = join(pool.dir, clip.key);
+  if (clip.pcm !== undefined) return readPcm16(path, clip.pcm, clip.length);
+  const audio = await decodeClip(pool.dir, clip.key, pool.sampleRate);
+  if (audio.length !== clip.length) throw libraryChanged(path, `${audio.length} samples`, `${clip.length}`);
+  return audio;
 }
 
 /** How drawn mixtures are made (mix's rendering settings). */
@@ -168,7 +280,6 @@ export interface RemixedBatch {
  */
 export class Remixer {
   readonly #byClass: number[][];
-  readonly #clips: Int16Array[];
   readonly #render: MixRenderSettings;
 
   /**
@@ -190,8 +301,6 @@ export class Remixer {
         `${pool.dir}: ${pool.classes.length} classes cannot make mixtures of ${settings.sources} distinct classes`,
       );
     }
-    // 16-bit clips render as float ones would: the peak normalisation cancels their scale.
-    this.#clips = pool.clips.map((clip) => clip.audio);
     this.#render = {
       length: settings.length,
       balance: "none",
@@ -216,12 +325,21 @@ export class Remixer {
   }
 
   /** Renders drawn tasks into audio (mixture = Σ sources exactly, as 16-bit values / 32767). */
-  render(tasks: readonly MixTask[]): RemixedBatch {
+  async render(tasks: readonly MixTask[]): Promise<RemixedBatch> {
+    // The batch's clips, by pool id (a sparse array); read together when they are on disk.
+    // 16-bit clips render as float ones would: the peak normalisation cancels their scale.
+    const clips: Int16Array[] = [];
+    const ids = [...new Set(tasks.flatMap((task) => task.clipIds))];
+    await Promise.all(
+      ids.map(async (id) => {
+        clips[id] = await readPoolClip(this.pool, id);
+      }),
+    );
     const batch: RemixedBatch = { mixtures: [], sources: [], labels: [] };
     for (const task of tasks) {
       let rendered;
       try {
-        rendered = renderMixture(this.#clips, task, this.#render);
+        rendered = renderMixture(clips, task, this.#render);
       } catch (error) {
         throw error instanceof StemscopeError ? error : new DataError((error as Error).message);
       }
@@ -233,7 +351,7 @@ export class Remixer {
   }
 
   /** `n` mixtures drawn from `random`. */
-  draw(n: number, random: Random): RemixedBatch {
+  draw(n: number, random: Random): Promise<RemixedBatch> {
     return this.render(Array.from({ length: n }, () => this.task(random)));
   }
 }
