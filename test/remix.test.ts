@@ -92,18 +92,40 @@ test("disk storage: the pool holds no audio yet draws the same mixtures, at the 
     const fromMemory = await new Remixer(memory, ids, settings).draw(12, new Random(5));
     assert.deepEqual(fromDisk, fromMemory, `${sampleRate} Hz`);
   }
-  // Every 16-bit value, read from the file as it is and decoded: the same samples.
-  const full = makeRawData(join(root, "full-scale"), classes, 1, 16000);
+  // Every 16-bit value, read from the file as it is (both storages): decodeClip's round(v/32768 · 32767).
+  const full = makeRawData(join(root, "full-scale"), classes, 2, 16000);
   const path = join(full, "bass", "clip0.wav");
   const bytes = encodeWav(new Float32Array(65536), 16000).bytes;
   const values = new Int16Array(65536).map((_, i) => i - 32768);
   bytes.set(new Uint8Array(values.buffer), bytes.length - 2 * 65536);
   writeFileSync(path, bytes);
-  const [fromFile, decoded] = await Promise.all(
+  // A float WAV and a stereo one are decoded instead, the same in both storages.
+  writeTestWav(
+    join(full, "flute", "clip0.wav"),
+    [new Float32Array(800).fill(0.25), new Float32Array(800)],
+    16000,
+  );
+  writeFileSync(
+    join(full, "piano", "clip0.wav"),
+    encodeWav(new Float32Array(800).fill(-0.5), 16000, { encoding: "float32" }).bytes,
+  );
+  const [fromFile, held] = await Promise.all(
     (["disk", "memory"] as const).map((storage) => loadClipPool(full, { sampleRate: 16000, storage })),
   );
-  assert.ok(fromFile!.clips[0]!.pcm !== undefined);
-  assert.deepEqual(await readPoolClip(fromFile!, 0), decoded!.clips[0]!.audio);
+  const expected = Int16Array.from(values, (v) => Math.round((v / 32768) * 32767));
+  const id = (key: string) => fromFile!.clips.findIndex((clip) => clip.key === key);
+  assert.ok(fromFile!.clips[id("bass/clip0.wav")]!.pcm !== undefined);
+  assert.deepEqual(await readPoolClip(fromFile!, id("bass/clip0.wav")), expected);
+  assert.deepEqual(held!.clips[id("bass/clip0.wav")]!.audio, expected);
+  for (const [key, value] of [
+    ["flute/clip0.wav", Math.round(0.125 * 32767)],
+    ["piano/clip0.wav", Math.round(-0.5 * 32767)],
+  ] as const) {
+    assert.equal(fromFile!.clips[id(key)]!.pcm, undefined, key);
+    const audio = await readPoolClip(fromFile!, id(key));
+    assert.deepEqual(audio, held!.clips[id(key)]!.audio, key);
+    assert.deepEqual(audio, new Int16Array(800).fill(value), key);
+  }
 
   const changing = makeRawData(join(root, "changing"), classes, 2, 16000);
   for (const sampleRate of [16000, 11025]) {

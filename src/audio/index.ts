@@ -7,9 +7,12 @@ export {
   type WavEncoding,
   type ClipMode,
   type EncodeReport,
+  type WavLayout,
   decodeWav,
   encodeWav,
+  LITTLE_ENDIAN,
   looksLikeWav,
+  readWavLayout,
 } from "./wav.js";
 export { type ResampleOptions, resample } from "./resample.js";
 export { MAX_FILE_SAMPLE_RATE, MIN_FILE_SAMPLE_RATE } from "./file-checks.js";

@@ -82,19 +82,34 @@ function formatName(tag: number): string {
   }
 }
 
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+/** True on a little-endian host (WAV's byte order): 16-bit samples can be viewed in place. */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Where a WAV file's samples lie and how they are stored: what {@link readWavLayout} finds. */
+export interface WavLayout {
+  /** `int`: PCM 8 (unsigned), 16, 24 or 32 bits; `float`: IEEE 32 or 64 bits. */
+  kind: "int" | "float";
+  channels: number;
+  /** Hz. */
+  sampleRate: number;
+  bitsPerSample: number;
+  /** Byte offset of the first sample in the file. */
+  dataOffset: number;
+  /** Whole frames of the data chunk. */
+  frames: number;
+}
 
 /**
- * Decodes a whole WAV file held in memory. Synchronous (usable in worker threads).
+ * Reads a WAV file's header: its format and where its samples lie, checked as {@link decodeWav}
+ * checks them, without decoding them.
  *
- * @param bytes the file's bytes
+ * @param bytes the file's bytes, or its beginning up to at least the data chunk's header
  * @param sourceName file name used in error messages
- * @returns channels as Float32Array (length = frames), and the sample rate in Hz
- * @throws AudioError for a truncated or corrupt header (a sample rate outside 1000–768000 Hz
- *   included), an unsupported codec, or a data chunk that runs past the end of the file. A
- *   zero-frame file decodes to empty channels (callers such as `loadAudio` reject it).
+ * @param fileBytes the whole file's size (default `bytes.length`): where the data chunk may extend
+ * @throws AudioError as {@link decodeWav} for the header (also when `bytes` ends before the data
+ *   chunk's header)
  */
-export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
+export function readWavLayout(bytes: Uint8Array, sourceName: string, fileBytes = bytes.length): WavLayout {
   const fail = (problem: string): never => {
     throw new AudioError(`${sourceName}: ${problem}`);
   };
@@ -143,7 +158,7 @@ export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
       fmt = { formatTag, channels, sampleRate, blockAlign, bitsPerSample };
     } else if (id === "data") {
       dataOffset = body;
-      const remaining = bytes.length - body;
+      const remaining = fileBytes - body;
       if (riff === "RF64" && size === 0xffffffff && rf64DataSize !== undefined) size = rf64DataSize;
       if (
         size === 0xffffffff ||
@@ -165,7 +180,6 @@ export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
   const f = fmt as FmtChunk;
   if (f.channels === 0) fail("corrupt fmt chunk: 0 channels");
   checkFileSampleRate(f.sampleRate, sourceName);
-  const bytesPerSample = f.bitsPerSample / 8;
   let kind: "int" | "float";
   if (f.formatTag === FORMAT_PCM) {
     if (![8, 16, 24, 32].includes(f.bitsPerSample))
@@ -178,33 +192,64 @@ export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
   } else {
     return fail(`unsupported WAV codec ${formatName(f.formatTag)}; expected PCM or IEEE float`);
   }
-  const frameBytes = bytesPerSample * f.channels;
+  const frameBytes = (f.bitsPerSample / 8) * f.channels;
   if (f.blockAlign !== 0 && f.blockAlign !== frameBytes) {
     fail(
       `corrupt fmt chunk: block align ${f.blockAlign} does not match ${f.channels} channels × ${f.bitsPerSample} bits`,
     );
   }
-  const frames = Math.floor(dataSize / frameBytes);
+  return {
+    kind,
+    channels: f.channels,
+    sampleRate: f.sampleRate,
+    bitsPerSample: f.bitsPerSample,
+    dataOffset,
+    frames: Math.floor(dataSize / frameBytes),
+  };
+}
+
+/**
+ * Decodes a whole WAV file held in memory. Synchronous (usable in worker threads).
+ *
+ * @param bytes the file's bytes
+ * @param sourceName file name used in error messages
+ * @returns channels as Float32Array (length = frames), and the sample rate in Hz
+ * @throws AudioError for a truncated or corrupt header (a sample rate outside 1000–768000 Hz
+ *   included), an unsupported codec, or a data chunk that runs past the end of the file. A
+ *   zero-frame file decodes to empty channels (callers such as `loadAudio` reject it).
+ */
+export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
+  const {
+    kind,
+    channels: channelCount,
+    sampleRate,
+    bitsPerSample,
+    dataOffset,
+    frames,
+  } = readWavLayout(bytes, sourceName);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const bytesPerSample = bitsPerSample / 8;
+  const frameBytes = bytesPerSample * channelCount;
   const channels: Float32Array[] = [];
-  for (let c = 0; c < f.channels; c++) channels.push(new Float32Array(frames));
-  for (let c = 0; c < f.channels; c++) {
+  for (let c = 0; c < channelCount; c++) channels.push(new Float32Array(frames));
+  for (let c = 0; c < channelCount; c++) {
     const out = channels[c] as Float32Array;
     let p = dataOffset + c * bytesPerSample;
     if (kind === "float") {
-      if (f.bitsPerSample === 32)
+      if (bitsPerSample === 32)
         for (let i = 0; i < frames; i++, p += frameBytes) out[i] = view.getFloat32(p, true);
       else for (let i = 0; i < frames; i++, p += frameBytes) out[i] = view.getFloat64(p, true);
-    } else if (f.bitsPerSample === 8) {
+    } else if (bitsPerSample === 8) {
       for (let i = 0; i < frames; i++, p += frameBytes) out[i] = ((bytes[p] as number) - 128) / 128;
-    } else if (f.bitsPerSample === 16) {
+    } else if (bitsPerSample === 16) {
       if (LITTLE_ENDIAN && frames > 0 && (bytes.byteOffset + p) % 2 === 0) {
         // Aligned: read through an Int16Array view (≈5× faster than DataView.getInt16 per sample).
-        const pcm = new Int16Array(bytes.buffer, bytes.byteOffset + p, (frames - 1) * f.channels + 1);
-        for (let i = 0, j = 0; i < frames; i++, j += f.channels) out[i] = pcm[j]! / 32768;
+        const pcm = new Int16Array(bytes.buffer, bytes.byteOffset + p, (frames - 1) * channelCount + 1);
+        for (let i = 0, j = 0; i < frames; i++, j += channelCount) out[i] = pcm[j]! / 32768;
       } else {
         for (let i = 0; i < frames; i++, p += frameBytes) out[i] = view.getInt16(p, true) / 32768;
       }
-    } else if (f.bitsPerSample === 24) {
+    } else if (bitsPerSample === 24) {
       for (let i = 0; i < frames; i++, p += frameBytes) {
         const v = (bytes[p] as number) | ((bytes[p + 1] as number) << 8) | ((bytes[p + 2] as number) << 16);
         out[i] = ((v << 8) >> 8) / 8388608;
@@ -213,7 +258,7 @@ export function decodeWav(bytes: Uint8Array, sourceName: string): DecodedAudio {
       for (let i = 0; i < frames; i++, p += frameBytes) out[i] = view.getInt32(p, true) / 2147483648;
     }
   }
-  return { channels, sampleRate: f.sampleRate };
+  return { channels, sampleRate };
 }
 
 /**

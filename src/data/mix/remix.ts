@@ -11,9 +11,9 @@
  * as `mix --split-by clip`), and whole source groups of the manifest (e.g. `a320u`) can be held out
  * of both, for leave-one-group-out measurements.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { AudioError, loadAudio } from "../../audio/index.js";
+import { AudioError, LITTLE_ENDIAN, loadAudio, readWavLayout } from "../../audio/index.js";
 import { StemscopeError } from "../../errors.js";
 import type { Random } from "../../util/random.js";
 import { DataError } from "../errors.js";
@@ -37,11 +37,16 @@ export interface PoolClip {
    */
   audio?: Int16Array;
   /**
-   * Disk storage: where the clip's samples lie in its file when they can be read as they are — a
-   * 16-bit mono WAV at the pool's rate whose data are the file's last `2·length` bytes (checked
-   * against the decoded clip when the pool loads); absent: decoded again at every draw.
+   * Where the clip's samples lie in its file when they can be read as they are — a 16-bit mono WAV
+   * at the pool's rate (its header says so); absent: the file is decoded (and resampled) instead.
    */
-  pcm?: { fileBytes: number; offset: number };
+  pcm?: PcmLayout;
+}
+
+/** The samples of a 16-bit mono WAV file: its size, and the byte offset of its first sample. */
+export interface PcmLayout {
+  fileBytes: number;
+  offset: number;
 }
 
 /**
@@ -154,10 +159,16 @@ export async function loadClipPool(dir: string, options: LoadClipPoolOptions): P
   const clips: PoolClip[] = [];
   options.onProgress?.(0, wanted.length);
   for (const w of wanted) {
-    // Every clip is decoded once either way: a clip that cannot be read fails here, not mid-run.
-    const audio = await decodeClip(dir, w.key, options.sampleRate);
-    const kept = storage === "memory" ? { audio } : pcmLayout(join(dir, w.key), audio);
-    clips.push({ ...w, length: audio.length, ...kept });
+    // Every clip is read or decoded once either way: a clip that cannot be fails here, not mid-run.
+    const path = join(dir, w.key);
+    const pcm = pcmLayout(path, options.sampleRate);
+    if (pcm !== undefined && storage === "disk") {
+      clips.push({ ...w, length: pcm.length, pcm: { fileBytes: pcm.fileBytes, offset: pcm.offset } });
+    } else {
+      const audio =
+        pcm !== undefined ? readPcm16(path, pcm, pcm.length) : await decodeClip(path, options.sampleRate);
+      clips.push({ ...w, length: audio.length, ...(storage === "memory" ? { audio } : {}) });
+    }
     if (clips.length % 256 === 0 || clips.length === wanted.length)
       options.onProgress?.(clips.length, wanted.length);
   }
@@ -174,9 +185,9 @@ export async function loadClipPool(dir: string, options: LoadClipPoolOptions): P
   };
 }
 
-/** Clip `key` of library `dir` as mono 16-bit samples at `sampleRate` Hz. */
-async function decodeClip(dir: string, key: string, sampleRate: number): Promise<Int16Array> {
-  const { samples } = await loadAudio(join(dir, key), { sampleRate });
+/** The clip at `path` decoded as mono 16-bit samples at `sampleRate` Hz (round(x · 32767)). */
+async function decodeClip(path: string, sampleRate: number): Promise<Int16Array> {
+  const { samples } = await loadAudio(path, { sampleRate });
   const audio = new Int16Array(samples.length);
   for (let i = 0; i < samples.length; i++) {
     const v = Math.round(samples[i]! * 32767);
@@ -186,22 +197,46 @@ async function decodeClip(dir: string, key: string, sampleRate: number): Promise
 }
 
 /**
- * A 16-bit PCM value as the pool holds it: `decodeClip`'s round(v / 32768 · 32767) in integers
+ * A 16-bit PCM value v as {@link decodeClip} makes it: round(v / 32768 · 32767) in integers
  * (v − v/32768 rounds to v − 1 above 16384 and to v + 1 from −16384 down, Math.round taking halves up).
  */
 function poolSample(v: number): number {
   return v > 16384 ? v - 1 : v < -16383 ? v + 1 : v;
 }
 
-/** The {@link PoolClip.pcm} layout of the file at `path` whose decoded clip is `audio`, if it has one. */
-function pcmLayout(path: string, audio: Int16Array): { pcm?: PoolClip["pcm"] } {
-  const fileBytes = statSync(path).size;
-  const offset = fileBytes - 2 * audio.length;
-  if (offset < 12) return {};
-  const pcm = { fileBytes, offset };
-  const raw = readPcm16(path, pcm, audio.length);
-  for (let i = 0; i < raw.length; i++) if (raw[i] !== audio[i]) return {};
-  return { pcm };
+/** Bytes read of a clip's beginning to find its samples: far more than a canonical 44-byte header. */
+const HEADER_BYTES = 4096;
+
+/**
+ * Where the samples of the file at `path` lie, when it is a 16-bit mono WAV at `sampleRate` Hz with
+ * at least one sample (its header read, not its samples); undefined for anything else (decoded
+ * instead, which names any problem) and on a big-endian host.
+ */
+function pcmLayout(path: string, sampleRate: number): (PcmLayout & { length: number }) | undefined {
+  if (!LITTLE_ENDIAN) return undefined;
+  let head: Uint8Array;
+  let fileBytes: number;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      fileBytes = fstatSync(fd).size;
+      head = new Uint8Array(Math.min(HEADER_BYTES, fileBytes));
+      head = head.subarray(0, readSync(fd, head, 0, head.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return undefined;
+  }
+  let layout;
+  try {
+    layout = readWavLayout(head, path, fileBytes);
+  } catch {
+    return undefined;
+  }
+  const pcm16 = layout.kind === "int" && layout.bitsPerSample === 16 && layout.channels === 1;
+  if (!pcm16 || layout.sampleRate !== sampleRate || layout.frames === 0) return undefined;
+  return { fileBytes, offset: layout.dataOffset, length: layout.frames };
 }
 
 /** The error of a clip whose file changed after the pool was loaded. */
@@ -216,7 +251,7 @@ function libraryChanged(path: string, now: string, then: string): DataError {
  * holds them.
  * @throws DataError when the file is not `pcm.fileBytes` long; AudioError naming it when it cannot be read
  */
-function readPcm16(path: string, pcm: NonNullable<PoolClip["pcm"]>, length: number): Int16Array {
+function readPcm16(path: string, pcm: PcmLayout, length: number): Int16Array {
   const out = new Int16Array(length);
   const bytes = new Uint8Array(out.buffer);
   let size = 0;
@@ -234,7 +269,6 @@ function readPcm16(path: string, pcm: NonNullable<PoolClip["pcm"]>, length: numb
   }
   if (size !== pcm.fileBytes) throw libraryChanged(path, `${size} bytes`, `${pcm.fileBytes}`);
   if (read !== bytes.length) throw new AudioError(`${path}: ends ${bytes.length - read} bytes early`);
-  // A big-endian host reads other values here: the load-time check then keeps such clips decoded.
   for (let i = 0; i < length; i++) out[i] = poolSample(out[i]!);
   return out;
 }
@@ -249,7 +283,7 @@ export async function readPoolClip(pool: ClipPool, id: number): Promise<Int16Arr
   if (clip.audio !== undefined) return clip.audio;
   const path = join(pool.dir, clip.key);
   if (clip.pcm !== undefined) return readPcm16(path, clip.pcm, clip.length);
-  const audio = await decodeClip(pool.dir, clip.key, pool.sampleRate);
+  const audio = await decodeClip(path, pool.sampleRate);
   if (audio.length !== clip.length) throw libraryChanged(path, `${audio.length} samples`, `${clip.length}`);
   return audio;
 }
