@@ -200,21 +200,23 @@ test("the feed: validation clips are disjoint from training clips, validation is
   assert.deepEqual(ranks[1]![0], [4, 5, 6, 7]);
 });
 
+/** A tiny two-epoch run on the library, beta held out, into `<root>/runs/<out>`. */
+const tiny = (out: string, extra: Partial<TrainConfigInput> = {}): TrainConfigInput => ({
+  data: library,
+  out: join(root, "runs", out),
+  preset: "tiny",
+  features: "native",
+  mixtures: 8,
+  valMixtures: 4,
+  batchSize: 4,
+  epochs: 2,
+  holdOut: ["beta"],
+  threads: 1,
+  cacheJobs: 1,
+  ...extra,
+});
+
 test("train on a clip library: records how it drew, and a resumed run ends with the same weights", async () => {
-  const tiny = (out: string, extra: Partial<TrainConfigInput> = {}): TrainConfigInput => ({
-    data: library,
-    out: join(root, "runs", out),
-    preset: "tiny",
-    features: "native",
-    mixtures: 8,
-    valMixtures: 4,
-    batchSize: 4,
-    epochs: 2,
-    holdOut: ["beta"],
-    threads: 1,
-    cacheJobs: 1,
-    ...extra,
-  });
   const whole = await train(tiny("whole"));
   assert.equal(whole.split, "clips");
   assert.equal(whole.trainSamples, 8);
@@ -245,29 +247,14 @@ test("--clip-storage disk: the run reads its clips from their files (one changed
   });
   const copy = makeRawData(join(root, "copy"), classes, 6, 16000);
   const run = (name: string, clipStorage: "memory" | "disk") =>
-    train(
-      {
-        data: copy,
-        out: join(root, "runs", name),
-        preset: "tiny",
-        features: "native",
-        mixtures: 8,
-        valMixtures: 4,
-        batchSize: 4,
-        epochs: 2,
-        threads: 1,
-        cacheJobs: 1,
-        clipStorage,
-      },
-      {
-        // After the first epoch every clip is cut to 100 samples.
-        onEpoch: () =>
-          classes.forEach((cls) => {
-            for (let i = 0; i < 6; i++)
-              writeTestWav(join(copy, cls, `clip${i}.wav`), new Float32Array(100).fill(0.1), 16000);
-          }),
-      },
-    );
+    train(tiny(name, { data: copy, holdOut: [], clipStorage }), {
+      // After the first epoch every clip is cut to 100 samples.
+      onEpoch: () =>
+        classes.forEach((cls) => {
+          for (let i = 0; i < 6; i++)
+            writeTestWav(join(copy, cls, `clip${i}.wav`), new Float32Array(100).fill(0.1), 16000);
+        }),
+    });
   await assert.rejects(run("disk-changed", "disk"), {
     name: "DataError",
     message: /clip\d\.wav: 244 bytes now, \d+ when training began; the library changed during the run/,
