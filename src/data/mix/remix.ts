@@ -50,8 +50,9 @@ export interface PcmLayout {
 }
 
 /**
- * Where a pool keeps its clips: `memory` decodes each once and holds it (2 bytes a sample: ~6 GiB for
- * 48,000 4-s clips at 16 kHz); `disk` decodes each once to check it, then reads it again at every
+ * Where a pool keeps its clips: `memory` reads each once and holds it (2 bytes a sample: ~6 GiB for
+ * 48,000 4-s clips at 16 kHz); `disk` reads a 16-bit mono WAV at the pool's rate only by its header
+ * when the pool loads (any other file is decoded once to check it) and reads the clip again at every
  * draw (the OS's file cache keeps what fits), so memory no longer grows with the library. Both draw
  * the same samples.
  */
@@ -159,7 +160,8 @@ export async function loadClipPool(dir: string, options: LoadClipPoolOptions): P
   const clips: PoolClip[] = [];
   options.onProgress?.(0, wanted.length);
   for (const w of wanted) {
-    // Every clip is read or decoded once either way: a clip that cannot be fails here, not mid-run.
+    // Every clip's header (16-bit mono WAVs at the pool's rate, on disk) or whole file is read here:
+    // a clip that cannot be fails now, not mid-run.
     const path = join(dir, w.key);
     const pcm = pcmLayout(path, options.sampleRate);
     if (pcm !== undefined && storage === "disk") {
