@@ -20,6 +20,7 @@ interface SynthFlags {
   groupWeights?: string;
   soundfonts?: string;
   transforms?: boolean;
+  layers?: string;
   seed?: string;
   jobs?: string;
   overwrite?: boolean;
@@ -48,6 +49,8 @@ export function synthFlagsToConfig(flags: SynthFlags): SynthConfigInput {
       flags.soundfonts.trim() === "all" ? "all" : parseNameList("--soundfonts", flags.soundfonts);
   }
   if (flags.transforms === false) config.transforms = false;
+  if (flags.layers !== undefined)
+    config.layers = parseFloatFlag("--layers", flags.layers, { min: 0, max: 1 });
   if (flags.seed !== undefined) config.seed = parseIntFlag("--seed", flags.seed);
   return config;
 }
@@ -93,6 +96,10 @@ export function registerSynthCommand(program: Command): void {
     .option(
       "--no-transforms",
       "no condition transformations (formant shift, envelopes, EQ, saturation, rooms)",
+    )
+    .option(
+      "--layers <p>",
+      `probability (0–1) that a clip is a layered patch: a second timbre of its class and source group plays the same notes, slightly detuned and late (default: ${d.layers})`,
     )
     .option("--seed <n>", `seed of every random choice (default: ${d.seed})`)
     .option("--jobs <n>", "worker threads (default: CPU cores); the output does not depend on it")

@@ -42,6 +42,20 @@ export const ManifestEntrySchema = z.object({
   transforms: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   /** A model's drawn instrument: its kind and parameters. */
   model: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+  /**
+   * A layered clip's second part (`synth --layers`): its preset (of the same group), formant shift
+   * (semitones), detune (cents), onset delay (s), level against the main part (dB), model.
+   */
+  layer: z
+    .object({
+      preset: z.object({ bank: z.number().int(), program: z.number().int(), name: z.string() }),
+      formantShift: z.number(),
+      detuneCents: z.number(),
+      delay: z.number(),
+      gainDb: z.number(),
+      model: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+    })
+    .optional(),
 });
 
 export type ManifestEntry = z.infer<typeof ManifestEntrySchema>;

@@ -6,7 +6,7 @@ import { DataError } from "../errors.js";
 import type { InstrumentClass } from "./instruments.js";
 import type { ManifestEntry } from "../formats/manifest.js";
 import type { LoadedSources } from "./sources/load.js";
-import { ClipRenderer, type ClipPlan, SILENT_PEAK, peakOf, planClip } from "./render.js";
+import { type ClipLayer, ClipRenderer, type ClipPlan, SILENT_PEAK, peakOf, planClip } from "./render.js";
 
 /** Attempts before a class/source combination is declared unable to sound. */
 export const MAX_ATTEMPTS = 20;
@@ -25,6 +25,8 @@ export interface ClipSettings {
   seed: number;
   /** Draw condition transformations (formant shift, envelopes, EQ, saturation, rooms). */
   transforms: boolean;
+  /** Probability that a clip is layered (a second timbre of its class and group). */
+  layers: number;
 }
 
 /** The file name of clip `index` of a class: zero-padded to 6 digits. */
@@ -54,6 +56,7 @@ export function makeClip(
     const seed = `${settings.seed}/${label}/attempt:${attempt}`;
     const plan = planClip(stream.fork(`attempt:${attempt}`), cls, groups, settings.seconds, {
       transforms: settings.transforms,
+      layers: settings.layers,
       sampleRate: settings.sampleRate,
       label: seed,
     });
@@ -119,6 +122,20 @@ export function manifestEntry(
     preset: { bank: preset.bank, program: preset.program, name: preset.name },
     transforms,
     ...(plan.modelParams !== undefined ? { model: { kind: preset.model!, ...plan.modelParams } } : {}),
+    ...(plan.layer !== undefined ? { layer: layerEntry(plan.layer) } : {}),
+  };
+}
+
+/** The manifest's record of a clip's layer. */
+function layerEntry(layer: ClipLayer): NonNullable<ManifestEntry["layer"]> {
+  const { preset } = layer;
+  return {
+    preset: { bank: preset.bank, program: preset.program, name: preset.name },
+    formantShift: layer.formantShift,
+    detuneCents: layer.detuneCents,
+    delay: layer.delay,
+    gainDb: layer.gainDb,
+    ...(layer.modelParams !== undefined ? { model: { kind: preset.model!, ...layer.modelParams } } : {}),
   };
 }
 

@@ -33,6 +33,11 @@ export const SynthConfigSchema = z
     soundfonts: z.union([z.literal("all"), z.array(z.string().min(1)).min(1)]).optional(),
     /** Condition transformations (formant shift, envelopes, EQ, saturation, rooms); false: dry timbres. */
     transforms: z.boolean().default(true),
+    /**
+     * Probability (0–1) that a clip is a layered patch: a second preset of its class and source group
+     * plays the same notes, slightly detuned and late (render.ts, `ClipLayer`). 0: none.
+     */
+    layers: z.number().min(0).max(1).default(0),
     /** Seed of every random choice. */
     seed: z.number().int().default(0),
   })

@@ -95,6 +95,41 @@ export interface ClipPlan {
   modelParams?: Record<string, number>;
   /** Seed label of a model's noise (breath, bow, pluck). */
   noiseSeed: string;
+  /** A second timbre playing the same notes (absent: none; see {@link ClipLayer}). */
+  layer?: ClipLayer;
+}
+
+/**
+ * A layered patch: a second preset of the clip's class and source group plays the clip's notes
+ * (same velocity, expression and sound controllers), slightly detuned and late, as a doubled part or
+ * a sampler's layered program. It is mixed in before the equaliser, saturation and room, which the
+ * sum goes through together, so the layer sounds from the same place.
+ */
+export interface ClipLayer {
+  /** The second preset (may be the first one: then its other sample zones, via `formantShift`). */
+  preset: TimbrePreset;
+  /** The layer's own sampler transposition, semitones (see {@link ClipTransforms.formantShift}). */
+  formantShift: number;
+  /** Its tuning against the main part, cents. */
+  detuneCents: number;
+  /** Its onsets' delay after the main part's, seconds. */
+  delay: number;
+  /** Its RMS level against the main part's RMS, dB. */
+  gainDb: number;
+  /** A model's drawn instrument (kind `model`). */
+  modelParams?: Record<string, number>;
+}
+
+/** What {@link planClip} draws besides the timbre and notes. */
+export interface PlanOptions {
+  /** Draw condition transformations (default true). */
+  transforms?: boolean;
+  /** The output rate the transformations are drawn for (Hz, default 16000). */
+  sampleRate?: number;
+  /** The clip's seed label (names the room's and the model's noise streams). */
+  label?: string;
+  /** Probability that the clip is layered (see {@link ClipLayer}; default 0). */
+  layers?: number;
 }
 
 /** A group's timbres of one class and the group's weight. */
@@ -262,17 +297,16 @@ function drawTransforms(
 /**
  * Draws a clip of `seconds` for instrument `cls` from `rng`: a group (by group weight), a preset of
  * it (by preset weight), the notes, expression, effects and transformations.
+ * A layer is drawn from its own stream (`rng.fork("layer")`), so with `layers` 0 every other
+ * choice is what it was before layers existed.
  * @param groups the class's timbres per group (see catalogue.ts); at least one preset
- * @param options.transforms draw condition transformations (default true)
- * @param options.sampleRate the output rate the transformations are drawn for (Hz, default 16000)
- * @param options.label the clip's seed label (names the room's and the model's noise streams)
  */
 export function planClip(
   rng: Random,
   cls: InstrumentClass,
   groups: readonly GroupTimbres[],
   seconds: number,
-  options: { transforms?: boolean; sampleRate?: number; label?: string } = {},
+  options: PlanOptions = {},
 ): ClipPlan {
   const usable = groups.filter((g) => g.weight > 0 && g.presets.length > 0);
   if (usable.length === 0) {
@@ -306,6 +340,8 @@ export function planClip(
   const reverb = wet ? rng.intBetween(0, 110) : 0;
   const chorus = rng.bool(0.25) ? rng.intBetween(5, 90) : 0;
   const gainDb = rng.uniform(-18, -1);
+  const layers = options.layers ?? 0;
+  const layer = layers > 0 ? drawLayer(rng.fork("layer"), layers, cls, group, pattern, notes) : undefined;
   return {
     preset,
     velocity,
@@ -323,6 +359,46 @@ export function planClip(
       ? { modelParams: drawModelParams(rng.fork("model"), preset.model, cls.name) }
       : {}),
     noiseSeed: `${label}/noise`,
+    ...(layer !== undefined ? { layer } : {}),
+  };
+}
+
+/**
+ * Draws a clip's layer with probability `probability`: a preset of the same group (by weight) that
+ * can play the clip's pattern and every one of its notes (the main preset always can), its own formant
+ * shift (samplers), a detune of 4–20 cents either way, an onset delay of 0–30 ms and a level of
+ * −12…0 dB against the main part.
+ */
+function drawLayer(
+  rng: Random,
+  probability: number,
+  cls: InstrumentClass,
+  group: GroupTimbres,
+  pattern: Pattern,
+  notes: readonly NoteEvent[],
+): ClipLayer | undefined {
+  if (!rng.bool(probability)) return undefined;
+  const lowest = Math.min(...notes.map((n) => n.note));
+  const highest = Math.max(...notes.map((n) => n.note));
+  const fits = group.presets.filter(
+    (p) =>
+      p.range[0] <= lowest &&
+      p.range[1] >= highest &&
+      (p.patterns === undefined || p.patterns.includes(pattern)),
+  );
+  if (fits.length === 0) return undefined;
+  const preset = weighted(rng, fits, (p) => p.weight);
+  const sampler = preset.kind !== "model" && preset.singleSample !== true;
+  const detune = rng.uniform(4, 20) * (rng.bool() ? 1 : -1);
+  return {
+    preset,
+    formantShift: sampler ? rng.choice([-3, -2, -1, 0, 1, 2, 3]) : 0,
+    detuneCents: Math.round(detune * 10) / 10,
+    delay: Math.round(rng.uniform(0, 0.03) * 1000) / 1000,
+    gainDb: Math.round(rng.uniform(-12, 0) * 10) / 10,
+    ...(preset.model !== undefined
+      ? { modelParams: drawModelParams(rng.fork("model"), preset.model, cls.name) }
+      : {}),
   };
 }
 
@@ -397,7 +473,8 @@ export class ClipRenderer {
 
   /**
    * Renders a planned clip at 32 kHz — a sound bank's preset through spessasynth (events at
-   * 128-sample block boundaries, 4 ms; dry stereo, then mono), or our model (`bank` undefined) — then
+   * 128-sample block boundaries, 4 ms; dry stereo, then mono), or our model (`bank` undefined), plus
+   * the plan's layer when it has one (the same bank: the layer is of the clip's group) — then
    * resamples to `sampleRate`, cuts to `seconds`, and applies chorus, equaliser, saturation and the
    * room or Freeverb (effects.ts, transforms.ts). Returns the unnormalised mono signal,
    * `seconds · sampleRate` samples.
@@ -410,7 +487,15 @@ export class ClipRenderer {
     sampleRate: number,
   ): Float32Array {
     const frames = Math.round(seconds * RENDER_RATE);
-    const mono = bank === undefined ? this.#renderModel(plan, seconds) : this.#renderBank(bank, plan, frames);
+    const mono = this.#renderPart(bank, plan, seconds, frames, 0);
+    const layer = plan.layer;
+    if (layer !== undefined) {
+      addAtLevel(
+        mono,
+        this.#renderPart(bank, layerPart(plan, layer), seconds, frames, layer.detuneCents),
+        layer.gainDb,
+      );
+    }
     const out = fixLength(
       sampleRate === RENDER_RATE ? mono : resample(mono, RENDER_RATE, sampleRate, DECIMATION_FILTER),
       Math.round(seconds * sampleRate),
@@ -424,7 +509,21 @@ export class ClipRenderer {
     return out;
   }
 
-  #renderModel(plan: ClipPlan, seconds: number): Float32Array {
+  /** One part at 32 kHz, `frames` long: the plan's preset playing its notes, `cents` detuned. */
+  #renderPart(
+    bank: BasicSoundBank | undefined,
+    plan: ClipPlan,
+    seconds: number,
+    frames: number,
+    cents: number,
+  ): Float32Array {
+    // A model renders round(seconds · 32 kHz) = `frames` samples, as a bank does.
+    return bank === undefined
+      ? this.#renderModel(plan, seconds, cents)
+      : this.#renderBank(bank, plan, frames, cents);
+  }
+
+  #renderModel(plan: ClipPlan, seconds: number, cents: number): Float32Array {
     const model = plan.preset.model;
     const params = plan.modelParams;
     if (model === undefined || params === undefined)
@@ -437,7 +536,8 @@ export class ClipRenderer {
         model,
         notes: plan.notes,
         velocity: plan.velocity,
-        pitchAt: (t) => depth * Math.sin(2 * Math.PI * rate * t) * Math.min(1, t / 0.3) + bendAt(plan, t),
+        pitchAt: (t) =>
+          cents / 100 + depth * Math.sin(2 * Math.PI * rate * t) * Math.min(1, t / 0.3) + bendAt(plan, t),
         params,
       },
       seconds,
@@ -446,7 +546,7 @@ export class ClipRenderer {
     );
   }
 
-  #renderBank(bank: BasicSoundBank, plan: ClipPlan, frames: number): Float32Array {
+  #renderBank(bank: BasicSoundBank, plan: ClipPlan, frames: number, cents: number): Float32Array {
     const synth = this.#synthFor(bank);
     const { preset, transforms: t } = plan;
     synth.controllerChange(0, 0, preset.bank);
@@ -468,7 +568,7 @@ export class ClipRenderer {
     synth.controllerChange(0, 71, t.resonance);
     synth.controllerChange(0, 76, t.vibratoRate);
     // The zone of note + k, tuned k semitones down: the same pitch from a differently sized sample.
-    channel.setSystemParameter("fineTune", -100 * t.formantShift);
+    channel.setSystemParameter("fineTune", cents - 100 * t.formantShift);
     type Ev = { at: number; run: () => void };
     const events: Ev[] = [];
     for (const n of plan.notes) {
@@ -503,6 +603,41 @@ export class ClipRenderer {
     for (let i = 0; i < frames; i++) mono[i] = 0.5 * (left[i]! + right[i]!);
     return mono;
   }
+}
+
+/**
+ * The plan of a clip's layer as a part of its own: the layer's preset, formant shift and model, the
+ * clip's notes and bend `layer.delay` later, its own noise stream.
+ */
+function layerPart(plan: ClipPlan, layer: ClipLayer): ClipPlan {
+  const { layer: _, modelParams: __, ...main } = plan;
+  const later = (t: number): number => t + layer.delay;
+  return {
+    ...main,
+    preset: layer.preset,
+    notes: plan.notes.map((n) => ({ ...n, start: later(n.start) })),
+    bendStart: later(plan.bendStart),
+    bendEnd: later(plan.bendEnd),
+    transforms: { ...plan.transforms, formantShift: layer.formantShift },
+    ...(layer.modelParams !== undefined ? { modelParams: layer.modelParams } : {}),
+    noiseSeed: `${plan.noiseSeed}/layer`,
+  };
+}
+
+/**
+ * Adds `part` into `main` (same length) at `gainDb` relative to main's RMS. A silent main part stays
+ * as it is (the clip is re-drawn as silent), and so does main when the part is silent.
+ */
+export function addAtLevel(main: Float32Array, part: Float32Array, gainDb: number): void {
+  const rms = (x: Float32Array): number => {
+    let sum = 0;
+    for (let i = 0; i < x.length; i++) sum += x[i]! * x[i]!;
+    return Math.sqrt(sum / Math.max(1, x.length));
+  };
+  const [a, b] = [rms(main), rms(part)];
+  if (!(a > 0 && b > 0)) return;
+  const scale = (a / b) * 10 ** (gainDb / 20);
+  for (let i = 0; i < main.length; i++) main[i] = main[i]! + scale * part[i]!;
 }
 
 /** The plan's pitch bend at `t` seconds, semitones (linear over the bend span, then held). */

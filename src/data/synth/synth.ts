@@ -212,8 +212,13 @@ async function claimFolder(config: SynthConfig, sources: SourceRef[], keepsClips
       "groupWeights",
       "soundfonts",
       "transforms",
+      "layers",
     ] as const;
-    const differs = keys.filter((k) => JSON.stringify(prev[k]) !== JSON.stringify(config[k]));
+    // A setting added later is absent from older records: absent means its default.
+    const defaults = SynthConfigSchema.parse({});
+    const differs = keys.filter(
+      (k) => JSON.stringify(prev[k] ?? defaults[k]) !== JSON.stringify(config[k] ?? defaults[k]),
+    );
     if (differs.length > 0) {
       throw new DataError(
         `${config.outDir}: was rendered with a different ${differs.join(", ")} (see ${synthJsonPath}); use --overwrite to re-render, or choose another --out`,
@@ -247,6 +252,7 @@ async function renderClips(
     sampleRate: config.sampleRate,
     seed: config.seed,
     transforms: config.transforms,
+    layers: config.layers,
   };
   const fresh: ManifestEntry[] = [];
   let buffer: string[] = [];
