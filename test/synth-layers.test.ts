@@ -7,6 +7,7 @@ import { test } from "node:test";
 import { readManifest } from "../src/data/formats/manifest.js";
 import { DEFAULT_CLASSES, type InstrumentClass } from "../src/data/synth/instruments.js";
 import { loadSources } from "../src/data/synth/sources/load.js";
+import { drawModelParams } from "../src/data/synth/sources/physical.js";
 import { addAtLevel, ClipRenderer, type ClipPlan, planClip } from "../src/data/synth/render.js";
 import { synthesize } from "../src/data/synth/synth.js";
 import { Random } from "../src/util/random.js";
@@ -135,40 +136,59 @@ test(
   },
 );
 
-test("ClipRenderer: a layer sounds detuned by its cents", { skip }, async () => {
-  const sources = await timgmAndModels();
-  const flute = cls("flute");
-  const c = DEFAULT_CLASSES.indexOf(flute);
-  const bank = sources.banks.get("timgm6mb")!;
-  const preset = sources.timbres[c]!.find((g) => g.group === "timgm6mb")!.presets[0]!;
-  const drawn = planClip(new Random(2).fork("flute"), flute, sources.timbres[c]!, 1.5, { transforms: false });
-  const plain: ClipPlan = {
-    ...drawn,
-    preset,
-    notes: [{ note: 69, start: 0, duration: 1.4 }],
-    velocity: 100,
-    vibrato: 0,
-    bendSemitones: 0,
-    chorus: 0,
-    reverb: 0,
-  };
-  const renderer = new ClipRenderer();
-  // At +80 dB the layer is all one hears (the main part is 10⁻⁴ of it).
-  const pitch = (detuneCents: number): number => {
-    const layer = { preset, formantShift: 0, detuneCents, delay: 0, gainDb: 80 };
-    return fundamentalHz(renderer.render(bank, { ...plain, layer }, 1.5, 16000), 16000, 440);
-  };
-  const cents = (hz: number): number => 1200 * Math.log2(hz / 440);
-  const inTune = cents(pitch(0));
-  assert.ok(Math.abs(inTune) < 5, `A4 sounds ${inTune.toFixed(1)} cents off`);
-  for (const detune of [-20, 35]) {
-    const heard = cents(pitch(detune)) - inTune;
-    assert.ok(
-      Math.abs(heard - detune) < 1.5,
-      `a layer detuned ${detune} cents sounds ${heard.toFixed(2)} cents off`,
-    );
-  }
-});
+test(
+  "ClipRenderer: a layer sounds detuned by its cents, from a sound bank and from a model",
+  { skip },
+  async () => {
+    const sources = await timgmAndModels();
+    const renderer = new ClipRenderer();
+    // A held A4 (A3 on the plucked string), the layer +80 dB over the main part: all one hears.
+    const parts = [
+      { name: "flute", group: "timgm6mb", note: 69 },
+      { name: "guitar", group: "physical", note: 57 },
+    ];
+    for (const { name, group, note } of parts) {
+      const klass = cls(name);
+      const c = DEFAULT_CLASSES.indexOf(klass);
+      const preset = sources.timbres[c]!.find((g) => g.group === group)!.presets[0]!;
+      const drawn = planClip(new Random(2).fork(name), klass, sources.timbres[c]!, 1.5, {
+        transforms: false,
+      });
+      const modelParams =
+        preset.model === undefined ? {} : { modelParams: drawModelParams(new Random(2), preset.model, name) };
+      const plain: ClipPlan = {
+        ...drawn,
+        preset,
+        ...modelParams,
+        notes: [{ note, start: 0, duration: 1.4 }],
+        velocity: 100,
+        vibrato: 0,
+        bendSemitones: 0,
+        chorus: 0,
+        reverb: 0,
+      };
+      const bank = sources.banks.get(group);
+      const expectHz = 440 * 2 ** ((note - 69) / 12);
+      const cents = (hz: number): number => 1200 * Math.log2(hz / expectHz);
+      const heard = (detuneCents: number): number => {
+        const layer = { preset, formantShift: 0, detuneCents, delay: 0, gainDb: 80, ...modelParams };
+        return cents(fundamentalHz(renderer.render(bank, { ...plain, layer }, 1.5, 16000), 16000, expectHz));
+      };
+      const inTune = heard(0);
+      assert.ok(
+        Math.abs(inTune) < 5,
+        `${name} (${group}) note ${note} sounds ${inTune.toFixed(1)} cents off`,
+      );
+      for (const detune of [-20, 35]) {
+        const moved = heard(detune) - inTune;
+        assert.ok(
+          Math.abs(moved - detune) < 1.5,
+          `${name} (${group}): a layer detuned ${detune} cents sounds ${moved.toFixed(2)} cents off`,
+        );
+      }
+    }
+  },
+);
 
 test(
   "synth --layers: the manifest records each layer; a folder is resumed only with the layers it was made with",
