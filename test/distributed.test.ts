@@ -175,13 +175,15 @@ test("rendezvous errors: unreachable master, unknown host, missing rank, mixed w
     [1],
   );
 
-  // Rank 0 of 3 is up; a rank that believes in 2 ranks finds the disagreement at once.
+  // Rank 0 of 3 is up; a rank that believes in 2 ranks finds the disagreement at once. Rank 0 waits
+  // 8 s for the others (it gives up then, closing its store): with 3 s, a machine busy with training
+  // once let it close before rank 1 had connected.
   const host = ProcessGroup.create({
     masterAddr: "127.0.0.1",
     masterPort: port,
     worldSize: 3,
     rank: 0,
-    timeoutSeconds: 3,
+    timeoutSeconds: 8,
   });
   host.catch(() => undefined);
   await expectError(
