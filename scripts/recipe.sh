@@ -11,8 +11,8 @@ stemscope() { node --import tsx src/cli/main.ts "$@"; }
 # transformations) is heard ~14 times in training instead of ~27 (~80 with 800; docs/quality.md, "A larger clip library",
 # "4,800 clips per class"). Synthesis: ~15 min on 2 cores, 6 GiB on disk; the trainer holds the
 # clips as 16-bit samples (~8 GiB peak RSS; `--clip-storage disk` in the train flags reads them from
-# their files instead). 9,600 clips trained for only 18 epochs named 48.7 % of the Sonivox sources
-# (docs/quality.md, "9,600 clips per class"): not measured at 24 epochs yet.
+# their files instead). 9,600 clips named 49.1 % of the Sonivox sources after the same 24 epochs
+# (docs/quality.md, "9,600 clips per class"): more clips of the same recordings stopped helping.
 RECIPE_PER_CLASS=${RECIPE_PER_CLASS:-4800}
 # Clip length, seconds. Mixtures are 2 s, cut at a random place of each longer clip (as `predict`'s
 # windows cut a recording), so the model also hears notes that began before the window: trained on
