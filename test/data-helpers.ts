@@ -92,3 +92,41 @@ export function runEncoder(tool: string, args: string[]): void {
     );
   }
 }
+
+/**
+ * Fundamental of x (rate Hz) between `from` and `to` seconds, from the normalised autocorrelation's
+ * peak within ±10 % of the expected period (parabolic interpolation). `half` is the autocorrelation at
+ * half that period relative to the peak: near 1 when the signal repeats at the octave (no true
+ * fundamental).
+ */
+export function fundamental(
+  x: Float32Array,
+  rate: number,
+  expectHz: number,
+  from = 0.5,
+  to = 1.3,
+): { hz: number; half: number } {
+  const a = Math.round(rate * from);
+  const b = Math.round(rate * to);
+  const ac = (lag: number): number => {
+    let s = 0;
+    let e1 = 0;
+    let e2 = 0;
+    for (let i = a; i < b; i++) {
+      s += x[i]! * x[i + lag]!;
+      e1 += x[i]! ** 2;
+      e2 += x[i + lag]! ** 2;
+    }
+    return s / Math.sqrt(e1 * e2 + 1e-30);
+  };
+  const period = rate / expectHz;
+  let best = -2;
+  let lag = 0;
+  for (let l = Math.floor(period * 0.9); l <= Math.ceil(period * 1.1); l++) {
+    const v = ac(l);
+    if (v > best) [best, lag] = [v, l];
+  }
+  const [y0, y2] = [ac(lag - 1), ac(lag + 1)];
+  const d = (0.5 * (y0 - y2)) / (y0 - 2 * best + y2);
+  return { hz: rate / (lag + d), half: ac(Math.round(period / 2)) / best };
+}

@@ -11,7 +11,7 @@ import { drawModelParams } from "../src/data/synth/sources/physical.js";
 import { addAtLevel, ClipRenderer, type ClipPlan, planClip } from "../src/data/synth/render.js";
 import { synthesize } from "../src/data/synth/synth.js";
 import { Random } from "../src/util/random.js";
-import { tempDir } from "./data-helpers.js";
+import { fundamental, tempDir } from "./data-helpers.js";
 
 const TIMGM = "/usr/share/sounds/sf2/TimGM6mb.sf2";
 const skip = existsSync(TIMGM) ? false : `${TIMGM} is not installed (apt-get install timgm6mb-soundfont)`;
@@ -172,7 +172,9 @@ test(
       const cents = (hz: number): number => 1200 * Math.log2(hz / expectHz);
       const heard = (detuneCents: number): number => {
         const layer = { preset, formantShift: 0, detuneCents, delay: 0, gainDb: 80, ...modelParams };
-        return cents(fundamentalHz(renderer.render(bank, { ...plain, layer }, 1.5, 16000), 16000, expectHz));
+        return cents(
+          fundamental(renderer.render(bank, { ...plain, layer }, 1.5, 16000), 16000, expectHz, 0.4, 1.1).hz,
+        );
       };
       const inTune = heard(0);
       assert.ok(
@@ -238,25 +240,3 @@ test(
     );
   },
 );
-
-/** The fundamental of x (rate Hz) over 0.4–1.1 s near expectHz: normalised autocorrelation peak, parabolic. */
-function fundamentalHz(x: Float32Array, rate: number, expectHz: number): number {
-  const [a, b] = [Math.round(rate * 0.4), Math.round(rate * 1.1)];
-  const ac = (lag: number): number => {
-    let [s, e1, e2] = [0, 0, 0];
-    for (let i = a; i < b; i++) {
-      s += x[i]! * x[i + lag]!;
-      e1 += x[i]! ** 2;
-      e2 += x[i + lag]! ** 2;
-    }
-    return s / Math.sqrt(e1 * e2 + 1e-30);
-  };
-  const period = rate / expectHz;
-  let [best, lag] = [-2, 0];
-  for (let l = Math.floor(period * 0.9); l <= Math.ceil(period * 1.1); l++) {
-    const v = ac(l);
-    if (v > best) [best, lag] = [v, l];
-  }
-  const [y0, y2] = [ac(lag - 1), ac(lag + 1)];
-  return rate / (lag + (0.5 * (y0 - y2)) / (y0 - 2 * best + y2));
-}

@@ -21,44 +21,13 @@ import {
 import { applyEq, applySaturation, roomImpulseResponse } from "../src/data/synth/transforms.js";
 import { synthesize } from "../src/data/synth/synth.js";
 import { Random } from "../src/util/random.js";
-import { hashTree, tempDir } from "./data-helpers.js";
+import { fundamental, hashTree, tempDir } from "./data-helpers.js";
 
 const cls = (name: string): InstrumentClass => DEFAULT_CLASSES.find((c) => c.name === name)!;
 const installed = (group: string): string | false => {
   const g = SOURCE_GROUPS.find((x) => x.id === group)!;
   return g.locate() === undefined ? `${group} is not installed (${g.install})` : false;
 };
-
-/**
- * Fundamental of x (rate Hz) between 0.5 s and 1.3 s, from the normalised autocorrelation's peak
- * near the expected period (parabolic interpolation). `half` is the autocorrelation at half that
- * period relative to the peak: near 1 when the signal repeats at the octave (no true fundamental).
- */
-function fundamental(x: Float32Array, rate: number, expectHz: number): { hz: number; half: number } {
-  const a = Math.round(rate * 0.5);
-  const b = Math.round(rate * 1.3);
-  const ac = (lag: number): number => {
-    let s = 0;
-    let e1 = 0;
-    let e2 = 0;
-    for (let i = a; i < b; i++) {
-      s += x[i]! * x[i + lag]!;
-      e1 += x[i]! ** 2;
-      e2 += x[i + lag]! ** 2;
-    }
-    return s / Math.sqrt(e1 * e2 + 1e-30);
-  };
-  const period = rate / expectHz;
-  let best = -2;
-  let lag = 0;
-  for (let l = Math.floor(period * 0.9); l <= Math.ceil(period * 1.1); l++) {
-    const v = ac(l);
-    if (v > best) [best, lag] = [v, l];
-  }
-  const [y0, y2] = [ac(lag - 1), ac(lag + 1)];
-  const d = (0.5 * (y0 - y2)) / (y0 - 2 * best + y2);
-  return { hz: rate / (lag + d), half: ac(Math.round(period / 2)) / best };
-}
 
 const cents = (hz: number, note: number): number => 1200 * Math.log2(hz / (440 * 2 ** ((note - 69) / 12)));
 
