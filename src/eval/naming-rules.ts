@@ -8,6 +8,7 @@
  *   uniform target), applied to every source before predict's rule.
  */
 import { playProbabilities } from "../separator/naming.js";
+import { topClasses } from "./ceiling.js";
 
 /**
  * The K classes of highest fused score (1 − w) · play(c) / Σ play + w · p_mixture(c) (ties: the lower
@@ -29,10 +30,7 @@ export function fusedClasses(
     { length: classes },
     (_, c) => ((1 - weight) * play[c]!) / (total > 0 ? total : 1) + weight * mixture[c]!,
   );
-  return Array.from({ length: classes }, (_, c) => c)
-    .sort((a, b) => score[b]! - score[a]! || a - b)
-    .slice(0, Math.min(sources, classes))
-    .sort((a, b) => a - b);
+  return topClasses(score, sources);
 }
 
 /**
