@@ -139,6 +139,54 @@ for (const classifierInput of ["source", "source+mixture"] as const) {
   });
 }
 
+test("label smoothing ε: every cross entropy scores against (1 − ε)·one-hot + ε/C, by hand", () => {
+  const live = liveTensorCount();
+  noGrad(() =>
+    tidy(() => {
+      // Two samples, two sources, three classes; logits and labels chosen by hand.
+      const values = [2, -1, 0.5, 0, 0, 3, -2, 1, 1, 0.3, 0.2, -0.7];
+      const labelValues = [0, 2, 1, 1];
+      const logits = tensor(Float32Array.from(values), [2, 2, 3]);
+      const referenceLogits = logits.mul(0.5);
+      const labels = tensor(
+        BigInt64Array.from(labelValues, (v) => BigInt(v)),
+        [2, 2],
+      );
+      const separated = tensor(new Float32Array(2 * 2 * 4 * 4), [2, 2, 4, 4]);
+      const eps = 0.2;
+      // Σ_k mean_b [(1 − ε)(log Σ e^x − x_label) + ε · mean_c(log Σ e^x − x_c)]
+      const smoothed = (scale: number): number => {
+        let sum = 0;
+        for (let row = 0; row < 4; row++) {
+          const x = values.slice(row * 3, row * 3 + 3).map((v) => v * scale);
+          const logSum = Math.log(x.reduce((s, v) => s + Math.exp(v), 0));
+          const nll = logSum - x[labelValues[row]!]!;
+          const uniform = x.reduce((s, v) => s + (logSum - v), 0) / 3;
+          sum += ((1 - eps) * nll + eps * uniform) / 2; // mean over the 2 samples
+        }
+        return sum;
+      };
+      const [lossWeight, referenceWeight] = [0.5, 1.5];
+      const loss = jointLoss(
+        { separated, logits },
+        { sources: separated, labels, referenceLogits },
+        { lossWeight, referenceWeight, labelSmoothing: eps },
+      );
+      assert.ok(Math.abs(loss.classification.item() - smoothed(1)) < 1e-5);
+      const reference = (loss.objective.item() - loss.total.item()) / ((1 - lossWeight) * referenceWeight);
+      assert.ok(Math.abs(reference - smoothed(0.5)) < 1e-5, `${reference} vs ${smoothed(0.5)}`);
+      // ε = 0 is the plain cross entropy, and smoothing changes it.
+      const plain = jointLoss(
+        { separated, logits },
+        { sources: separated, labels },
+        { lossWeight, referenceWeight },
+      );
+      assert.ok(Math.abs(plain.classification.item() - smoothed(1)) > 1e-3);
+    }),
+  );
+  assert.equal(liveTensorCount(), live);
+});
+
 test("UNet with full skips: shapes, parameter names, and it fits a fixed target", () => {
   const live = liveTensorCount();
   manualSeed(1);

@@ -442,6 +442,12 @@ test("cli: stemscope train prints the seed's epoch lines and flag errors", () =>
   const wide = trainFlagsToConfig({ data, out: "x", unetChannels: "24", resnetWidth: "32" });
   assert.equal(wide.unetChannels, 24);
   assert.equal(wide.resnetWidth, 32);
+  const regularised = trainFlagsToConfig({ data, out: "x", resnetDropout: "0.2", labelSmoothing: "0.1" });
+  assert.equal(regularised.resnetDropout, 0.2);
+  assert.equal(regularised.labelSmoothing, 0.1);
+  assert.throws(() => trainFlagsToConfig({ data, out: "x", labelSmoothing: "1" }), {
+    message: /^--label-smoothing must be ≤ 0.99/,
+  });
 });
 
 test("--optimizer adamw: other weights than Adam's L2 at the same decay, recorded in config.json, resumed exactly", async () => {
@@ -493,7 +499,7 @@ test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask 
   );
 });
 
-test("--reference-weight changes what is learned; --classifier-input, --unet-skips and the widths reach the model folder, and it reloads", async () => {
+test("--reference-weight changes what is learned; --classifier-input, --unet-skips, the widths, --resnet-dropout and --label-smoothing reach the model folder, and it reloads", async () => {
   const base = await train(tiny("ref0", {}));
   const withRef = await train(
     tiny("ref1", {
@@ -502,6 +508,8 @@ test("--reference-weight changes what is learned; --classifier-input, --unet-ski
       unetSkips: "full",
       unetChannels: 6,
       resnetWidth: 5,
+      resnetDropout: 0.3,
+      labelSmoothing: 0.1,
     }),
   );
   const config = JSON.parse(readFileSync(join(withRef.out, "config.json"), "utf8"));
@@ -510,12 +518,15 @@ test("--reference-weight changes what is learned; --classifier-input, --unet-ski
   assert.equal(config.model.unet.skips, "full");
   assert.equal(config.model.unet.baseChannels, 6);
   assert.equal(config.model.resnet.width, 5);
+  assert.equal(config.model.resnet.dropout, 0.3);
+  assert.equal(config.training.labelSmoothing, 0.1);
   assert.equal(config.model.preset, "custom");
   // The folder describes itself: it reloads with a 2-channel classifier stem, a full-skip U-Net and
   // the widths asked for (tiny's own: 4 and 4).
   const loaded = await loadModelFolder(withRef.out);
   assert.equal(loaded.model.classifier.config.inChannels, 2);
   assert.equal(loaded.model.classifier.config.width, 5);
+  assert.equal(loaded.model.classifier.config.dropout, 0.3);
   assert.equal(loaded.model.unet.config.baseChannels, 6);
   assert.notEqual(loaded.model.unet.head, null);
   loaded.model.dispose();

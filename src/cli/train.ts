@@ -33,6 +33,8 @@ interface TrainFlags extends LaunchFlags {
   unetSkips?: string;
   unetChannels?: string;
   resnetWidth?: string;
+  resnetDropout?: string;
+  labelSmoothing?: string;
   classifierInput?: string;
   referenceWeight?: string;
   augment?: boolean;
@@ -89,6 +91,10 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
     c.unetChannels = parseIntFlag("--unet-channels", flags.unetChannels, { min: 1, max: 256 });
   if (flags.resnetWidth !== undefined)
     c.resnetWidth = parseIntFlag("--resnet-width", flags.resnetWidth, { min: 1, max: 256 });
+  if (flags.resnetDropout !== undefined)
+    c.resnetDropout = parseFloatFlag("--resnet-dropout", flags.resnetDropout, { min: 0, max: 0.99 });
+  if (flags.labelSmoothing !== undefined)
+    c.labelSmoothing = parseFloatFlag("--label-smoothing", flags.labelSmoothing, { min: 0, max: 0.99 });
   if (flags.classifierInput !== undefined)
     c.classifierInput = parseChoice("--classifier-input", flags.classifierInput, [
       "source",
@@ -169,6 +175,10 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
       "ResNet channels of its stem and first stage, doubled at each stage (default: the preset's; fast 16)",
     ],
     [
+      "--resnet-dropout <p>",
+      "ResNet dropout: share of its pooled features dropped before the head (default: the preset's; fast 0)",
+    ],
+    [
       "--classifier-input <kind>",
       "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
     ],
@@ -184,6 +194,10 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
     [
       "--reference-weight <x>",
       `β: also train the classifier on the reference sources, adding β·Σ CE(classifier(source), label) to L_cls (default: ${d.referenceWeight}, the seed's loss)`,
+    ],
+    [
+      "--label-smoothing <ε>",
+      `label smoothing of every classification term: targets (1 − ε)·one-hot + ε/classes (default: ${d.labelSmoothing}, the seed's loss)`,
     ],
     // The run.
     [

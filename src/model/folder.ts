@@ -83,6 +83,8 @@ export const TrainingRecordSchema = z
     lossWeight: z.number().min(0).max(1),
     /** β of the reference-source classification term (0: the seed's loss). */
     referenceWeight: z.number().min(0),
+    /** ε of label smoothing (absent: 0). */
+    labelSmoothing: z.number().min(0).lt(1).optional(),
     /** L_sep (absent in older folders: `mse`). */
     separationLoss: z.enum(["mse", "shares"]).optional(),
     pit: z.boolean(),

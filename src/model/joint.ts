@@ -92,6 +92,8 @@ export interface LossWeights {
   lossWeight: number;
   /** β: weight of the classifier's loss on the reference sources inside L_cls (0: the seed's loss). */
   referenceWeight: number;
+  /** ε of label smoothing in every cross entropy: targets (1 − ε)·one-hot + ε/C (default 0, the seed's). */
+  labelSmoothing?: number;
   /**
    * L_sep: `mse` (the seed's) — Σ_k MSE(separated_k, source_k) on feature values; `shares` — the
    * error of the power shares the resynthesis turns into masks, weighted by the mixture's magnitude
@@ -129,13 +131,16 @@ export interface JointLoss {
 }
 
 /**
- * Σ_k CE(logits_k, label_k) in float32: logits [batch, K, classes], labels int64 [batch, K]. Since
- * every source term has the same size, Σ_k of per-source means equals K × the mean over all.
+ * Σ_k CE(logits_k, label_k) in float32: logits [batch, K, classes], labels int64 [batch, K], with
+ * label smoothing ε. Since every source term has the same size, Σ_k of per-source means equals K × the
+ * mean over all.
  */
-function summedCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
+function summedCrossEntropy(logits: Tensor, labels: Tensor, labelSmoothing = 0): Tensor {
   const [batch, k] = labels.shape as [number, number];
   const classes = logits.dim(2);
-  return F.crossEntropy(logits.float().reshape([batch * k, classes]), labels.reshape([batch * k])).mul(k);
+  return F.crossEntropy(logits.float().reshape([batch * k, classes]), labels.reshape([batch * k]), {
+    labelSmoothing,
+  }).mul(k);
 }
 
 /**
@@ -193,11 +198,11 @@ export function jointLoss(output: JointOutput, targets: LossTargets, weights: Lo
     weights.separationLoss === "shares"
       ? sharesLoss(output.separated, targets, weights.topDb)
       : F.mseLoss(output.separated.float(), targets.sources).mul(k);
-  const classification = summedCrossEntropy(output.logits, targets.labels);
+  const classification = summedCrossEntropy(output.logits, targets.labels, weights.labelSmoothing);
   const total = separation.mul(lambda).add(classification.mul(1 - lambda));
   const reference =
     targets.referenceLogits !== undefined && weights.referenceWeight > 0
-      ? summedCrossEntropy(targets.referenceLogits, targets.labels).mul(
+      ? summedCrossEntropy(targets.referenceLogits, targets.labels, weights.labelSmoothing).mul(
           (1 - lambda) * weights.referenceWeight,
         )
       : null;

@@ -64,6 +64,8 @@ export const TrainConfigSchema = z
     unetChannels: z.number().int().min(1).max(256).optional(),
     /** ResNet width override: channels of its stem and first stage (each stage doubles them; `fast` 16, seed 64). */
     resnetWidth: z.number().int().min(1).max(256).optional(),
+    /** ResNet dropout override: the share of its pooled features dropped before the head (`fast` 0). */
+    resnetDropout: z.number().min(0).lt(1).optional(),
     /** ReduceLROnPlateau on the validation loss. */
     plateauPatience: z.number().int().min(0).default(2),
     plateauFactor: z.number().gt(0).lt(1).default(0.5),
@@ -82,6 +84,11 @@ export const TrainConfigSchema = z
      * 0 = the seed's loss.
      */
     referenceWeight: z.number().min(0).default(0),
+    /**
+     * ε of label smoothing in every classification term (as torch's `label_smoothing`): the target is
+     * (1 − ε)·one-hot + ε/C. 0: the seed's plain cross entropy.
+     */
+    labelSmoothing: z.number().min(0).lt(1).default(0),
     /**
      * L_sep: `mse` (the seed's: squared error of the feature values) or `shares` (native features only:
      * the error of each source's share of every mel cell — what the resynthesis turns into masks —

@@ -418,8 +418,8 @@ export async function settlePrecision(run: Run): Promise<void> {
 }
 
 /**
- * The preset's model config with the `unetOutput`, `unetSkips`, `unetChannels`, `resnetWidth` and
- * `classifierInput` overrides applied; a `ratio` U-Net takes the features' `topDb` (it writes native feature values).
+ * The preset's model config with the `unetOutput`, `unetSkips`, `unetChannels`, `resnetWidth`,
+ * `resnetDropout` and `classifierInput` overrides applied; a `ratio` U-Net takes the features' `topDb` (it writes native feature values).
  * @throws ParameterError for `unetOutput` ratio with seed features (min-max normalised per clip, so
  *   not relative to the mixture's power)
  */
@@ -450,7 +450,11 @@ function modelConfigOf(
       ...(config.unetSkips === undefined ? {} : { skips: config.unetSkips }),
       ...(config.unetChannels === undefined ? {} : { baseChannels: config.unetChannels }),
     },
-    resnet: { ...model.resnet, ...(config.resnetWidth === undefined ? {} : { width: config.resnetWidth }) },
+    resnet: {
+      ...model.resnet,
+      ...(config.resnetWidth === undefined ? {} : { width: config.resnetWidth }),
+      ...(config.resnetDropout === undefined ? {} : { dropout: config.resnetDropout }),
+    },
     ...(config.classifierInput === undefined ? {} : { classifierInput: config.classifierInput }),
   };
 }
@@ -470,6 +474,7 @@ function trainingRecord(config: Run["config"], feed: DataFeed): TrainingRecord {
       : { plateauPatience: config.plateauPatience, plateauFactor: config.plateauFactor }),
     lossWeight: config.lossWeight,
     referenceWeight: config.referenceWeight,
+    ...(config.labelSmoothing === 0 ? {} : { labelSmoothing: config.labelSmoothing }),
     ...(config.separationLoss === "mse" ? {} : { separationLoss: config.separationLoss }),
     pit: config.pit,
     augment: config.augment,
