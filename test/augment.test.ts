@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { augmentBatch, DEFAULT_AUGMENT } from "../src/train/augment.js";
+import { augmentBatch, augmentedCopies, DEFAULT_AUGMENT, REFERENCE_AUGMENT } from "../src/train/augment.js";
 import { Random } from "../src/util/random.js";
 
 const shape = { batch: 3, k: 2, rows: 16, cols: 10 };
@@ -29,6 +29,20 @@ test("augment: off settings are the identity; the same random stream gives the s
   assert.deepEqual(a, b);
   assert.notDeepEqual(a[0], mix, "default settings changed nothing");
   for (const v of [...a[0]!, ...a[1]!]) assert.ok(v >= 0 && v <= 1, `value ${v} left [0, 1]`);
+});
+
+test("augment: augmentedCopies leaves the batch as it is and returns what augmentBatch makes of copies", () => {
+  const mix = randomPlanes(shape.batch, 4);
+  const src = randomPlanes(shape.batch * shape.k, 5);
+  const [m, s] = [mix.slice(), src.slice()];
+  const settings = { ...REFERENCE_AUGMENT, topDb: 80 };
+  const copies = augmentedCopies(m, s, shape, settings, new Random(6));
+  assert.deepEqual(m, mix);
+  assert.deepEqual(s, src);
+  augmentBatch(m, s, shape, settings, new Random(6));
+  assert.deepEqual(copies.mixture, m);
+  assert.deepEqual(copies.sources, s);
+  assert.notDeepEqual(copies.sources, src);
 });
 
 test("augment: a sample's mixture and sources get the same change; zeros stay zero", () => {

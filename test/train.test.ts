@@ -499,7 +499,7 @@ test("--schedule cosine: warm-up then cosine decay per step; --unet-output mask 
   );
 });
 
-test("--reference-weight changes what is learned; --classifier-input, --unet-skips, the widths, --resnet-dropout and --label-smoothing reach the model folder, and it reloads", async () => {
+test("--reference-weight changes what is learned, and so does --augment-references; --classifier-input, --unet-skips, the widths, --resnet-dropout and --label-smoothing reach the model folder, and it reloads", async () => {
   const base = await train(tiny("ref0", {}));
   const withRef = await train(
     tiny("ref1", {
@@ -537,4 +537,23 @@ test("--reference-weight changes what is learned; --classifier-input, --unet-ski
       readFileSync(join(base.out, "last.safetensors")),
     ),
   );
+  // Augmenting what the reference term sees changes the weights again, and is recorded.
+  const augmented = await train(tiny("ref1c", { referenceWeight: 1, augmentReferences: true }));
+  assert.ok(
+    !readFileSync(join(augmented.out, "last.safetensors")).equals(
+      readFileSync(join(sameArch.out, "last.safetensors")),
+    ),
+  );
+  assert.equal(
+    JSON.parse(readFileSync(join(augmented.out, "config.json"), "utf8")).training.augmentReferences,
+    true,
+  );
+  assert.equal(
+    JSON.parse(readFileSync(join(sameArch.out, "config.json"), "utf8")).training.augmentReferences,
+    undefined,
+  );
+  // Without the reference term there is nothing for it to augment.
+  await assert.rejects(train(tiny("ref0b", { augmentReferences: true })), {
+    message: /augmentReferences.*needs `referenceWeight` > 0/,
+  });
 });

@@ -38,6 +38,7 @@ interface TrainFlags extends LaunchFlags {
   classifierInput?: string;
   referenceWeight?: string;
   augment?: boolean;
+  augmentReferences?: boolean;
   bf16?: boolean | string;
   threads?: string;
   seed?: string;
@@ -106,6 +107,7 @@ export function trainFlagsToConfig(flags: TrainFlags): TrainInput {
   if (flags.referenceWeight !== undefined)
     c.referenceWeight = parseFloatFlag("--reference-weight", flags.referenceWeight, { min: 0 });
   if (flags.augment === true) c.augment = true;
+  if (flags.augmentReferences === true) c.augmentReferences = true;
   if (flags.bf16 === true) c.bf16 = true;
   else if (flags.bf16 !== undefined) {
     const when = parseChoice("--bf16", String(flags.bf16), ["on", "off", "auto"] as const);
@@ -183,6 +185,10 @@ function trainOptions(d: TrainConfig): [flags: string, description: string][] {
       "source (the seed's: the separated spectrogram) | source+mixture (it and the mixture, 2 channels) (default: source)",
     ],
     ["--augment", "augment training spectrograms: random EQ, mel shift, time/frequency masks"],
+    [
+      "--augment-references",
+      "augment only what the classifier's reference term sees (with --reference-weight > 0): random EQ ±12 dB, mel shift ±8 bins, masks",
+    ],
     [
       "--pit",
       "permutation-invariant training: each sample's source order is the one with the least separation loss",

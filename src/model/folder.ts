@@ -89,6 +89,8 @@ export const TrainingRecordSchema = z
     separationLoss: z.enum(["mse", "shares"]).optional(),
     pit: z.boolean(),
     augment: z.boolean(),
+    /** The classifier's reference term saw augmented references (absent: false). */
+    augmentReferences: z.boolean().optional(),
     /** bf16 autocast; "auto" while a run has not yet timed its first steps in both (`bf16` auto). */
     bf16: z.union([z.boolean(), z.literal("auto")]),
     seed: z.number().int(),

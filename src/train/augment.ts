@@ -33,6 +33,35 @@ export const DEFAULT_AUGMENT: Omit<AugmentSettings, "topDb"> = {
 };
 
 /**
+ * The strengths `--augment-references` uses on what only the classifier sees: the strongest of the
+ * classifier-alone measurements (EQ ±12 dB, shift ±8 bins named 64.8 % of an unheard soundfont's clean
+ * sources against 62.3 % without augmentation and 62.1 % at `--augment`'s strengths; docs/quality.md).
+ */
+export const REFERENCE_AUGMENT: Omit<AugmentSettings, "topDb"> = {
+  eqDb: 12,
+  shiftBins: 8,
+  freqMask: 8,
+  timeMask: 12,
+};
+
+/**
+ * Augmented copies of a batch's mixture and sources for the classifier's reference term (the batch
+ * itself is left as it is, for the U-Net and the separated sources' classification).
+ * @returns new arrays of the same shapes as `mixture` and `sources`
+ */
+export function augmentedCopies(
+  mixture: Float32Array,
+  sources: Float32Array,
+  shape: { batch: number; k: number; rows: number; cols: number },
+  settings: AugmentSettings,
+  random: Random,
+): { mixture: Float32Array; sources: Float32Array } {
+  const copies = { mixture: mixture.slice(), sources: sources.slice() };
+  augmentBatch(copies.mixture, copies.sources, shape, settings, random);
+  return copies;
+}
+
+/**
  * Augments a batch in place.
  * @param mixture [batch, 1, rows, cols] values in [0, 1]
  * @param sources [batch, k, rows, cols] values in [0, 1]

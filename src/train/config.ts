@@ -85,6 +85,13 @@ export const TrainConfigSchema = z
      */
     referenceWeight: z.number().min(0).default(0),
     /**
+     * Augment only what the classifier's reference term sees (needs `referenceWeight` > 0): each
+     * training sample's reference sources (and mixture, for `source+mixture`) get REFERENCE_AUGMENT's
+     * random EQ, mel shift and masks (src/train/augment.ts); the U-Net and the classification of its
+     * separated sources see the sample as it is.
+     */
+    augmentReferences: z.boolean().default(false),
+    /**
      * ε of label smoothing in every classification term (as torch's `label_smoothing`): the target is
      * (1 − ε)·one-hot + ε/C. 0: the seed's plain cross entropy.
      */

@@ -8,7 +8,7 @@ import { jointLoss } from "../model/joint.js";
 import { matchedLabels, namedClasses } from "../separator/naming.js";
 import { permuteToSources } from "../separator/pit.js";
 import { Random } from "../util/random.js";
-import { augmentBatch, DEFAULT_AUGMENT } from "./augment.js";
+import { augmentBatch, augmentedCopies, DEFAULT_AUGMENT, REFERENCE_AUGMENT } from "./augment.js";
 import { TrainError } from "./errors.js";
 import type { LabeledBatch } from "./feed.js";
 import { type Run, settlePrecision } from "./setup.js";
@@ -67,7 +67,13 @@ export function cosineLr(lr: number, warmup: number, totalSteps: number, step: n
  * optimizer) and the named count is skipped; without, only the numbers are computed (call under
  * noGrad).
  */
-function batchStep(run: Run, batch: LabeledBatch, backward: boolean, bf16 = run.config.bf16): PassSums {
+function batchStep(
+  run: Run,
+  batch: LabeledBatch,
+  backward: boolean,
+  bf16 = run.config.bf16,
+  references?: { mixture: Float32Array; sources: Float32Array },
+): PassSums {
   const { config, model, feed } = run;
   const k = feed.sources;
   const c = feed.classes.length;
@@ -91,7 +97,14 @@ function batchStep(run: Run, batch: LabeledBatch, backward: boolean, bf16 = run.
     // The reference term only shapes the gradient: the reported losses stay the seed's.
     const referenceLogits =
       backward && config.referenceWeight > 0
-        ? autocast(() => model.classifySources(sources, mixture))
+        ? autocast(() =>
+            references === undefined
+              ? model.classifySources(sources, mixture)
+              : model.classifySources(
+                  tensor(references.sources, [n, k, feed.rows, feed.cols]),
+                  tensor(references.mixture, [n, 1, feed.rows, feed.cols]).contiguous("channels_last"),
+                ),
+          )
         : undefined;
     const loss = jointLoss(
       output,
@@ -211,13 +224,23 @@ export async function trainEpoch(
       const settings = { ...DEFAULT_AUGMENT, topDb: run.features.topDb };
       augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
     }
+    // After the whole-sample augmentation, so the references get both.
+    const references = config.augmentReferences
+      ? augmentedCopies(
+          batch.mixture,
+          batch.sources,
+          { batch: n, k: feed.sources, rows: feed.rows, cols: feed.cols },
+          { ...REFERENCE_AUGMENT, topDb: run.features.topDb },
+          augmentRandom.fork(`references:${epoch}:${bi}`),
+        )
+      : undefined;
     const s0 = performance.now();
     // `bf16` auto's trial times these first steps in both precisions (a data-parallel run has none).
     const trial = run.precisionTrial;
     optimizer.zeroGrad();
     await parallel?.syncBuffers(run.model);
     const stepBf16 = trial?.nextIsBf16() ?? run.config.bf16;
-    const sums = batchStep(run, batch, true, stepBf16);
+    const sums = batchStep(run, batch, true, stepBf16, references);
     const agreed =
       parallel === null
         ? { total: sums.total, samples: sums.samples, aborted: false }

@@ -435,6 +435,12 @@ function modelConfigOf(
       "`separationLoss` shares needs `features` native: shares are computed from power relative to the mixture, and seed features are min-max normalised per clip",
     );
   }
+  if (config.augmentReferences && config.referenceWeight <= 0) {
+    throw new ParameterError(
+      "augmentReferences",
+      "`augmentReferences` augments what the classifier's reference term sees: it needs `referenceWeight` > 0",
+    );
+  }
   if (config.unetOutput === "ratio" && features.mode !== "native") {
     throw new ParameterError(
       "unetOutput",
@@ -478,6 +484,7 @@ function trainingRecord(config: Run["config"], feed: DataFeed): TrainingRecord {
     ...(config.separationLoss === "mse" ? {} : { separationLoss: config.separationLoss }),
     pit: config.pit,
     augment: config.augment,
+    ...(config.augmentReferences ? { augmentReferences: true } : {}),
     bf16: config.bf16,
     seed: config.seed,
     ...(config.earlyStop === undefined ? {} : { earlyStop: config.earlyStop }),
