@@ -82,8 +82,12 @@ function batchStep(
   // pass is done with it, and the saved ones while backward runs (PyTorch's lifetimes).
   const r = tidy(() => {
     const n = batch.labels.length;
-    const mixture = tensor(batch.mixture, [n, 1, feed.rows, feed.cols]).contiguous("channels_last");
-    const sources = tensor(batch.sources, [n, k, feed.rows, feed.cols]);
+    // The planes of a batch (or of its augmented references) as the model takes them.
+    const planes = (data: { mixture: Float32Array; sources: Float32Array }) => ({
+      mixture: tensor(data.mixture, [n, 1, feed.rows, feed.cols]).contiguous("channels_last"),
+      sources: tensor(data.sources, [n, k, feed.rows, feed.cols]),
+    });
+    const { mixture, sources } = planes(batch);
     const labels = tensor(
       BigInt64Array.from(batch.labels.flat(), (v) => BigInt(v)),
       [n, k],
@@ -97,14 +101,10 @@ function batchStep(
     // The reference term only shapes the gradient: the reported losses stay the seed's.
     const referenceLogits =
       backward && config.referenceWeight > 0
-        ? autocast(() =>
-            references === undefined
-              ? model.classifySources(sources, mixture)
-              : model.classifySources(
-                  tensor(references.sources, [n, k, feed.rows, feed.cols]),
-                  tensor(references.mixture, [n, 1, feed.rows, feed.cols]).contiguous("channels_last"),
-                ),
-          )
+        ? autocast(() => {
+            const seen = references === undefined ? { mixture, sources } : planes(references);
+            return model.classifySources(seen.sources, seen.mixture);
+          })
         : undefined;
     const loss = jointLoss(
       output,
@@ -218,9 +218,8 @@ export async function trainEpoch(
     const batch = await next!;
     pass.loaderWaitSeconds += (performance.now() - w0) / 1000;
     next = bi + 1 < list.length ? load(bi + 1) : null;
-    const n = batch.labels.length;
+    const shape = { batch: batch.labels.length, k: feed.sources, rows: feed.rows, cols: feed.cols };
     if (config.augment) {
-      const shape = { batch: n, k: feed.sources, rows: feed.rows, cols: feed.cols };
       const settings = { ...DEFAULT_AUGMENT, topDb: run.features.topDb };
       augmentBatch(batch.mixture, batch.sources, shape, settings, augmentRandom.fork(`${epoch}:${bi}`));
     }
@@ -229,7 +228,7 @@ export async function trainEpoch(
       ? augmentedCopies(
           batch.mixture,
           batch.sources,
-          { batch: n, k: feed.sources, rows: feed.rows, cols: feed.cols },
+          shape,
           { ...REFERENCE_AUGMENT, topDb: run.features.topDb },
           augmentRandom.fork(`references:${epoch}:${bi}`),
         )
